@@ -1,0 +1,42 @@
+# Clinic booking service. `make run` to try it, `make test` before every push.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint bench bench-availability bench-booking clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(FLASK) db upgrade
+	$(FLASK) seed-demo --if-empty
+	BOOKING_SCHEDULER=$${BOOKING_SCHEDULER:-on} $(FLASK) run --host 127.0.0.1 --port 5000
+
+# The whole suite, on SQLite and on PostgreSQL. With DATABASE_URL unset, a throwaway
+# PostgreSQL server is started for the run; set it to use a server of your own.
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/python tests/postgres_server.py -- $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: bench-availability bench-booking
+
+bench-availability: install
+	$(BIN)/python bench/availability.py
+
+bench-booking: install
+	$(BIN)/python tests/postgres_server.py -- $(BIN)/python bench/booking.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-output

@@ -1,0 +1,61 @@
+"""The clinic's booking service: create_app() builds it from configuration."""
+
+from flask import Flask, jsonify
+from sqlalchemy import text
+
+from config import PROJECT_ROOT, INSTANCE_DIR, load_config
+
+
+def create_app(config=None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_path=str(INSTANCE_DIR),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.config.from_mapping(load_config(config))
+    app.json.sort_keys = False
+
+    from booking import database
+    from booking.extensions import csrf, db, limiter, login, migrate
+
+    url = database.normalise_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = database.engine_options(
+        url, app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
+    )
+    if url.startswith("sqlite:///"):
+        INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+
+    db.init_app(app)
+    database.init_app(app)
+    migrate.init_app(
+        app, db, directory=str(PROJECT_ROOT / "booking" / "migrations"), render_as_batch=True
+    )
+    csrf.init_app(app)
+    login.init_app(app)
+    limiter.init_app(app)
+
+    from booking import models  # noqa: F401  (the tables must be known to Alembic)
+    from booking.api import api
+    from booking.public import public
+    from booking.security_headers import add_security_headers
+
+    app.register_blueprint(public)
+    app.register_blueprint(api, url_prefix="/api/v1")
+    csrf.exempt(api)  # the JSON API takes no cookies: a manage token or nothing
+    app.after_request(add_security_headers)
+
+    @app.get("/healthz")
+    def healthz():
+        try:
+            db.session.execute(text("SELECT 1"))
+        except Exception:
+            db.session.rollback()
+            return jsonify(database="unavailable"), 503
+        return jsonify(database="ok")
+
+    from booking.cli import register_commands
+
+    register_commands(app)
+    return app

@@ -1,0 +1,144 @@
+"""Declaring an API operation: its route, the models that validate its query and body, and
+its answers. The declarations are the OpenAPI document's only source (see openapi.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import wraps
+
+from flask import Blueprint, jsonify, request
+from pydantic import BaseModel, ValidationError
+
+
+class ApiError(Exception):
+    """An error answer in the contract's shape: {"error": {"code", "message", "field"}}."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+    def response(self):
+        return jsonify(
+            error={"code": self.code, "message": self.message, "field": self.field}
+        ), self.status
+
+
+@dataclass
+class Operation:
+    method: str
+    path: str  # OpenAPI style: /appointments/{appointment_id}
+    operation_id: str
+    summary: str
+    query: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    responses: dict[int, tuple[str, type[BaseModel] | None]] = field(default_factory=dict)
+    manage_token: bool = False
+    headers: tuple[str, ...] = ()
+
+
+OPERATIONS: list[Operation] = []
+
+
+def operation(
+    blueprint: Blueprint,
+    rule: str,
+    method: str,
+    *,
+    summary: str,
+    responses: dict[int, tuple[str, type[BaseModel] | None]],
+    query: type[BaseModel] | None = None,
+    body: type[BaseModel] | None = None,
+    manage_token: bool = False,
+    headers: tuple[str, ...] = (),
+    decorators: tuple[Callable, ...] = (),
+):
+    """Route `view` and validate its input: it receives `query=` and/or `body=` as models."""
+
+    def register(view):
+        OPERATIONS.append(
+            Operation(
+                method=method.lower(),
+                path=_openapi_path(rule),
+                operation_id=view.__name__,
+                summary=summary,
+                query=query,
+                body=body,
+                responses=responses,
+                manage_token=manage_token,
+                headers=headers,
+            )
+        )
+
+        @wraps(view)
+        def validated(**kwargs):
+            if query is not None:
+                kwargs["query"] = parse_model(query, _query_values(query))
+            if body is not None:
+                kwargs["body"] = parse_model(body, json_body())
+            return view(**kwargs)
+
+        routed = validated
+        for decorate in decorators:
+            routed = decorate(routed)
+        blueprint.add_url_rule(rule, view.__name__, routed, methods=[method])
+        return routed
+
+    return register
+
+
+def _openapi_path(rule: str) -> str:
+    # Flask's <int:appointment_id> becomes OpenAPI's {appointment_id}.
+    parts = []
+    for part in rule.split("/"):
+        if part.startswith("<") and part.endswith(">"):
+            part = "{" + part[1:-1].split(":")[-1] + "}"
+        parts.append(part)
+    return "/".join(parts)
+
+
+def _query_values(model: type[BaseModel]) -> dict:
+    values = {}
+    for name in request.args:
+        found = request.args.getlist(name)
+        if len(found) > 1:
+            raise ApiError(422, "validation_error", f"{name}: give it once", name)
+        values[name] = found[0]
+    return values
+
+
+def json_body() -> object:
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+    raw = request.get_data(cache=True)
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ApiError(400, "malformed_json", "the body is not valid JSON") from None
+
+
+def parse_model(model: type[BaseModel], data: object):
+    if not isinstance(data, dict):
+        raise ApiError(422, "validation_error", "the body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        raise ApiError(422, "validation_error", *_describe(first)) from None
+
+
+_MESSAGES = {
+    "timezone_aware": "must include a UTC offset, e.g. 2026-12-01T09:00:00-05:00",
+    "missing": "is required",
+    "extra_forbidden": "is not a known field",
+}
+
+
+def _describe(problem: dict) -> tuple[str, str | None]:
+    location = ".".join(str(part) for part in problem["loc"]) or None
+    message = _MESSAGES.get(problem["type"]) or problem["msg"].removeprefix("Value error, ")
+    if problem["type"] == "value_error" and "email" in (location or ""):
+        message = "is not a valid email address"
+    return (f"{location}: {message}" if location else message), location

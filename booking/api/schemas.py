@@ -1,0 +1,177 @@
+"""The JSON API's shapes. The same models validate requests and write the OpenAPI document."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+
+    EmailStr,
+    Field,
+    RootModel,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+
+MAX_AVAILABILITY_DAYS = 62
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def _no_control_characters(value: str) -> str:
+    # Names end up in mail headers and calendar files: no line breaks, no control codes.
+    if _CONTROL_CHARACTERS.search(value):
+        raise ValueError("must not contain line breaks or control characters")
+    return value
+
+
+def _known_time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone, e.g. America/Detroit") from None
+    return value
+
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
+PersonName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_no_control_characters),
+]
+Phone = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=40, pattern=r"^[0-9+()./ x-]*$")
+]
+Notes = Annotated[str, StringConstraints(max_length=2000)]
+TimeZoneName = Annotated[str, StringConstraints(max_length=64), AfterValidator(_known_time_zone)]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PatientInput(_Input):
+    """The patient; for a child, `email` and `phone` are the guardian's."""
+
+    name: PersonName
+    email: Annotated[EmailStr, StringConstraints(max_length=254)]
+    phone: Phone = ""
+    date_of_birth: date | None = None
+    guardian_name: PersonName | None = None
+
+    @field_validator("date_of_birth")
+    @classmethod
+    def _born_in_the_past(cls, born: date | None) -> date | None:
+        if born is not None and born > date.today():  # noqa: DTZ011  (a day either way is fine)
+            raise ValueError("is in the future")
+        return born
+
+
+class AppointmentRequest(_Input):
+    service: Slug
+    start: AwareDatetime = Field(description="ISO 8601 with an offset, e.g. 2026-12-01T09:00:00-05:00")
+    therapist: Slug | None = Field(None, description="omit for the first free therapist")
+    patient: PatientInput
+    notes: Notes = ""
+
+
+class RescheduleRequest(_Input):
+    start: AwareDatetime
+    therapist: Slug | None = None
+
+
+class AvailabilityQuery(_Input):
+    service: Slug
+    start: date = Field(description="first day, inclusive, in `tz`")
+    end: date = Field(description="last day, inclusive, in `tz`")
+    therapist: Slug | None = None
+    tz: TimeZoneName | None = Field(None, description="IANA zone; default the clinic's")
+
+    @field_validator("end")
+    @classmethod
+    def _a_sensible_range(cls, end: date, info: ValidationInfo) -> date:
+        start = info.data.get("start")
+        if start is not None and end < start:
+            raise ValueError("is before start")
+        if start is not None and (end - start).days + 1 > MAX_AVAILABILITY_DAYS:
+            raise ValueError(f"at most {MAX_AVAILABILITY_DAYS} days after start, inclusive")
+        return end
+
+
+class TherapistQuery(_Input):
+    service: Slug | None = None
+
+
+# --- answers -------------------------------------------------------------------------------
+
+
+class ServiceOut(BaseModel):
+    slug: str
+    name: str
+    kind: Literal["call", "evaluation", "treatment"]
+    description: str
+    duration_minutes: int
+    buffer_after_minutes: int
+    min_notice_hours: int
+    max_advance_days: int
+    requires_evaluation: bool
+
+
+class TherapistOut(BaseModel):
+    slug: str
+    name: str
+    disciplines: list[str]
+    services: list[str]
+
+
+class SlotOut(BaseModel):
+    start: str
+    end: str
+    therapist: str
+
+
+class AvailabilityOut(BaseModel):
+    service: str
+    timezone: str
+    slots: list[SlotOut]
+
+
+class AppointmentOut(BaseModel):
+    id: int
+    status: Literal["confirmed", "cancelled", "completed", "no_show"]
+    service: str
+    therapist: str
+    start: str
+    end: str
+    timezone: str
+    patient: str = Field(description="the patient's name")
+    manage_token: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
+
+
+class HealthOut(BaseModel):
+    database: str
+
+
+class ServiceList(RootModel[list[ServiceOut]]):
+    pass
+
+
+class TherapistList(RootModel[list[TherapistOut]]):
+    pass

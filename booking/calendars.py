@@ -1,0 +1,124 @@
+"""What the database knows about therapists' time, as the plain values availability takes.
+
+One query each for hours, time off and busy spans, whatever the number of therapists.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from booking.availability import BookingRules, Interval, TherapistCalendar, TimeOff, WorkingHours
+from booking.extensions import db
+from booking.models import (
+    Appointment,
+    AppointmentStatus,
+    Clinic,
+    Service,
+    Therapist,
+)
+from booking.models import TimeOff as TimeOffRow
+from booking.models import WorkingHours as WorkingHoursRow
+
+
+class ClinicNotConfigured(Exception):
+    """No clinic file has been loaded yet."""
+
+
+def current_clinic() -> Clinic:
+    clinic = db.session.scalars(select(Clinic).limit(1)).first()
+    if clinic is None:
+        raise ClinicNotConfigured("no clinic loaded: run `flask --app wsgi clinic load FILE`")
+    return clinic
+
+
+@lru_cache(maxsize=16)
+def zone_named(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def clinic_zone() -> ZoneInfo:
+    return zone_named(current_clinic().timezone)
+
+
+def booking_rules(service: Service, slot_step_minutes: int, *, staff_override: bool = False):
+    """The service's rules; front desk may waive notice and the booking window (not hours)."""
+    return BookingRules(
+        duration=timedelta(minutes=service.duration_minutes),
+        buffer_after=timedelta(minutes=service.buffer_after_minutes),
+        min_notice=timedelta(0) if staff_override else timedelta(hours=service.min_notice_hours),
+        max_advance=timedelta(days=3650)
+        if staff_override
+        else timedelta(days=service.max_advance_days),
+        slot_step_minutes=slot_step_minutes,
+    )
+
+
+def local_day_bounds(first_day: date, last_day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The instants from local midnight of first_day to local midnight after last_day."""
+    start = datetime.combine(first_day, datetime.min.time(), tzinfo=zone)
+    end = datetime.combine(last_day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    return start, end
+
+
+def therapist_calendars(
+    therapists: Sequence[Therapist],
+    window_start: datetime,
+    window_end: datetime,
+    *,
+    ignore_appointment_id: int | None = None,
+) -> list[TherapistCalendar]:
+    """Hours, time off and busy spans of these therapists, for availability in this window."""
+    if not therapists:
+        return []
+    ids = [therapist.id for therapist in therapists]
+    hours: dict[int, list[WorkingHours]] = defaultdict(list)
+    for row in db.session.execute(
+        select(
+            WorkingHoursRow.therapist_id,
+            WorkingHoursRow.weekday,
+            WorkingHoursRow.start_time,
+            WorkingHoursRow.end_time,
+        ).where(WorkingHoursRow.therapist_id.in_(ids))
+    ):
+        hours[row.therapist_id].append(WorkingHours(row.weekday, row.start_time, row.end_time))
+
+    # Time off is wall clock; a day either side covers any zone offset.
+    local_from = window_start.replace(tzinfo=None) - timedelta(days=1)
+    local_to = window_end.replace(tzinfo=None) + timedelta(days=1)
+    time_off: dict[int, list[TimeOff]] = defaultdict(list)
+    for row in db.session.execute(
+        select(TimeOffRow.therapist_id, TimeOffRow.starts_local, TimeOffRow.ends_local).where(
+            TimeOffRow.therapist_id.in_(ids),
+            TimeOffRow.starts_local < local_to,
+            TimeOffRow.ends_local > local_from,
+        )
+    ):
+        time_off[row.therapist_id].append(TimeOff(row.starts_local, row.ends_local))
+
+    busy: dict[int, list[Interval]] = defaultdict(list)
+    query = select(Appointment.therapist_id, Appointment.start_at, Appointment.busy_until).where(
+        Appointment.therapist_id.in_(ids),
+        Appointment.status != AppointmentStatus.CANCELLED,
+        Appointment.start_at < window_end,
+        Appointment.busy_until > window_start,
+    )
+    if ignore_appointment_id is not None:
+        query = query.where(Appointment.id != ignore_appointment_id)
+    for row in db.session.execute(query):
+        busy[row.therapist_id].append(Interval(row.start_at, row.busy_until))
+
+    return [
+        TherapistCalendar(
+            therapist=therapist.slug,
+            hours=tuple(hours[therapist.id]),
+            time_off=tuple(time_off[therapist.id]),
+            busy=tuple(busy[therapist.id]),
+        )
+        for therapist in therapists
+    ]

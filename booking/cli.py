@@ -1,0 +1,100 @@
+"""The `flask --app wsgi ...` commands of CONTRACT section 1."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy import func, select
+
+from booking import clinic_file, scheduling
+from booking.calendars import clinic_zone
+from booking.extensions import db
+from booking.models import Appointment, Clinic, utc_now
+
+DEMO_CLINIC_FILE = Path(__file__).with_name("demo_clinic.toml")
+
+clinic_commands = AppGroup("clinic", help="Load or export the clinic file.")
+
+
+@clinic_commands.command("load")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def load_clinic(path: Path):
+    """Create or update the clinic, its services and therapists from a clinic file."""
+    try:
+        spec = clinic_file.read_clinic_file(path)
+    except clinic_file.ClinicFileError as error:
+        raise click.ClickException(str(error)) from None
+    changes = clinic_file.apply_clinic(spec)
+    db.session.commit()
+    if changes:
+        for change in changes:
+            click.echo(change)
+    else:
+        click.echo("Nothing to change: the clinic already matches the file.")
+
+
+@clinic_commands.command("export")
+def export_clinic():
+    """Print the current clinic as a clinic file."""
+    click.echo(clinic_file.export_clinic(), nl=False)
+
+
+@click.command("seed-demo")
+@click.option("--if-empty", is_flag=True, help="Do nothing when a clinic is already loaded.")
+def seed_demo(if_empty: bool):
+    """Load the demo clinic (Crawl Walk Jump Run) with a few sample appointments."""
+    if if_empty and db.session.scalar(select(func.count()).select_from(Clinic)):
+        click.echo("A clinic is already loaded; leaving it as it is.")
+        return
+    clinic_file.apply_clinic(clinic_file.read_clinic_file(DEMO_CLINIC_FILE))
+    db.session.commit()
+    booked = _book_sample_appointments()
+    click.echo(f"Demo clinic loaded, with {booked} sample appointments.")
+
+
+SAMPLE_VISITS = (
+    ("schedule-a-call", "Jordan Miller", "jordan.miller@example.com", "", None),
+    ("pt-evaluation", "Sam Okafor", "sam.okafor@example.com", "", None),
+    ("slp-evaluation", "Maya Chen", "lin.chen@example.com", "Lin Chen", "2019-04-12"),
+    ("ot-evaluation", "Leo Chen", "lin.chen@example.com", "Lin Chen", "2017-09-30"),
+)
+
+
+def _book_sample_appointments() -> int:
+    if db.session.scalar(select(func.count()).select_from(Appointment)):
+        return 0
+    from datetime import date
+
+    first_day = (utc_now() + timedelta(days=2)).astimezone(clinic_zone()).date()
+    booked = 0
+    for index, (service_slug, name, email, guardian, born) in enumerate(SAMPLE_VISITS):
+        service = scheduling.bookable_service(service_slug)
+        slots = scheduling.free_slots(service, first_day, first_day + timedelta(days=13))
+        if not slots:
+            continue
+        slot = slots[min(index * 7, len(slots) - 1)]
+        scheduling.book_appointment(
+            service,
+            slot.start,
+            scheduling.PatientDetails(
+                name=name,
+                email=email,
+                phone="+1 586 555 01%02d" % (20 + index),
+                date_of_birth=date.fromisoformat(born) if born else None,
+                guardian_name=guardian,
+            ),
+            therapist_slug=slot.therapist,
+            booked_by="seed-demo",
+        )
+        db.session.commit()
+        booked += 1
+    return booked
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(clinic_commands)
+    app.cli.add_command(seed_demo)

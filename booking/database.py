@@ -1,0 +1,89 @@
+"""How the app talks to its database: SQLite's locking and PostgreSQL's URL dialect.
+
+SQLite: foreign keys on, WAL so readers don't wait for writers, and transactions started by
+us rather than by the driver, so that a booking can take the write lock first
+(`BEGIN IMMEDIATE`) and then re-check the slot, with no one able to slip in between.
+"""
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from booking.extensions import db
+
+# Connection option read when a transaction starts on SQLite: DEFERRED or IMMEDIATE.
+SQLITE_BEGIN = "sqlite_begin"
+_WRITE_LOCK_HELD = "write_lock_held"
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the usual postgres:// spellings and use psycopg 3 for them."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def engine_options(url: str, configured: dict) -> dict:
+    options = dict(configured)
+    if url.startswith("sqlite"):
+        # Wait for the write lock rather than failing at once when bookings race.
+        options.setdefault("connect_args", {}).setdefault("timeout", 30)
+    return options
+
+
+def _on_sqlite_connect(dbapi_connection, _record):
+    # The driver must not open transactions by itself; _on_sqlite_begin does it.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.close()
+
+
+def _on_sqlite_begin(connection):
+    mode = connection.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def init_app(app) -> None:
+    with app.app_context():
+        engine: Engine = db.engine
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _on_sqlite_connect)
+            event.listen(engine, "begin", _on_sqlite_begin)
+
+
+def is_postgresql() -> bool:
+    return db.engine.dialect.name == "postgresql"
+
+
+def hold_write_lock() -> None:
+    """Make the session's transaction a writing one: on SQLite it holds the write lock from its
+    first statement, so what the caller re-checks stays true until it commits.
+
+    A read-only transaction already open is ended first; pending writes there are a bug.
+    On PostgreSQL this is an ordinary transaction: the exclusion constraint is the arbiter.
+    """
+    session = db.session()
+    if session.info.get(_WRITE_LOCK_HELD):
+        return
+    if session.in_transaction():
+        if session.new or session.dirty or session.deleted:
+            raise RuntimeError("hold_write_lock() called with unsaved changes in the session")
+        session.commit()
+    session.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})
+    session.info[_WRITE_LOCK_HELD] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_write_lock(session, transaction):
+    if transaction.parent is None:
+        session.info.pop(_WRITE_LOCK_HELD, None)
+
+
+def is_exclusion_violation(error: IntegrityError) -> bool:
+    """PostgreSQL refused an overlapping appointment (SQLSTATE 23P01, exclusion_violation)."""
+    return getattr(error.orig, "sqlstate", None) == "23P01"

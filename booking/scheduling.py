@@ -1,0 +1,458 @@
+"""Booking, rescheduling and cancelling: the only code that writes appointments.
+
+Each function works inside the caller's transaction and leaves the commit to it, so a request
+commits once (the appointment, its audit entry and whatever the caller adds go together).
+The slot is re-checked after the write lock is held (SQLite) and PostgreSQL's exclusion
+constraint refuses any overlap that two hosts race into: a lost race is a SlotUnavailable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.exc import IntegrityError
+
+from booking import availability
+from booking.calendars import (
+    booking_rules,
+    current_clinic,
+    local_day_bounds,
+    therapist_calendars,
+    zone_named,
+)
+from booking.database import hold_write_lock, is_exclusion_violation
+from booking.extensions import db
+from booking.models import (
+    Appointment,
+    AppointmentStatus,
+    AuditEntry,
+    Patient,
+    Service,
+    ServiceKind,
+    Therapist,
+    patient_identity,
+    utc_now,
+)
+
+
+class SchedulingError(Exception):
+    """A refusal the patient or staff can act on; code and status are part of the API."""
+
+    code = "scheduling_error"
+    status = 409
+    field: str | None = None
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if field is not None:
+            self.field = field
+
+
+class SlotUnavailable(SchedulingError):
+    code = "slot_unavailable"
+    status = 409
+    field = "start"
+
+
+class EvaluationRequired(SchedulingError):
+    code = "evaluation_required"
+    status = 422
+    field = "service"
+
+
+class UnknownService(SchedulingError):
+    code = "unknown_service"
+    status = 422
+    field = "service"
+
+
+class UnknownTherapist(SchedulingError):
+    code = "unknown_therapist"
+    status = 422
+    field = "therapist"
+
+
+class AppointmentNotChangeable(SchedulingError):
+    code = "appointment_not_changeable"
+    status = 409
+    field = None
+
+
+@dataclass(frozen=True)
+class PatientDetails:
+    """Who the visit is for. For a child, email and phone are the guardian's."""
+
+    name: str
+    email: str
+    phone: str = ""
+    date_of_birth: date | None = None
+    guardian_name: str = ""
+
+
+@dataclass(frozen=True)
+class StaffOverride:
+    """Front desk waiving the notice, the booking window and the evaluation rule, with a reason."""
+
+    staff: str
+    reason: str
+
+
+# --- lookups -------------------------------------------------------------------------------
+
+
+def bookable_service(slug: str) -> Service:
+    service = db.session.scalars(
+        select(Service).where(Service.slug == slug, Service.active.is_(True))
+    ).first()
+    if service is None:
+        raise UnknownService(f"there is no service {slug!r}")
+    return service
+
+
+def therapists_offering(service: Service, slug: str | None = None) -> list[Therapist]:
+    """Active therapists who offer the service, in the clinic file's order (or just `slug`)."""
+    query = (
+        select(Therapist)
+        .where(Therapist.active.is_(True), Therapist.services.contains(service))
+        .order_by(Therapist.position, Therapist.slug)
+    )
+    if slug is not None:
+        therapist = db.session.scalars(
+            select(Therapist).where(Therapist.slug == slug, Therapist.active.is_(True))
+        ).first()
+        if therapist is None:
+            raise UnknownTherapist(f"there is no therapist {slug!r}")
+        query = query.where(Therapist.id == therapist.id)
+        offering = list(db.session.scalars(query))
+        if not offering:
+            raise UnknownTherapist(f"{therapist.name} does not offer {service.name}")
+        return offering
+    return list(db.session.scalars(query))
+
+
+def free_slots(
+    service: Service,
+    first_day: date,
+    last_day: date,
+    *,
+    therapist_slug: str | None = None,
+    local_zone: ZoneInfo | None = None,
+    now: datetime | None = None,
+) -> list[availability.Slot]:
+    """The slots a patient can book online for this service on these days.
+
+    The days are in `local_zone` (the patient's, say), by default the clinic's zone.
+    """
+    clinic = current_clinic()
+    zone = zone_named(clinic.timezone)
+    therapists = therapists_offering(service, therapist_slug)
+    local_zone = local_zone or zone
+    window_start, window_end = local_day_bounds(first_day, last_day, local_zone)
+    clinic_first_day = window_start.astimezone(zone).date()
+    clinic_last_day = (window_end - timedelta(microseconds=1)).astimezone(zone).date()
+    calendars = therapist_calendars(
+        therapists, window_start - _span(service), window_end + _span(service)
+    )
+    slots = availability.free_slots(
+        calendars,
+        booking_rules(service, clinic.slot_step_minutes),
+        zone,
+        clinic_first_day,
+        clinic_last_day,
+        now or utc_now(),
+    )
+    if local_zone.key == zone.key:
+        return slots
+    return [slot for slot in slots if window_start <= slot.start < window_end]
+
+
+def _span(service: Service) -> timedelta:
+    return timedelta(minutes=service.duration_minutes + service.buffer_after_minutes)
+
+
+def has_evaluation_before(patient: Patient | None, start: datetime) -> bool:
+    """The clinical rule: a comprehensive evaluation on record that ends before `start`."""
+    if patient is None:
+        return False
+    return bool(
+        db.session.scalar(
+            select(
+                exists().where(
+                    Appointment.patient_id == patient.id,
+                    Appointment.service_id == Service.id,
+                    Service.kind == ServiceKind.EVALUATION,
+                    Appointment.status.in_(
+                        [AppointmentStatus.CONFIRMED, AppointmentStatus.COMPLETED]
+                    ),
+                    Appointment.end_at <= start,
+                )
+            )
+        )
+    )
+
+
+def find_patient(email: str, name: str) -> Patient | None:
+    return db.session.scalars(
+        select(Patient).where(Patient.identity == patient_identity(email, name))
+    ).first()
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def book_appointment(
+    service: Service,
+    start: datetime,
+    patient: PatientDetails,
+    *,
+    therapist_slug: str | None = None,
+    notes: str = "",
+    booked_by: str = "patient",
+    override: StaffOverride | None = None,
+    now: datetime | None = None,
+) -> Appointment:
+    """Book `service` at `start` for the patient, with the named therapist or any free one.
+
+    Raises SlotUnavailable when the slot is not offered (taken, outside hours, too soon, too
+    far ahead) and EvaluationRequired when the service needs an evaluation the patient lacks.
+    """
+    now = now or utc_now()
+    hold_write_lock()
+    therapists = therapists_offering(service, therapist_slug)
+    existing_patient = find_patient(patient.email, patient.name)
+    if (
+        service.requires_evaluation
+        and override is None
+        and not has_evaluation_before(existing_patient, start)
+    ):
+        raise EvaluationRequired(
+            f"{service.name} follows an evaluation: please book an evaluation first"
+        )
+
+    candidates = _free_therapists_at(service, therapists, start, now, override=override)
+    if not candidates:
+        raise SlotUnavailable("that time is not available; please choose another")
+
+    patient_row = _patient_for(existing_patient, patient)
+    end = start + timedelta(minutes=service.duration_minutes)
+    for therapist in candidates:
+        # Ids, not relationships: the row joins the session only inside its savepoint.
+        appointment = Appointment(
+            service_id=service.id,
+            therapist_id=therapist.id,
+            patient_id=patient_row.id,
+            start_at=start,
+            end_at=end,
+            busy_until=end + timedelta(minutes=service.buffer_after_minutes),
+            status=AppointmentStatus.CONFIRMED,
+            notes=notes,
+            booked_by=booked_by,
+            evaluation_override=override.reason if override else "",
+            created_at=now,
+            updated_at=now,
+        )
+        if _insert_unless_overlapping(appointment):
+            _audit(
+                booked_by,
+                "booked",
+                appointment,
+                {
+                    "service": service.slug,
+                    "therapist": therapist.slug,
+                    "start": start.isoformat(),
+                    **({"override": override.reason} if override else {}),
+                },
+                now,
+            )
+            return appointment
+    raise SlotUnavailable("that time was just taken; please choose another")
+
+
+def reschedule_appointment(
+    appointment: Appointment,
+    start: datetime,
+    *,
+    therapist_slug: str | None = None,
+    changed_by: str = "patient",
+    override: StaffOverride | None = None,
+    now: datetime | None = None,
+) -> Appointment:
+    """Move a live appointment to another free slot (same service), keeping its id and UID."""
+    now = now or utc_now()
+    hold_write_lock()
+    db.session.refresh(appointment)
+    _require_changeable(appointment, now)
+    service = appointment.service
+    slug = therapist_slug or appointment.therapist.slug
+    therapists = therapists_offering(service, slug)
+    candidates = _free_therapists_at(
+        service, therapists, start, now, override=override, ignore_appointment_id=appointment.id
+    )
+    if not candidates:
+        raise SlotUnavailable("that time is not available; please choose another")
+    before = {"therapist": appointment.therapist.slug, "start": appointment.start_at.isoformat()}
+    therapist = candidates[0]
+    end = start + timedelta(minutes=service.duration_minutes)
+    appointment.therapist = therapist
+    appointment.start_at = start
+    appointment.end_at = end
+    appointment.busy_until = end + timedelta(minutes=service.buffer_after_minutes)
+    appointment.sequence += 1
+    appointment.updated_at = now
+    if not _flush_unless_overlapping():
+        raise SlotUnavailable("that time was just taken; please choose another")
+    _audit(
+        changed_by,
+        "rescheduled",
+        appointment,
+        {
+            "from": before,
+            "to": {"therapist": therapist.slug, "start": start.isoformat()},
+            **({"override": override.reason} if override else {}),
+        },
+        now,
+    )
+    return appointment
+
+
+def cancel_appointment(
+    appointment: Appointment,
+    *,
+    cancelled_by: str = "patient",
+    reason: str = "",
+    now: datetime | None = None,
+) -> Appointment:
+    """Cancel a live appointment; cancelling one already cancelled changes nothing."""
+    now = now or utc_now()
+    hold_write_lock()
+    db.session.refresh(appointment)
+    if appointment.status == AppointmentStatus.CANCELLED:
+        return appointment
+    _require_changeable(appointment, now)
+    appointment.status = AppointmentStatus.CANCELLED
+    appointment.cancel_reason = reason
+    appointment.sequence += 1
+    appointment.updated_at = now
+    _audit(cancelled_by, "cancelled", appointment, {"reason": reason} if reason else {}, now)
+    db.session.flush()
+    return appointment
+
+
+# --- inside the transaction ----------------------------------------------------------------
+
+
+def _require_changeable(appointment: Appointment, now: datetime) -> None:
+    if appointment.status != AppointmentStatus.CONFIRMED:
+        raise AppointmentNotChangeable(f"this appointment is {appointment.status}")
+    if appointment.start_at <= now:
+        raise AppointmentNotChangeable("this appointment has already started")
+
+
+def _free_therapists_at(
+    service: Service,
+    therapists: list[Therapist],
+    start: datetime,
+    now: datetime,
+    *,
+    override: StaffOverride | None,
+    ignore_appointment_id: int | None = None,
+) -> list[Therapist]:
+    """Those of `therapists` for whom `start` is a free slot, least busy that day first."""
+    clinic = current_clinic()
+    zone = zone_named(clinic.timezone)
+    local_day = start.astimezone(zone).date()
+    window_start, window_end = local_day_bounds(local_day, local_day, zone)
+    calendars = therapist_calendars(
+        therapists,
+        window_start - _span(service),
+        window_end + _span(service),
+        ignore_appointment_id=ignore_appointment_id,
+    )
+    rules = booking_rules(service, clinic.slot_step_minutes, staff_override=override is not None)
+    free = [
+        (len(calendar.busy), position, therapist)
+        for position, (therapist, calendar) in enumerate(zip(therapists, calendars, strict=True))
+        if availability.is_slot_free(calendar, rules, zone, start, now)
+    ]
+    return [therapist for _, _, therapist in sorted(free, key=lambda item: item[:2])]
+
+
+def _patient_for(existing: Patient | None, details: PatientDetails) -> Patient:
+    """The patient row for these details, created on first booking, contact details refreshed."""
+    if existing is None:
+        existing = Patient(
+            identity=patient_identity(details.email, details.name),
+            name=" ".join(details.name.split()),
+            email=details.email.strip(),
+        )
+        try:
+            with db.session.begin_nested():
+                db.session.add(existing)
+        except IntegrityError:
+            # The same new patient booked twice at once: the other request created the row.
+            existing = find_patient(details.email, details.name)
+            assert existing is not None
+    if details.phone:
+        existing.phone = details.phone
+    if details.date_of_birth:
+        existing.date_of_birth = details.date_of_birth
+    if details.guardian_name:
+        existing.guardian_name = details.guardian_name
+    return existing
+
+
+def _insert_unless_overlapping(appointment: Appointment) -> bool:
+    try:
+        with db.session.begin_nested():
+            db.session.add(appointment)
+    except IntegrityError as error:
+        if is_exclusion_violation(error):
+            return False
+        raise
+    return True
+
+
+def _flush_unless_overlapping() -> bool:
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError as error:
+        if is_exclusion_violation(error):
+            return False
+        raise
+    return True
+
+
+def _audit(actor: str, action: str, appointment: Appointment, details: dict, now: datetime):
+    db.session.add(
+        AuditEntry(
+            created_at=now,
+            actor=actor,
+            action=action,
+            appointment_id=appointment.id,
+            therapist_id=appointment.therapist_id,
+            details=details,
+        )
+    )
+
+
+def appointments_overlapping_count() -> int:
+    """Pairs of live appointments of one therapist whose busy spans overlap (should be 0)."""
+    first, second = (
+        select(Appointment).subquery("first"),
+        select(Appointment).subquery("second"),
+    )
+    return db.session.scalar(
+        select(func.count()).where(
+            first.c.therapist_id == second.c.therapist_id,
+            first.c.id < second.c.id,
+            first.c.status != AppointmentStatus.CANCELLED,
+            second.c.status != AppointmentStatus.CANCELLED,
+            first.c.start_at < second.c.busy_until,
+            second.c.start_at < first.c.busy_until,
+        )
+    )

@@ -1,0 +1,86 @@
+"""Configuration classes, read from the environment (see the README for every variable).
+
+Nothing else in the code base reads os.environ: a setting lives here or nowhere.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+INSTANCE_DIR = PROJECT_ROOT / "instance"
+
+
+def _flag(name: str, default: str) -> bool:
+    return os.environ.get(name, default).strip().lower() in {"1", "on", "true", "yes"}
+
+
+def _instance_secret_key() -> str:
+    """A random key made once per install and kept in instance/, so restarts keep sessions valid."""
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    key_file = INSTANCE_DIR / "secret_key"
+    try:
+        # O_EXCL: when several workers start at once, exactly one writes the key.
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return key_file.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        key = secrets.token_urlsafe(48)
+        handle.write(key)
+    return key
+
+
+class Config:
+    SECRET_KEY = os.environ.get("SECRET_KEY") or None  # filled from instance/ in load_config()
+    SQLALCHEMY_DATABASE_URI = os.environ.get(
+        "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'booking.db'}"
+    )
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+    SMTP_HOST = os.environ.get("SMTP_HOST", "localhost")
+    SMTP_PORT = int(os.environ.get("SMTP_PORT", "25"))
+    SMTP_USERNAME = os.environ.get("SMTP_USERNAME")
+    SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD")
+    SMTP_STARTTLS = _flag("SMTP_STARTTLS", "false")
+    MAIL_FROM = os.environ.get("MAIL_FROM")  # default: the clinic's email from the clinic file
+
+    BOOKING_SCHEDULER = _flag("BOOKING_SCHEDULER", "off")
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+
+    RATELIMIT_ENABLED = _flag("RATE_LIMITS", "on")
+    RATELIMIT_STORAGE_URI = os.environ.get("RATE_LIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_HEADERS_ENABLED = True
+    # Per client (remote address). Booking is the action worth protecting from floods.
+    RATE_LIMIT_BOOKING = "20 per minute;200 per day"
+    RATE_LIMIT_MANAGE = "30 per minute"
+    RATE_LIMIT_READ = "300 per minute"
+
+    # A JSON body is a few hundred bytes; anything near this is not a booking.
+    MAX_CONTENT_LENGTH = 64 * 1024
+
+    # Availability queries cover at most this many days (CONTRACT: 62).
+    AVAILABILITY_MAX_DAYS = 62
+    # A manage link keeps working until this long after the visit ends.
+    MANAGE_LINK_GRACE_DAYS = 30
+    # A stored Idempotency-Key answer is replayed for this long.
+    IDEMPOTENCY_KEY_TTL_HOURS = 24
+
+    TESTING = False
+
+
+class TestConfig(Config):
+    TESTING = True
+    SECRET_KEY = "test-secret-key-not-for-production"
+    RATELIMIT_ENABLED = False
+    WTF_CSRF_ENABLED = False
+
+
+def load_config(config: type[Config] | dict | None = None) -> dict:
+    """The settings for one app: a Config class (default Config), plus overrides."""
+    base = config if isinstance(config, type) else Config
+    settings = {key: getattr(base, key) for key in dir(base) if key.isupper()}
+    if isinstance(config, dict):
+        settings.update(config)
+    if not settings.get("SECRET_KEY"):
+        settings["SECRET_KEY"] = _instance_secret_key()
+    return settings

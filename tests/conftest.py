@@ -1,0 +1,166 @@
+"""Fixtures: an app on a fresh database (SQLite and PostgreSQL), the test clinic, factories.
+
+Every database test runs twice, once per database. PostgreSQL comes from TEST_POSTGRES_URL
+(`make test` starts a throwaway server) or, when that is unset, a server started here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from booking import clinic_file, create_app, scheduling
+from booking.calendars import current_clinic
+from booking.extensions import db
+from booking.models import utc_now
+from config import TestConfig
+
+TESTS = Path(__file__).parent
+CLINIC_FILE = TESTS / "clinic.toml"
+CLINIC_ZONE = ZoneInfo("America/Detroit")
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url():
+    url = os.environ.get("TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    from tests.postgres_server import running_postgres
+
+    with running_postgres() as started:
+        yield started
+
+
+def _migrate(url: str) -> None:
+    app = create_app({**_settings(), "SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+def _settings() -> dict:
+    return {key: getattr(TestConfig, key) for key in dir(TestConfig) if key.isupper()}
+
+
+@pytest.fixture(scope="session")
+def postgres_database_url(postgres_server_url):
+    """This worker's own database, migrated once; tests empty it rather than recreate it."""
+    server = make_url(postgres_server_url)
+    name = f"booking_test_{_worker()}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = server.set(database=name).render_as_string(hide_password=False)
+    _migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sqlite-template") / "booking.db"
+    _migrate(f"sqlite:///{path}")
+    return path
+
+
+def _empty_postgres(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        tables = connection.execute(
+            text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'alembic_version'"
+            )
+        ).scalars()
+        names = ", ".join(f'"{table}"' for table in tables)
+        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        path = tmp_path / "booking.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("postgres_database_url")
+    _empty_postgres(url)
+    return url
+
+
+@pytest.fixture
+def app_settings(database_url):
+    """Settings for an app on this test's database; tests may add to them before `app`."""
+    return {**_settings(), "SQLALCHEMY_DATABASE_URI": database_url}
+
+
+@pytest.fixture
+def app(app_settings):
+    app = create_app(app_settings)
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def clinic(app):
+    """The test clinic (tests/clinic.toml) loaded into the app's database."""
+    clinic_file.apply_clinic(clinic_file.read_clinic_file(CLINIC_FILE))
+    db.session.commit()
+    return current_clinic()
+
+
+def next_weekday(weekday: int, *, at_least_days: int = 3) -> date:
+    """The first local date with this weekday (0 = Monday) at least that many days ahead."""
+    day = utc_now().astimezone(CLINIC_ZONE).date() + timedelta(days=at_least_days)
+    return day + timedelta(days=(weekday - day.weekday()) % 7)
+
+
+def local(day: date, hour: int, minute: int = 0) -> datetime:
+    """A wall-clock time at the clinic as an aware datetime."""
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=CLINIC_ZONE)
+
+
+@pytest.fixture
+def book(clinic):
+    """Book through scheduling with sensible defaults; each test overrides what matters to it."""
+
+    def book(
+        service: str = "schedule-a-call",
+        start: datetime | None = None,
+        therapist: str | None = "alex-rivera",
+        name: str = "Pat Example",
+        email: str = "pat@example.com",
+        **details,
+    ):
+        start = start or local(next_weekday(0), 9)
+        appointment = scheduling.book_appointment(
+            scheduling.bookable_service(service),
+            start,
+            scheduling.PatientDetails(name=name, email=email, **details),
+            therapist_slug=therapist,
+        )
+        db.session.commit()
+        return appointment
+
+    return book

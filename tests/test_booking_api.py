@@ -1,0 +1,376 @@
+"""The JSON API as a patient's app or the clinic's website uses it (CONTRACT section 3)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from booking.extensions import db
+from booking.models import Appointment, AuditEntry, Patient
+from tests.conftest import local, next_weekday
+
+pytestmark = pytest.mark.usefixtures("clinic")
+
+MONDAY = next_weekday(0)
+TUESDAY = next_weekday(1)
+
+
+def a_booking(**overrides) -> dict:
+    body = {
+        "service": "pt-evaluation",
+        "start": local(MONDAY, 9).isoformat(),
+        "patient": {"name": "Pat Example", "email": "pat@example.com", "phone": "+1 586 555 0199"},
+    }
+    body.update(overrides)
+    return body
+
+
+def bearer(answer: dict) -> dict:
+    return {"Authorization": f"Bearer {answer['manage_token']}"}
+
+
+def appointment_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(Appointment))
+
+
+def test_services_are_listed_in_the_clinic_file_order(client):
+    answer = client.get("/api/v1/services")
+    assert answer.status_code == 200
+    assert [service["slug"] for service in answer.json] == [
+        "schedule-a-call",
+        "pt-evaluation",
+        "dry-needling",
+    ]
+    dry_needling = answer.json[2]
+    assert dry_needling["requires_evaluation"] is True
+    assert dry_needling["duration_minutes"] == 45
+    assert dry_needling["kind"] == "treatment"
+
+
+def test_therapists_offering_dry_needling_are_only_those_who_do(client):
+    everyone = client.get("/api/v1/therapists").json
+    assert [therapist["slug"] for therapist in everyone] == ["alex-rivera", "jamie-lee"]
+    assert everyone[1]["services"] == ["schedule-a-call", "pt-evaluation"]
+    needling = client.get("/api/v1/therapists?service=dry-needling").json
+    assert needling == [
+        {
+            "slug": "alex-rivera",
+            "name": "Alex Rivera, PT, DPT",
+            "disciplines": ["PT"],
+            "services": ["schedule-a-call", "pt-evaluation", "dry-needling"],
+        }
+    ]
+
+
+def test_availability_of_one_therapist_on_a_monday(client):
+    answer = client.get(
+        f"/api/v1/availability?service=dry-needling&start={MONDAY}&end={MONDAY}"
+    )
+    assert answer.status_code == 200
+    assert answer.json["service"] == "dry-needling"
+    assert answer.json["timezone"] == "America/Detroit"
+    starts = [slot["start"][11:16] for slot in answer.json["slots"]]
+    # 08:00-12:00 and 13:00-17:00, 45-minute visits on a 15-minute grid.
+    morning = ["08:00", "08:15", "08:30", "08:45", "09:00", "09:15", "09:30", "09:45",
+               "10:00", "10:15", "10:30", "10:45", "11:00", "11:15"]
+    afternoon = [time.replace("08", "13").replace("09", "14").replace("10", "15")
+                 .replace("11", "16") for time in morning]
+    assert starts == morning + afternoon
+    first = answer.json["slots"][0]
+    assert first == {
+        "start": local(MONDAY, 8).isoformat(),
+        "end": local(MONDAY, 8, 45).isoformat(),
+        "therapist": "alex-rivera",
+    }
+
+
+def test_availability_for_any_therapist_is_sorted_by_start_then_therapist(client):
+    slots = client.get(
+        f"/api/v1/availability?service=pt-evaluation&start={MONDAY}&end={MONDAY}"
+    ).json["slots"]
+    keys = [(slot["start"], slot["therapist"]) for slot in slots]
+    assert keys == sorted(keys)
+    at_nine = [slot["therapist"] for slot in slots if slot["start"] == local(MONDAY, 9).isoformat()]
+    assert at_nine == ["alex-rivera", "jamie-lee"]
+
+
+def test_availability_in_the_patients_zone_is_rendered_there(client):
+    answer = client.get(
+        f"/api/v1/availability?service=dry-needling&start={MONDAY}&end={MONDAY}"
+        "&tz=America/Los_Angeles"
+    ).json
+    assert answer["timezone"] == "America/Los_Angeles"
+    # 08:00 in Detroit is 05:00 in Los Angeles; the Pacific day ends at 03:00 Detroit time on
+    # Tuesday, so Tuesday's slots are not in it.
+    assert answer["slots"][0]["start"] == f"{MONDAY}T05:00:00-08:00"
+    assert answer["slots"][-1]["start"] == f"{MONDAY}T13:15:00-08:00"
+
+
+def test_a_booked_visit_and_its_buffer_leave_the_availability(client, book):
+    book("pt-evaluation", local(MONDAY, 9), "alex-rivera")
+    starts = [
+        slot["start"][11:16]
+        for slot in client.get(
+            f"/api/v1/availability?service=dry-needling&start={MONDAY}&end={MONDAY}"
+        ).json["slots"]
+    ]
+    # The evaluation holds 09:00-10:15 (60 minutes and a 15-minute buffer); a 45-minute
+    # needling visit and its own buffer must end by 09:00, so the last before it is 08:00.
+    assert starts[:3] == ["08:00", "10:15", "10:30"]
+
+
+def test_booking_an_evaluation_returns_the_confirmed_visit(client):
+    answer = client.post("/api/v1/appointments", json=a_booking(therapist="jamie-lee"))
+    assert answer.status_code == 201
+    body = answer.json
+    assert body["status"] == "confirmed"
+    assert body["service"] == "pt-evaluation"
+    assert body["therapist"] == "jamie-lee"
+    assert body["start"] == local(MONDAY, 9).isoformat()
+    assert body["end"] == local(MONDAY, 10).isoformat()
+    assert body["manage_token"]
+    stored = db.session.get(Appointment, body["id"])
+    assert stored.patient.email == "pat@example.com"
+    assert stored.patient.phone == "+1 586 555 0199"
+    assert stored.sequence == 0
+    audit = db.session.scalars(select(AuditEntry)).all()
+    assert [(entry.action, entry.actor, entry.appointment_id) for entry in audit] == [
+        ("booked", "api", body["id"])
+    ]
+
+
+def test_booking_with_no_therapist_chooses_one_who_is_free(client, book):
+    book("pt-evaluation", local(MONDAY, 9), "alex-rivera")
+    answer = client.post("/api/v1/appointments", json=a_booking())
+    assert answer.status_code == 201
+    assert answer.json["therapist"] == "jamie-lee"
+    taken = client.post("/api/v1/appointments", json=a_booking())
+    assert taken.status_code == 409
+    assert taken.json["error"]["code"] == "slot_unavailable"
+
+
+@pytest.mark.parametrize(
+    "start, why",
+    [
+        (lambda: local(MONDAY, 12), "lunch break"),
+        (lambda: local(MONDAY, 16, 30), "visit would run past closing"),
+        (lambda: local(MONDAY, 9, 10), "off the 15-minute grid"),
+        (lambda: local(next_weekday(6), 10), "Sunday, no hours"),
+        (lambda: local(next_weekday(0, at_least_days=0), 9).replace(year=2020), "in the past"),
+        (lambda: local(next_weekday(0, at_least_days=95), 9), "beyond 90 days"),
+    ],
+)
+def test_a_time_that_is_not_offered_is_refused(client, start, why):
+    answer = client.post(
+        "/api/v1/appointments",
+        json=a_booking(service="dry-needling", therapist="alex-rivera", start=start().isoformat()),
+    )
+    # The rule on evaluations is checked first for a patient without one; use an evaluation.
+    answer = client.post(
+        "/api/v1/appointments", json=a_booking(therapist="alex-rivera", start=start().isoformat())
+    )
+    assert answer.status_code == 409, why
+    assert answer.json["error"]["code"] == "slot_unavailable"
+    assert appointment_count() == 0
+
+
+def test_a_call_inside_the_two_hour_notice_is_refused(client):
+    from datetime import timedelta
+
+    from booking.models import utc_now
+
+    soon = (utc_now() + timedelta(minutes=50)).replace(second=0, microsecond=0)
+    answer = client.post(
+        "/api/v1/appointments",
+        json=a_booking(service="schedule-a-call", start=soon.isoformat()),
+    )
+    assert answer.status_code == 409
+    assert answer.json["error"]["code"] == "slot_unavailable"
+
+
+def test_dry_needling_without_an_evaluation_is_refused_and_nothing_is_booked(client):
+    answer = client.post(
+        "/api/v1/appointments",
+        json=a_booking(service="dry-needling", start=local(TUESDAY, 9).isoformat()),
+    )
+    assert answer.status_code == 422
+    assert answer.json["error"]["code"] == "evaluation_required"
+    assert appointment_count() == 0
+    assert db.session.scalar(select(func.count()).select_from(Patient)) == 0
+
+
+def test_dry_needling_after_an_evaluation_is_booked_whatever_the_case_and_spacing(client, book):
+    book("pt-evaluation", local(MONDAY, 9), "alex-rivera", name="Pat Example",
+         email="pat@example.com")
+    answer = client.post(
+        "/api/v1/appointments",
+        json=a_booking(
+            service="dry-needling",
+            start=local(TUESDAY, 9).isoformat(),
+            patient={"name": "  pat   EXAMPLE ", "email": "PAT@Example.com"},
+        ),
+    )
+    assert answer.status_code == 201
+    assert answer.json["therapist"] == "alex-rivera"
+    assert db.session.scalar(select(func.count()).select_from(Patient)) == 1
+
+
+def test_a_siblings_evaluation_does_not_open_dry_needling_for_another_child(client, book):
+    book("pt-evaluation", local(MONDAY, 9), "alex-rivera", name="Maya Chen",
+         email="lin.chen@example.com", guardian_name="Lin Chen")
+    answer = client.post(
+        "/api/v1/appointments",
+        json=a_booking(
+            service="dry-needling",
+            start=local(TUESDAY, 9).isoformat(),
+            patient={"name": "Leo Chen", "email": "lin.chen@example.com",
+                     "guardian_name": "Lin Chen"},
+        ),
+    )
+    assert answer.status_code == 422
+    assert answer.json["error"]["code"] == "evaluation_required"
+
+
+def test_an_evaluation_after_the_needling_date_does_not_count(client, book):
+    book("pt-evaluation", local(TUESDAY, 9), "alex-rivera")
+    answer = client.post(
+        "/api/v1/appointments",
+        json=a_booking(service="dry-needling", start=local(MONDAY, 14).isoformat()),
+    )
+    assert answer.status_code == 422
+    assert answer.json["error"]["code"] == "evaluation_required"
+
+
+def test_the_same_idempotency_key_and_body_returns_the_first_answer(client):
+    first = client.post("/api/v1/appointments", json=a_booking(),
+                        headers={"Idempotency-Key": "booking-7f3a"})
+    again = client.post("/api/v1/appointments", json=a_booking(),
+                        headers={"Idempotency-Key": "booking-7f3a"})
+    assert first.status_code == again.status_code == 201
+    assert again.json == first.json
+    assert appointment_count() == 1
+    other_body = client.post(
+        "/api/v1/appointments",
+        json=a_booking(start=local(MONDAY, 11).isoformat()),
+        headers={"Idempotency-Key": "booking-7f3a"},
+    )
+    assert other_body.status_code == 422
+    assert other_body.json["error"] == {
+        "code": "idempotency_key_reused",
+        "message": "this Idempotency-Key was used with a different request",
+        "field": "Idempotency-Key",
+    }
+    assert appointment_count() == 1
+
+
+def test_a_refused_booking_leaves_its_idempotency_key_free(client, book):
+    book("pt-evaluation", local(MONDAY, 9), "alex-rivera")
+    refused = client.post("/api/v1/appointments", json=a_booking(therapist="alex-rivera"),
+                          headers={"Idempotency-Key": "k1"})
+    assert refused.status_code == 409
+    retried = client.post(
+        "/api/v1/appointments",
+        json=a_booking(therapist="alex-rivera", start=local(MONDAY, 11).isoformat()),
+        headers={"Idempotency-Key": "k1"},
+    )
+    assert retried.status_code == 201
+
+
+def test_the_manage_token_opens_its_own_appointment_and_no_other(client):
+    mine = client.post("/api/v1/appointments", json=a_booking()).json
+    theirs = client.post(
+        "/api/v1/appointments",
+        json=a_booking(start=local(MONDAY, 11).isoformat(),
+                       patient={"name": "Someone Else", "email": "else@example.com"}),
+    ).json
+    seen = client.get(f"/api/v1/appointments/{mine['id']}", headers=bearer(mine))
+    assert seen.status_code == 200
+    assert seen.json == mine
+    for url, headers in [
+        (f"/api/v1/appointments/{theirs['id']}", bearer(mine)),
+        (f"/api/v1/appointments/{mine['id']}", {}),
+        (f"/api/v1/appointments/{mine['id']}", {"Authorization": "Bearer forged.token"}),
+        (f"/api/v1/appointments/{mine['id']}", {"Authorization": f"Basic {mine['manage_token']}"}),
+        ("/api/v1/appointments/999999", bearer(mine)),
+    ]:
+        answer = client.get(url, headers=headers)
+        assert answer.status_code == 404, url
+        assert answer.json["error"]["code"] == "not_found"
+    cancel_theirs = client.post(f"/api/v1/appointments/{theirs['id']}/cancel",
+                                headers=bearer(mine))
+    assert cancel_theirs.status_code == 404
+    assert db.session.get(Appointment, theirs["id"]).status == "confirmed"
+
+
+def test_cancelling_frees_the_slot_for_someone_else(client):
+    booked = client.post("/api/v1/appointments", json=a_booking(therapist="alex-rivera")).json
+    answer = client.post(f"/api/v1/appointments/{booked['id']}/cancel", headers=bearer(booked))
+    assert answer.status_code == 200
+    assert answer.json["status"] == "cancelled"
+    stored = db.session.get(Appointment, booked["id"])
+    assert stored.sequence == 1
+    again = client.post(
+        "/api/v1/appointments",
+        json=a_booking(therapist="alex-rivera",
+                       patient={"name": "Next Patient", "email": "next@example.com"}),
+    )
+    assert again.status_code == 201
+    twice = client.post(f"/api/v1/appointments/{booked['id']}/cancel", headers=bearer(booked))
+    assert twice.status_code == 200
+    assert db.session.get(Appointment, booked["id"]).sequence == 1
+
+
+def test_rescheduling_moves_the_same_appointment_and_raises_its_sequence(client, book):
+    booked = client.post("/api/v1/appointments", json=a_booking(therapist="alex-rivera")).json
+    moved = client.post(
+        f"/api/v1/appointments/{booked['id']}/reschedule",
+        json={"start": local(TUESDAY, 13).isoformat()},
+        headers=bearer(booked),
+    )
+    assert moved.status_code == 200
+    assert moved.json["id"] == booked["id"]
+    assert moved.json["start"] == local(TUESDAY, 13).isoformat()
+    assert moved.json["therapist"] == "alex-rivera"
+    stored = db.session.get(Appointment, booked["id"])
+    assert (stored.sequence, stored.calendar_uid) == (1, stored.calendar_uid)
+    actions = db.session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
+    assert actions == ["booked", "rescheduled"]
+    # The old time is free again; the new one is taken.
+    book("pt-evaluation", local(MONDAY, 9), "alex-rivera", name="Other", email="o@example.com")
+    onto_taken = client.post(
+        f"/api/v1/appointments/{booked['id']}/reschedule",
+        json={"start": local(MONDAY, 9).isoformat()},
+        headers=bearer(booked),
+    )
+    assert onto_taken.status_code == 409
+    assert onto_taken.json["error"]["code"] == "slot_unavailable"
+    assert db.session.get(Appointment, booked["id"]).start_at == local(TUESDAY, 13)
+
+
+def test_rescheduling_a_cancelled_visit_is_refused(client):
+    booked = client.post("/api/v1/appointments", json=a_booking()).json
+    client.post(f"/api/v1/appointments/{booked['id']}/cancel", headers=bearer(booked))
+    answer = client.post(
+        f"/api/v1/appointments/{booked['id']}/reschedule",
+        json={"start": local(TUESDAY, 13).isoformat()},
+        headers=bearer(booked),
+    )
+    assert answer.status_code == 409
+    assert answer.json["error"]["code"] == "appointment_not_changeable"
+
+
+def test_a_visit_may_be_moved_a_little_later_into_its_own_old_span(client):
+    booked = client.post("/api/v1/appointments", json=a_booking(therapist="alex-rivera")).json
+    moved = client.post(
+        f"/api/v1/appointments/{booked['id']}/reschedule",
+        json={"start": local(MONDAY, 9, 30).isoformat()},
+        headers=bearer(booked),
+    )
+    assert moved.status_code == 200
+    assert moved.json["start"] == local(MONDAY, 9, 30).isoformat()
+
+
+def test_healthz_reports_the_database(client):
+    answer = client.get("/healthz")
+    assert answer.status_code == 200
+    assert answer.json["database"] == "ok"
