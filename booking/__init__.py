@@ -3,7 +3,7 @@
 from flask import Flask, jsonify
 from sqlalchemy import text
 
-from config import PROJECT_ROOT, INSTANCE_DIR, load_config
+from config import INSTANCE_DIR, PROJECT_ROOT, load_config
 
 
 def create_app(config=None) -> Flask:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import click
@@ -67,8 +67,6 @@ SAMPLE_VISITS = (
 def _book_sample_appointments() -> int:
     if db.session.scalar(select(func.count()).select_from(Appointment)):
         return 0
-    from datetime import date
-
     first_day = (utc_now() + timedelta(days=2)).astimezone(clinic_zone()).date()
     booked = 0
     for index, (service_slug, name, email, guardian, born) in enumerate(SAMPLE_VISITS):
@@ -83,7 +81,7 @@ def _book_sample_appointments() -> int:
             scheduling.PatientDetails(
                 name=name,
                 email=email,
-                phone="+1 586 555 01%02d" % (20 + index),
+                phone=f"+1 586 555 01{20 + index:02d}",
                 date_of_birth=date.fromisoformat(born) if born else None,
                 guardian_name=guardian,
             ),

@@ -206,7 +206,11 @@ def patient_identity(email: str, name: str) -> str:
 
     A parent books for several children from one address; each child is their own patient.
     """
-    return f"{_SPACES.sub(' ', email).strip().casefold()}|{_SPACES.sub(' ', name).strip().casefold()}"
+    return f"{_folded(email)}|{_folded(name)}"
+
+
+def _folded(text: str) -> str:
+    return _SPACES.sub(" ", text).strip().casefold()
 
 
 class Patient(db.Model):

@@ -71,7 +71,12 @@ def _operation(op: Operation, refs: dict) -> dict:
             )
     for header in op.headers:
         document["parameters"].append(
-            {"name": header, "in": "header", "required": False, "schema": {"type": "string", "maxLength": 255}}
+            {
+                "name": header,
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "maxLength": 255},
+            }
         )
     if op.body:
         document["requestBody"] = {

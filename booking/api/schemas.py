@@ -11,8 +11,8 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
-
     EmailStr,
     Field,
     RootModel,
@@ -40,6 +40,19 @@ def _known_time_zone(value: str) -> str:
     return value
 
 
+def _iso_text(value: object) -> object:
+    # Numbers would be read as Unix timestamps; the API speaks ISO 8601 text only.
+    if not isinstance(value, str | date):
+        raise ValueError("must be ISO 8601 text")
+    return value
+
+
+Instant = Annotated[
+    AwareDatetime,
+    BeforeValidator(_iso_text),
+    Field(description="ISO 8601 with an offset, e.g. 2026-12-01T09:00:00-05:00"),
+]
+Day = Annotated[date, BeforeValidator(_iso_text), Field(description="YYYY-MM-DD")]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
 PersonName = Annotated[
     str,
@@ -63,7 +76,7 @@ class PatientInput(_Input):
     name: PersonName
     email: Annotated[EmailStr, StringConstraints(max_length=254)]
     phone: Phone = ""
-    date_of_birth: date | None = None
+    date_of_birth: Day | None = None
     guardian_name: PersonName | None = None
 
     @field_validator("date_of_birth")
@@ -76,21 +89,21 @@ class PatientInput(_Input):
 
 class AppointmentRequest(_Input):
     service: Slug
-    start: AwareDatetime = Field(description="ISO 8601 with an offset, e.g. 2026-12-01T09:00:00-05:00")
+    start: Instant
     therapist: Slug | None = Field(None, description="omit for the first free therapist")
     patient: PatientInput
     notes: Notes = ""
 
 
 class RescheduleRequest(_Input):
-    start: AwareDatetime
+    start: Instant
     therapist: Slug | None = None
 
 
 class AvailabilityQuery(_Input):
     service: Slug
-    start: date = Field(description="first day, inclusive, in `tz`")
-    end: date = Field(description="last day, inclusive, in `tz`")
+    start: Annotated[Day, Field(description="first day, inclusive, in `tz`")]
+    end: Annotated[Day, Field(description="last day, inclusive, in `tz`")]
     therapist: Slug | None = None
     tz: TimeZoneName | None = Field(None, description="IANA zone; default the clinic's")
 

@@ -25,8 +25,8 @@ from booking.api.schemas import (
     TherapistOut,
     TherapistQuery,
 )
-from booking.database import hold_write_lock
 from booking.calendars import ClinicNotConfigured, current_clinic, zone_named
+from booking.database import hold_write_lock
 from booking.extensions import db, limiter
 from booking.manage_links import appointment_for_token, manage_token_for
 from booking.models import Appointment, Service, Therapist
