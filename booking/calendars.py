@@ -31,9 +31,14 @@ class ClinicNotConfigured(Exception):
 
 
 def current_clinic() -> Clinic:
-    clinic = db.session.scalars(select(Clinic).limit(1)).first()
+    # Asked for many times in a request: after the first, the session's identity map answers.
+    known_id = db.session.info.get("clinic_id")
+    clinic = db.session.get(Clinic, known_id) if known_id else None
+    if clinic is None:
+        clinic = db.session.scalars(select(Clinic).limit(1)).first()
     if clinic is None:
         raise ClinicNotConfigured("no clinic loaded: run `flask --app wsgi clinic load FILE`")
+    db.session.info["clinic_id"] = clinic.id
     return clinic
 
 

@@ -15,8 +15,6 @@ from booking.calendars import clinic_zone
 from booking.extensions import db
 from booking.models import Appointment, Clinic, utc_now
 
-DEMO_CLINIC_FILE = Path(__file__).with_name("demo_clinic.toml")
-
 clinic_commands = AppGroup("clinic", help="Load or export the clinic file.")
 
 
@@ -50,7 +48,7 @@ def seed_demo(if_empty: bool):
     if if_empty and db.session.scalar(select(func.count()).select_from(Clinic)):
         click.echo("A clinic is already loaded; leaving it as it is.")
         return
-    clinic_file.apply_clinic(clinic_file.read_clinic_file(DEMO_CLINIC_FILE))
+    clinic_file.apply_clinic(clinic_file.read_clinic_file(clinic_file.DEMO_CLINIC_FILE))
     db.session.commit()
     booked = _book_sample_appointments()
     click.echo(f"Demo clinic loaded, with {booked} sample appointments.")

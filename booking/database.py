@@ -70,6 +70,9 @@ def hold_write_lock() -> None:
     session = db.session()
     if session.info.get(_WRITE_LOCK_HELD):
         return
+    if session.get_bind().dialect.name != "sqlite":
+        session.info[_WRITE_LOCK_HELD] = True
+        return
     if session.in_transaction():
         if session.new or session.dirty or session.deleted:
             raise RuntimeError("hold_write_lock() called with unsaved changes in the session")
@@ -87,3 +90,12 @@ def _forget_write_lock(session, transaction):
 def is_exclusion_violation(error: IntegrityError) -> bool:
     """PostgreSQL refused an overlapping appointment (SQLSTATE 23P01, exclusion_violation)."""
     return getattr(error.orig, "sqlstate", None) == "23P01"
+
+
+def insert_for_dialect(table):
+    """INSERT with this database's ON CONFLICT support (PostgreSQL's or SQLite's)."""
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)

@@ -15,6 +15,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import delete, select
 
+from booking.database import insert_for_dialect
 from booking.extensions import db
 from booking.models import IdempotencyKey, utc_now
 
@@ -40,7 +41,7 @@ def claim(scope: str, key: str, request_fingerprint: str) -> StoredAnswer | Idem
     with record(), the answer is kept; rolled back, the key is free again.
     """
     _forget_expired(scope)
-    statement = _insert_statement().values(
+    statement = insert_for_dialect(IdempotencyKey).values(
         scope=scope,
         key=key,
         request_fingerprint=request_fingerprint,
@@ -66,14 +67,6 @@ def claim(scope: str, key: str, request_fingerprint: str) -> StoredAnswer | Idem
 def record(claimed: IdempotencyKey, status: int, body: dict) -> None:
     claimed.response_status = status
     claimed.response_body = body
-
-
-def _insert_statement():
-    if db.engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(IdempotencyKey)
 
 
 def _forget_expired(scope: str) -> None:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from booking import availability
 from booking.calendars import (
@@ -24,6 +25,7 @@ from booking.calendars import (
     zone_named,
 )
 from booking.database import hold_write_lock, is_exclusion_violation
+from booking.database import insert_for_dialect as _insert
 from booking.extensions import db
 from booking.models import (
     Appointment,
@@ -115,23 +117,25 @@ def bookable_service(slug: str) -> Service:
 
 def therapists_offering(service: Service, slug: str | None = None) -> list[Therapist]:
     """Active therapists who offer the service, in the clinic file's order (or just `slug`)."""
-    query = (
-        select(Therapist)
-        .where(Therapist.active.is_(True), Therapist.services.contains(service))
-        .order_by(Therapist.position, Therapist.slug)
-    )
-    if slug is not None:
-        therapist = db.session.scalars(
-            select(Therapist).where(Therapist.slug == slug, Therapist.active.is_(True))
-        ).first()
-        if therapist is None:
-            raise UnknownTherapist(f"there is no therapist {slug!r}")
-        query = query.where(Therapist.id == therapist.id)
-        offering = list(db.session.scalars(query))
-        if not offering:
-            raise UnknownTherapist(f"{therapist.name} does not offer {service.name}")
-        return offering
-    return list(db.session.scalars(query))
+    offers = Therapist.services.any(Service.id == service.id)
+    if slug is None:
+        return list(
+            db.session.scalars(
+                select(Therapist)
+                .where(Therapist.active.is_(True), offers)
+                .order_by(Therapist.position, Therapist.slug)
+            )
+        )
+    found = db.session.execute(
+        select(Therapist, offers.label("offers")).where(
+            Therapist.slug == slug, Therapist.active.is_(True)
+        )
+    ).first()
+    if found is None:
+        raise UnknownTherapist(f"there is no therapist {slug!r}")
+    if not found.offers:
+        raise UnknownTherapist(f"{found.Therapist.name} does not offer {service.name}")
+    return [found.Therapist]
 
 
 def free_slots(
@@ -239,6 +243,9 @@ def book_appointment(
 
     patient_row = _patient_for(existing_patient, patient)
     end = start + timedelta(minutes=service.duration_minutes)
+    # With one candidate a lost race ends the transaction; with several, a savepoint per try
+    # lets the next therapist be tried after PostgreSQL refuses one.
+    savepoints = len(candidates) > 1
     for therapist in candidates:
         # Ids, not relationships: the row joins the session only inside its savepoint.
         appointment = Appointment(
@@ -255,7 +262,10 @@ def book_appointment(
             created_at=now,
             updated_at=now,
         )
-        if _insert_unless_overlapping(appointment):
+        if _insert_unless_overlapping(appointment, savepoint=savepoints):
+            for name, value in (("service", service), ("therapist", therapist),
+                                ("patient", patient_row)):
+                set_committed_value(appointment, name, value)
             _audit(
                 booked_by,
                 "booked",
@@ -384,18 +394,23 @@ def _free_therapists_at(
 def _patient_for(existing: Patient | None, details: PatientDetails) -> Patient:
     """The patient row for these details, created on first booking, contact details refreshed."""
     if existing is None:
-        existing = Patient(
-            identity=patient_identity(details.email, details.name),
-            name=" ".join(details.name.split()),
-            email=details.email.strip(),
+        identity = patient_identity(details.email, details.name)
+        # The same new patient may be booking twice at once: the second insert does nothing
+        # (waiting for the first on PostgreSQL) and both use the one row.
+        db.session.execute(
+            _insert(Patient)
+            .values(
+                identity=identity,
+                name=" ".join(details.name.split()),
+                email=details.email.strip(),
+                phone="",
+                guardian_name="",
+                created_at=utc_now(),
+                updated_at=utc_now(),
+            )
+            .on_conflict_do_nothing(index_elements=["identity"])
         )
-        try:
-            with db.session.begin_nested():
-                db.session.add(existing)
-        except IntegrityError:
-            # The same new patient booked twice at once: the other request created the row.
-            existing = find_patient(details.email, details.name)
-            assert existing is not None
+        existing = db.session.scalars(select(Patient).where(Patient.identity == identity)).one()
     if details.phone:
         existing.phone = details.phone
     if details.date_of_birth:
@@ -405,11 +420,17 @@ def _patient_for(existing: Patient | None, details: PatientDetails) -> Patient:
     return existing
 
 
-def _insert_unless_overlapping(appointment: Appointment) -> bool:
+def _insert_unless_overlapping(appointment: Appointment, *, savepoint: bool) -> bool:
     try:
-        with db.session.begin_nested():
+        if savepoint:
+            with db.session.begin_nested():
+                db.session.add(appointment)
+        else:
             db.session.add(appointment)
+            db.session.flush()
     except IntegrityError as error:
+        if not savepoint:
+            db.session.rollback()
         if is_exclusion_violation(error):
             return False
         raise
