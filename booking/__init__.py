@@ -34,6 +34,8 @@ def create_app(config=None) -> Flask:
     )
     csrf.init_app(app)
     login.init_app(app)
+    # Staff accounts come with the back office; until then nobody is logged in.
+    login.user_loader(lambda user_id: None)
     limiter.init_app(app)
 
     from booking import models  # noqa: F401  (the tables must be known to Alembic)
