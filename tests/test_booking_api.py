@@ -374,3 +374,39 @@ def test_healthz_reports_the_database(client):
     answer = client.get("/healthz")
     assert answer.status_code == 200
     assert answer.json["database"] == "ok"
+
+
+def test_a_manage_token_stops_working_a_month_after_the_visit(client):
+    from datetime import timedelta
+
+    from booking.manage_links import appointment_for_token
+
+    booked = client.post("/api/v1/appointments", json=a_booking()).json
+    visit_end = db.session.get(Appointment, booked["id"]).end_at
+    token = booked["manage_token"]
+    assert appointment_for_token(token, booked["id"], now=visit_end + timedelta(days=29)).id == (
+        booked["id"]
+    )
+    assert appointment_for_token(token, booked["id"], now=visit_end + timedelta(days=31)) is None
+    assert appointment_for_token(token + "x", booked["id"]) is None
+
+
+def test_a_client_booking_too_fast_is_told_to_slow_down(app_settings):
+    from booking import create_app
+
+    limited = create_app(
+        {**app_settings, "RATELIMIT_ENABLED": True, "RATE_LIMIT_BOOKING": "2 per minute"}
+    )
+    client = limited.test_client()
+    answers = [
+        client.post("/api/v1/appointments",
+                    json=a_booking(start=local(MONDAY, 9 + hour).isoformat()))
+        for hour in range(3)
+    ]
+    assert [answer.status_code for answer in answers] == [201, 201, 429]
+    assert answers[2].json["error"]["code"] == "rate_limited"
+    assert int(answers[2].headers["Retry-After"]) > 0
+    with limited.app_context():
+        db.engine.dispose()
+    db.session.rollback()  # end this session's older read snapshot
+    assert appointment_count() == 2
