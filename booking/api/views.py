@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import HTTPException
 
 from booking import idempotency, scheduling
@@ -73,7 +74,10 @@ def list_therapists(query: TherapistQuery):
         therapists = scheduling.therapists_offering(scheduling.bookable_service(query.service))
     else:
         therapists = db.session.scalars(
-            select(Therapist).where(Therapist.active.is_(True)).order_by(Therapist.position)
+            select(Therapist)
+            .where(Therapist.active.is_(True))
+            .order_by(Therapist.position)
+            .options(selectinload(Therapist.services))
         ).all()
     return jsonify([_therapist_out(therapist).model_dump(mode="json") for therapist in therapists])
 
@@ -220,17 +224,7 @@ def _appointment_for_bearer(appointment_id: int) -> Appointment:
 
 
 def _service_out(service: Service) -> ServiceOut:
-    return ServiceOut(
-        slug=service.slug,
-        name=service.name,
-        kind=service.kind,
-        description=service.description,
-        duration_minutes=service.duration_minutes,
-        buffer_after_minutes=service.buffer_after_minutes,
-        min_notice_hours=service.min_notice_hours,
-        max_advance_days=service.max_advance_days,
-        requires_evaluation=service.requires_evaluation,
-    )
+    return ServiceOut.model_validate(service, from_attributes=True)
 
 
 def _therapist_out(therapist: Therapist) -> TherapistOut:
