@@ -43,6 +43,13 @@ class Config:
     SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD")
     SMTP_STARTTLS = _flag("SMTP_STARTTLS", "false")
     MAIL_FROM = os.environ.get("MAIL_FROM")  # default: the clinic's email from the clinic file
+    SMTP_TIMEOUT_SECONDS = 30
+    # The dispatcher claims this many due notifications at a time, for this long each
+    # (a claim left by a crashed dispatcher is taken over when it runs out), and gives up on
+    # one after this many failed tries, waiting 2, 4, 8, 16 minutes between them.
+    NOTIFICATION_BATCH_SIZE = 50
+    NOTIFICATION_LEASE_SECONDS = 120
+    NOTIFICATION_MAX_ATTEMPTS = 5
 
     BOOKING_SCHEDULER = _flag("BOOKING_SCHEDULER", "off")
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")

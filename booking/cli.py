@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -14,6 +14,7 @@ from booking import clinic_file, scheduling
 from booking.calendars import clinic_zone
 from booking.extensions import db
 from booking.models import Appointment, Clinic, utc_now
+from booking.notifications import dispatcher
 
 clinic_commands = AppGroup("clinic", help="Load or export the clinic file.")
 
@@ -91,6 +92,38 @@ def _book_sample_appointments() -> int:
     return booked
 
 
+notification_commands = AppGroup("notifications", help="Send confirmations and reminders.")
+
+
+def _instant(_context, _parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO 8601 time like 2026-12-01T09:00:00-05:00"
+        ) from None
+    if instant.tzinfo is None:
+        raise click.BadParameter(
+            f"{value!r} has no UTC offset; write it like 2026-12-01T09:00:00-05:00"
+        )
+    return instant
+
+
+@notification_commands.command("send-due")
+@click.option(
+    "--now",
+    callback=_instant,
+    metavar="ISO8601",
+    help="Send what is due at this time (with an offset) instead of the current time.",
+)
+def send_due(now: datetime | None):
+    """Send every notification due now (or at --now) once, then exit."""
+    click.echo(str(dispatcher.send_due(now or utc_now())))
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(clinic_commands)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(notification_commands)

@@ -38,6 +38,7 @@ from booking.models import (
     patient_identity,
     utc_now,
 )
+from booking.notifications import outbox
 
 
 class SchedulingError(Exception):
@@ -278,6 +279,7 @@ def book_appointment(
                 },
                 now,
             )
+            outbox.plan_for_booking(appointment, now)
             return appointment
     raise SlotUnavailable("that time was just taken; please choose another")
 
@@ -326,6 +328,7 @@ def reschedule_appointment(
         },
         now,
     )
+    outbox.plan_for_reschedule(appointment, now)
     return appointment
 
 
@@ -348,6 +351,7 @@ def cancel_appointment(
     appointment.sequence += 1
     appointment.updated_at = now
     _audit(cancelled_by, "cancelled", appointment, {"reason": reason} if reason else {}, now)
+    outbox.plan_for_cancellation(appointment, now)
     db.session.flush()
     return appointment
 

@@ -1,0 +1,1 @@
+"""Notifications to patients: outbox rows (outbox), emails (messages), sending them (dispatcher)."""

@@ -1,0 +1,382 @@
+"""Confirmations, reminders and aftercare, sent to a real SMTP server and read from its inbox."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+import pytest
+from aiosmtpd.controller import Controller
+from icalendar import Calendar
+from sqlalchemy import select
+
+from booking import scheduling
+from booking.extensions import db
+from booking.manage_links import manage_url_for
+from booking.models import Notification, utc_now
+from booking.notifications.dispatcher import DispatchReport, send_due
+from booking.notifications.outbox import outside_quiet_hours
+from tests.conftest import CLINIC_ZONE, local, next_weekday
+from tests.servers import free_port
+
+# smtp_settings first: it must add the mail server to the settings before `app` is built.
+pytestmark = pytest.mark.usefixtures("smtp_settings", "clinic")
+
+MONDAY = next_weekday(0)
+SUNDAY = MONDAY - timedelta(days=1)
+TUESDAY = MONDAY + timedelta(days=1)
+THURSDAY = MONDAY + timedelta(days=3)
+
+
+class Inbox:
+    """An SMTP server's mailbox: what it accepted, and whom it refuses with a 451."""
+
+    def __init__(self):
+        self.messages: list[EmailMessage] = []
+        self.refuse_next = 0
+        self.refuse_always: set[str] = set()
+        self.port = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.refuse_next > 0 or self.refuse_always & set(envelope.rcpt_tos):
+            self.refuse_next = max(0, self.refuse_next - 1)
+            return "451 try again"
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+    def take(self) -> list[EmailMessage]:
+        arrived, self.messages = self.messages, []
+        return arrived
+
+
+@pytest.fixture
+def smtp_inbox():
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    inbox.port = controller.port
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_settings(app_settings, smtp_inbox):
+    app_settings.update(SMTP_HOST="127.0.0.1", SMTP_PORT=smtp_inbox.port, SMTP_STARTTLS=False)
+
+
+def notifications_of(appointment) -> list[tuple[str, str]]:
+    rows = db.session.scalars(
+        select(Notification)
+        .where(Notification.appointment_id == appointment.id)
+        .order_by(Notification.due_at, Notification.id)
+    )
+    return [(row.kind, row.status) for row in rows]
+
+
+def due_times(appointment, kind: str) -> list:
+    return list(
+        db.session.scalars(
+            select(Notification.due_at)
+            .where(Notification.appointment_id == appointment.id, Notification.kind == kind)
+            .where(Notification.status == "pending")
+            .order_by(Notification.due_at)
+        )
+    )
+
+
+def text_of(mail: EmailMessage) -> str:
+    return mail.get_body(("plain",)).get_content().replace("\r\n", "\n")
+
+
+def calendar_of(mail: EmailMessage):
+    [attachment] = list(mail.iter_attachments())
+    assert attachment.get_content_type() == "text/calendar"
+    calendar = Calendar.from_ical(attachment.get_content())
+    [event] = calendar.walk("VEVENT")
+    return attachment, calendar, event
+
+
+def test_the_confirmation_arrives_at_once_with_the_visit_and_a_calendar_file(book, smtp_inbox):
+    appointment = book()
+    row = db.session.scalars(select(Notification).where(Notification.kind == "confirmation")).one()
+
+    assert send_due(utc_now()) == DispatchReport(sent=1)
+
+    [mail] = smtp_inbox.take()
+    assert mail["To"] == "Pat Example <pat@example.com>"
+    assert mail["From"] == "Test Therapy Clinic <frontdesk@clinic.example>"
+    assert mail["Message-ID"] == row.message_id
+    assert mail["X-Booking-Notification"] == "confirmation"
+    assert mail["Subject"].startswith("Booked: Schedule a call on Monday")
+    text = text_of(mail)
+    assert "Your Schedule a call is booked for Monday" in text
+    assert "at 9:00 AM (clinic time)" in text
+    assert manage_url_for(appointment) in text
+    assert "1 Test Street, Clinton Township, MI" in text
+    assert "+1 586 555 0100" in text
+
+    attachment, calendar, event = calendar_of(mail)
+    assert attachment.get_param("method") == "REQUEST"
+    assert calendar["METHOD"] == "REQUEST"
+    assert calendar["VERSION"] == "2.0"
+    assert str(event["UID"]) == appointment.calendar_uid
+    assert event["SEQUENCE"] == 0
+    assert event["STATUS"] == "CONFIRMED"
+    assert event["SUMMARY"] == "Schedule a call at Test Therapy Clinic"
+    assert event.decoded("DTSTART") == local(MONDAY, 9)
+    assert event.decoded("DTEND") == local(MONDAY, 9, 15)
+    assert str(event["ORGANIZER"]) == "mailto:frontdesk@clinic.example"
+    assert str(event["ATTENDEE"]) == "mailto:pat@example.com"
+
+    assert send_due(utc_now()) == DispatchReport()
+    assert smtp_inbox.take() == []
+    db.session.refresh(row)
+    assert row.status == "sent"
+
+
+def test_each_reminder_arrives_at_its_time_and_not_before(book, smtp_inbox):
+    appointment = book("schedule-a-call", start=local(MONDAY, 9))
+    assert notifications_of(appointment) == [
+        ("confirmation", "pending"),
+        ("reminder", "pending"),
+        ("reminder", "pending"),
+    ]
+    send_due(utc_now())
+    assert [mail["X-Booking-Notification"] for mail in smtp_inbox.take()] == ["confirmation"]
+
+    assert send_due(local(SUNDAY, 8, 59)) == DispatchReport()
+    assert send_due(local(SUNDAY, 9)) == DispatchReport(sent=1)
+    [day_before] = smtp_inbox.take()
+    assert day_before["X-Booking-Notification"] == "reminder"
+    assert day_before["Subject"].startswith("Reminder: Schedule a call on Monday")
+    assert "A reminder: your Schedule a call is on Monday" in text_of(day_before)
+
+    assert send_due(local(MONDAY, 7, 59)) == DispatchReport()
+    assert send_due(local(MONDAY, 8)) == DispatchReport(sent=1)
+    [hour_before] = smtp_inbox.take()
+    assert hour_before["X-Booking-Notification"] == "reminder"
+    assert hour_before["Message-ID"] != day_before["Message-ID"]
+
+
+def test_booked_three_hours_ahead_there_is_no_day_before_reminder(clinic, smtp_inbox):
+    booked_at = local(MONDAY, 6)
+    appointment = scheduling.book_appointment(
+        scheduling.bookable_service("schedule-a-call"),
+        local(MONDAY, 9),
+        scheduling.PatientDetails(name="Pat Example", email="pat@example.com"),
+        therapist_slug="alex-rivera",
+        now=booked_at,
+    )
+    db.session.commit()
+
+    assert due_times(appointment, "reminder") == [local(MONDAY, 8)]
+    assert send_due(booked_at) == DispatchReport(sent=1)
+    assert send_due(local(MONDAY, 8)) == DispatchReport(sent=1)
+    assert [mail["X-Booking-Notification"] for mail in smtp_inbox.take()] == [
+        "confirmation",
+        "reminder",
+    ]
+
+
+def test_dry_needling_brings_the_soreness_note_then_a_check_in(book, smtp_inbox):
+    book("pt-evaluation", start=local(MONDAY, 9))
+    needling = book("dry-needling", start=local(TUESDAY, 9))  # ends 09:45
+    assert due_times(needling, "aftercare") == [local(TUESDAY, 11, 45), local(THURSDAY, 9, 45)]
+    send_due(local(TUESDAY, 11, 44))
+    assert "aftercare" not in [mail["X-Booking-Notification"] for mail in smtp_inbox.take()]
+
+    assert send_due(local(TUESDAY, 11, 45)) == DispatchReport(sent=1)
+    [note] = smtp_inbox.take()
+    assert note["X-Booking-Notification"] == "aftercare"
+    assert note["Subject"] == "After your Dry needling session: what to expect"
+    text = " ".join(text_of(note).split())
+    assert "Mild soreness or tenderness where the needles went in is expected for 24-48 hours" in (
+        text
+    )
+    assert "temporary fatigue" in text
+    assert "the home exercises your therapist gave you" in text
+    assert "if it is getting worse after 48 hours" in text
+    assert "unusual swelling, redness or a fever" in text
+
+    assert send_due(local(THURSDAY, 9, 44)) == DispatchReport()
+    assert send_due(local(THURSDAY, 9, 45)) == DispatchReport(sent=1)
+    [check_in] = smtp_inbox.take()
+    assert check_in["Subject"] == "Checking in after your Dry needling session"
+    assert "book your follow-up visit here:\nhttp://127.0.0.1:5000/" in text_of(check_in)
+
+
+def test_a_call_brings_no_aftercare(book):
+    call = book("schedule-a-call", start=local(MONDAY, 9))
+    assert due_times(call, "aftercare") == []
+
+
+@pytest.mark.parametrize(
+    ("due", "sent"),
+    [
+        (local(MONDAY, 22, 30), local(TUESDAY, 8)),
+        (local(MONDAY, 21), local(TUESDAY, 8)),
+        (local(MONDAY, 7, 59), local(MONDAY, 8)),
+        (local(MONDAY, 0, 1), local(MONDAY, 8)),
+        (local(MONDAY, 8), local(MONDAY, 8)),
+        (local(MONDAY, 20, 59), local(MONDAY, 20, 59)),
+    ],
+)
+def test_quiet_hours_hold_a_note_until_eight_in_the_morning(due, sent):
+    assert outside_quiet_hours(due, CLINIC_ZONE) == sent
+
+
+def test_quiet_hours_end_at_eight_on_the_night_clocks_go_forward():
+    before_dst = datetime(2027, 3, 13, 23, 0, tzinfo=CLINIC_ZONE)
+    assert outside_quiet_hours(before_dst, CLINIC_ZONE) == local(date(2027, 3, 14), 8)
+    assert local(date(2027, 3, 14), 8).utcoffset() == timedelta(hours=-4)
+
+
+def test_a_reminder_due_at_half_past_ten_at_night_waits_for_eight(book, smtp_inbox):
+    scheduling.bookable_service("schedule-a-call").reminders = ["630m"]  # 22:30 the night before
+    db.session.commit()
+    appointment = book("schedule-a-call", start=local(MONDAY, 9))
+    assert due_times(appointment, "reminder") == [local(MONDAY, 8)]
+
+    assert send_due(local(SUNDAY, 22, 30)) == DispatchReport(sent=1)
+    assert [mail["X-Booking-Notification"] for mail in smtp_inbox.take()] == ["confirmation"]
+    assert send_due(local(MONDAY, 7, 59)) == DispatchReport()
+    assert send_due(local(MONDAY, 8)) == DispatchReport(sent=1)
+    assert [mail["X-Booking-Notification"] for mail in smtp_inbox.take()] == ["reminder"]
+
+
+def test_cancelling_drops_the_reminders_and_sends_a_cancellation(book, smtp_inbox):
+    appointment = book("schedule-a-call", start=local(MONDAY, 9))
+    send_due(utc_now())
+    smtp_inbox.take()
+
+    scheduling.cancel_appointment(appointment)
+    db.session.commit()
+    assert notifications_of(appointment) == [
+        ("confirmation", "sent"),
+        ("cancellation", "pending"),
+        ("reminder", "dropped"),
+        ("reminder", "dropped"),
+    ]
+
+    assert send_due(utc_now()) == DispatchReport(sent=1)
+    [mail] = smtp_inbox.take()
+    assert mail["X-Booking-Notification"] == "cancellation"
+    assert "Your Schedule a call on Monday" in text_of(mail)
+    assert "is cancelled" in text_of(mail)
+    attachment, calendar, event = calendar_of(mail)
+    assert attachment.get_param("method") == "CANCEL"
+    assert calendar["METHOD"] == "CANCEL"
+    assert event["STATUS"] == "CANCELLED"
+    assert str(event["UID"]) == appointment.calendar_uid
+    assert event["SEQUENCE"] == 1
+
+    assert send_due(local(MONDAY, 9)) == DispatchReport()
+    assert smtp_inbox.take() == []
+
+
+def test_rescheduling_moves_the_reminders_and_sends_a_notice(book, smtp_inbox):
+    appointment = book("schedule-a-call", start=local(MONDAY, 9))
+    send_due(utc_now())
+    smtp_inbox.take()
+
+    scheduling.reschedule_appointment(appointment, local(TUESDAY, 10))
+    db.session.commit()
+    assert due_times(appointment, "reminder") == [local(MONDAY, 10), local(TUESDAY, 9)]
+
+    assert send_due(utc_now()) == DispatchReport(sent=1)
+    [notice] = smtp_inbox.take()
+    assert notice["X-Booking-Notification"] == "reschedule"
+    assert "It is now on Tuesday" in text_of(notice)
+    attachment, calendar, event = calendar_of(notice)
+    assert calendar["METHOD"] == "REQUEST"
+    assert event["SEQUENCE"] == 1
+    assert str(event["UID"]) == appointment.calendar_uid
+    assert event.decoded("DTSTART") == local(TUESDAY, 10)
+
+    # Where the old reminders were due (Sunday 09:00, Monday 08:00) nothing goes out now.
+    assert send_due(local(MONDAY, 9, 59)) == DispatchReport()
+    assert send_due(local(MONDAY, 10)) == DispatchReport(sent=1)
+    [reminder] = smtp_inbox.take()
+    assert reminder["Subject"].startswith("Reminder: Schedule a call on Tuesday")
+
+
+def test_a_refused_message_is_deferred_then_sent_on_a_later_run(book, smtp_inbox):
+    book()
+    row = db.session.scalars(select(Notification).where(Notification.kind == "confirmation")).one()
+    smtp_inbox.refuse_next = 2
+    first_try = utc_now()
+
+    assert send_due(first_try) == DispatchReport(deferred=1)
+    db.session.refresh(row)
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert row.due_at == first_try + timedelta(minutes=2)
+    assert "451" in row.last_error
+
+    assert send_due(first_try + timedelta(minutes=1)) == DispatchReport()
+    assert send_due(first_try + timedelta(minutes=2)) == DispatchReport(deferred=1)
+    db.session.refresh(row)
+    assert row.due_at == first_try + timedelta(minutes=2 + 4)
+    assert smtp_inbox.take() == []
+
+    assert send_due(first_try + timedelta(minutes=6)) == DispatchReport(sent=1)
+    [mail] = smtp_inbox.take()
+    assert mail["Message-ID"] == row.message_id
+    db.session.refresh(row)
+    assert (row.status, row.attempts) == ("sent", 2)
+
+
+def test_a_message_refused_every_time_fails_after_the_last_try_and_others_still_go(
+    book, smtp_inbox
+):
+    book(name="Lost Patient", email="lost@example.com", start=local(MONDAY, 9))
+    book(name="Pat Example", email="pat@example.com", start=local(MONDAY, 10))
+    smtp_inbox.refuse_always = {"lost@example.com"}
+    run = utc_now()
+
+    assert send_due(run) == DispatchReport(sent=1, deferred=1)
+    for _ in range(3):
+        run += timedelta(hours=1)
+        assert send_due(run) == DispatchReport(deferred=1)
+    run += timedelta(hours=1)
+    assert send_due(run) == DispatchReport(failed=1)
+    assert send_due(run + timedelta(hours=1)) == DispatchReport()
+
+    [arrived] = smtp_inbox.take()
+    assert arrived["To"] == "Pat Example <pat@example.com>"
+    lost = db.session.scalars(
+        select(Notification).where(Notification.status == "failed")
+    ).one()
+    assert lost.attempts == 5
+    assert lost.last_error == "SMTPDataError: 451 try again"
+
+
+def test_a_claim_left_by_a_crashed_dispatcher_is_taken_over_when_its_lease_ends(
+    book, smtp_inbox
+):
+    book()
+    row = db.session.scalars(select(Notification).where(Notification.kind == "confirmation")).one()
+    now = utc_now()
+    row.status, row.lease_until = "sending", now + timedelta(minutes=1)
+    db.session.commit()
+
+    assert send_due(now) == DispatchReport()
+    assert send_due(now + timedelta(minutes=1, seconds=1)) == DispatchReport(sent=1)
+    assert [mail["Message-ID"] for mail in smtp_inbox.take()] == [row.message_id]
+
+
+def test_send_due_command_reports_what_it_sent(app, book, smtp_inbox):
+    book()
+    runner = app.test_cli_runner()
+    answer = runner.invoke(args=["notifications", "send-due", "--now", utc_now().isoformat()])
+    assert answer.exit_code == 0, answer.output
+    assert answer.output == "sent 1, failed 0, deferred 0\n"
+    assert len(smtp_inbox.take()) == 1
+
+
+def test_send_due_command_refuses_a_time_without_an_offset(app):
+    answer = app.test_cli_runner().invoke(
+        args=["notifications", "send-due", "--now", "2026-12-01T09:00:00"]
+    )
+    assert answer.exit_code == 2
+    assert "has no UTC offset; write it like 2026-12-01T09:00:00-05:00" in answer.output
