@@ -6,12 +6,15 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-availability bench-booking clean
+.PHONY: install run test lint bench bench-availability bench-booking bench-notifications \
+	bench-feeds clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# Front-end tooling for the browser tests (axe-core), from the lock file.
+	if command -v npm >/dev/null; then npm ci --no-audit --no-fund --silent; fi
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -30,7 +33,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 
-bench: bench-availability bench-booking
+bench: bench-availability bench-booking bench-notifications bench-feeds
 
 bench-availability: install
 	$(BIN)/python bench/availability.py
@@ -38,5 +41,11 @@ bench-availability: install
 bench-booking: install
 	$(BIN)/python tests/postgres_server.py -- $(BIN)/python bench/booking.py
 
+bench-notifications: install
+	$(BIN)/python tests/postgres_server.py -- $(BIN)/python bench/notifications.py
+
+bench-feeds: install
+	$(BIN)/python tests/postgres_server.py -- $(BIN)/python bench/feeds.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache test-output
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache test-output

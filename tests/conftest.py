@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from aiosmtpd.controller import Controller
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -22,6 +24,8 @@ from booking.calendars import current_clinic
 from booking.extensions import db
 from booking.models import utc_now
 from config import TestConfig
+from tests.mail_server import Inbox
+from tests.servers import free_port
 
 TESTS = Path(__file__).parent
 CLINIC_FILE = TESTS / "clinic.toml"
@@ -164,3 +168,76 @@ def book(clinic):
         return appointment
 
     return book
+
+
+# --- mail ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def smtp_inbox():
+    """A real SMTP server on a free port; its `messages` are what arrived."""
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    inbox.port = controller.port
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_settings(app_settings, smtp_inbox):
+    """Point the app at smtp_inbox. List it before `app` (or `clinic`) in usefixtures."""
+    app_settings.update(SMTP_HOST="127.0.0.1", SMTP_PORT=smtp_inbox.port, SMTP_STARTTLS=False)
+
+
+# --- a real server and a real browser --------------------------------------------------------
+
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-output" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture
+def live_server(app):
+    """The test's app served over HTTP on a free port, in a thread; yields its base URL."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", free_port(), app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context (no cookies) at phone width; tests may resize it."""
+    context = browser.new_context(viewport={"width": 375, "height": 800})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a screenshot under test-output/ for people to look at (ignored by git)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

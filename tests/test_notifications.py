@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 import pytest
-from aiosmtpd.controller import Controller
 from icalendar import Calendar
 from sqlalchemy import select
 
@@ -18,7 +16,6 @@ from booking.models import Notification, utc_now
 from booking.notifications.dispatcher import DispatchReport, send_due
 from booking.notifications.outbox import outside_quiet_hours
 from tests.conftest import CLINIC_ZONE, local, next_weekday
-from tests.servers import free_port
 
 # smtp_settings first: it must add the mail server to the settings before `app` is built.
 pytestmark = pytest.mark.usefixtures("smtp_settings", "clinic")
@@ -27,42 +24,6 @@ MONDAY = next_weekday(0)
 SUNDAY = MONDAY - timedelta(days=1)
 TUESDAY = MONDAY + timedelta(days=1)
 THURSDAY = MONDAY + timedelta(days=3)
-
-
-class Inbox:
-    """An SMTP server's mailbox: what it accepted, and whom it refuses with a 451."""
-
-    def __init__(self):
-        self.messages: list[EmailMessage] = []
-        self.refuse_next = 0
-        self.refuse_always: set[str] = set()
-        self.port = 0
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.refuse_next > 0 or self.refuse_always & set(envelope.rcpt_tos):
-            self.refuse_next = max(0, self.refuse_next - 1)
-            return "451 try again"
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-    def take(self) -> list[EmailMessage]:
-        arrived, self.messages = self.messages, []
-        return arrived
-
-
-@pytest.fixture
-def smtp_inbox():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    inbox.port = controller.port
-    yield inbox
-    controller.stop()
-
-
-@pytest.fixture
-def smtp_settings(app_settings, smtp_inbox):
-    app_settings.update(SMTP_HOST="127.0.0.1", SMTP_PORT=smtp_inbox.port, SMTP_STARTTLS=False)
 
 
 def notifications_of(appointment) -> list[tuple[str, str]]:

@@ -1,0 +1,56 @@
+"""The clinic's tables, one module per area; everything is importable from `booking.models`.
+
+Instants are stored in UTC and always come back timezone-aware. Hours and time off are
+wall-clock values in the clinic's zone, turned into instants only when used.
+"""
+
+from booking.models.appointments import (
+    Appointment,
+    AppointmentStatus,
+    AuditEntry,
+    IdempotencyKey,
+    Patient,
+    new_calendar_uid,
+    patient_identity,
+)
+from booking.models.clinic import (
+    DISCIPLINES,
+    Clinic,
+    Service,
+    ServiceKind,
+    Therapist,
+    TimeOff,
+    WorkingHours,
+    therapist_services,
+)
+from booking.models.instants import UTCDateTime, utc_now
+from booking.models.notifications import (
+    Notification,
+    NotificationKind,
+    NotificationStatus,
+    new_message_id,
+)
+
+__all__ = [
+    "DISCIPLINES",
+    "Appointment",
+    "AppointmentStatus",
+    "AuditEntry",
+    "Clinic",
+    "IdempotencyKey",
+    "Notification",
+    "NotificationKind",
+    "NotificationStatus",
+    "Patient",
+    "Service",
+    "ServiceKind",
+    "Therapist",
+    "TimeOff",
+    "UTCDateTime",
+    "WorkingHours",
+    "new_calendar_uid",
+    "new_message_id",
+    "patient_identity",
+    "therapist_services",
+    "utc_now",
+]

@@ -1,0 +1,156 @@
+"""The clinic, its services and therapists, and their hours and time off (wall clock)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, time
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    Time,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from booking.extensions import db
+from booking.models.instants import UTCDateTime, utc_now
+
+
+class ServiceKind(enum.StrEnum):
+    CALL = "call"
+    EVALUATION = "evaluation"
+    TREATMENT = "treatment"
+
+
+DISCIPLINES = ("PT", "OT", "SLP")
+
+
+class Clinic(db.Model):
+    """The one clinic this installation serves."""
+
+    __tablename__ = "clinic"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str] = mapped_column(String(254))
+    phone: Mapped[str] = mapped_column(String(40))
+    address: Mapped[str] = mapped_column(String(300), default="")
+    website: Mapped[str] = mapped_column(String(300), default="")
+    slot_step_minutes: Mapped[int] = mapped_column(Integer, default=15)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
+
+
+therapist_services = Table(
+    "therapist_services",
+    db.metadata,
+    Column("therapist_id", ForeignKey("therapists.id", ondelete="CASCADE"), primary_key=True),
+    Column("service_id", ForeignKey("services.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Service(db.Model):
+    """What a patient can book: a call, an evaluation or a treatment."""
+
+    __tablename__ = "services"
+    __table_args__ = (
+        CheckConstraint("kind IN ('call', 'evaluation', 'treatment')", name="service_kind"),
+        CheckConstraint("duration_minutes > 0", name="service_duration_positive"),
+        CheckConstraint("buffer_after_minutes >= 0", name="service_buffer_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[str] = mapped_column(String(16))
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    buffer_after_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    min_notice_hours: Mapped[int] = mapped_column(Integer, default=0)
+    max_advance_days: Mapped[int] = mapped_column(Integer, default=60)
+    # Durations as written in the clinic file ("24h", "90m"), so an export gives them back as-is.
+    reminders: Mapped[list[str]] = mapped_column(JSON, default=list)
+    aftercare: Mapped[list[str]] = mapped_column(JSON, default=list)
+    requires_evaluation: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A service dropped from the clinic file is retired, never deleted: appointments refer to it.
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    therapists: Mapped[list[Therapist]] = relationship(
+        secondary=therapist_services, back_populates="services", order_by="Therapist.position"
+    )
+
+    def __repr__(self) -> str:
+        return f"<Service {self.slug}>"
+
+
+class Therapist(db.Model):
+    __tablename__ = "therapists"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254), default="")
+    disciplines: Mapped[list[str]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    # Raised to revoke the therapist's calendar feed URL.
+    feed_rotation: Mapped[int] = mapped_column(Integer, default=0)
+
+    services: Mapped[list[Service]] = relationship(
+        secondary=therapist_services, back_populates="therapists", order_by="Service.position"
+    )
+    hours: Mapped[list[WorkingHours]] = relationship(
+        back_populates="therapist",
+        cascade="all, delete-orphan",
+        order_by="(WorkingHours.weekday, WorkingHours.start_time)",
+    )
+    time_off: Mapped[list[TimeOff]] = relationship(
+        back_populates="therapist", cascade="all, delete-orphan", order_by="TimeOff.starts_local"
+    )
+
+    def __repr__(self) -> str:
+        return f"<Therapist {self.slug}>"
+
+
+class WorkingHours(db.Model):
+    """One weekly window of a therapist's hours, wall clock in the clinic zone."""
+
+    __tablename__ = "working_hours"
+    __table_args__ = (
+        CheckConstraint("weekday BETWEEN 0 AND 6", name="working_hours_weekday"),
+        CheckConstraint("end_time > start_time", name="working_hours_order"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id", ondelete="CASCADE"))
+    weekday: Mapped[int] = mapped_column(Integer)  # 0 = Monday
+    start_time: Mapped[time] = mapped_column(Time)
+    end_time: Mapped[time] = mapped_column(Time)
+
+    therapist: Mapped[Therapist] = relationship(back_populates="hours")
+
+
+class TimeOff(db.Model):
+    """A period a therapist does not see patients, wall clock in the clinic zone."""
+
+    __tablename__ = "time_off"
+    __table_args__ = (CheckConstraint("ends_local > starts_local", name="time_off_order"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id", ondelete="CASCADE"))
+    starts_local: Mapped[datetime] = mapped_column(DateTime(timezone=False))
+    ends_local: Mapped[datetime] = mapped_column(DateTime(timezone=False))
+    reason: Mapped[str] = mapped_column(String(200), default="")
+
+    therapist: Mapped[Therapist] = relationship(back_populates="time_off")
+
+

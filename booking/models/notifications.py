@@ -1,0 +1,81 @@
+"""The outbox: one row per email an appointment owes, sent by the dispatcher."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from booking.extensions import db
+from booking.models.appointments import Appointment
+from booking.models.instants import UTCDateTime, utc_now
+
+
+class NotificationKind(enum.StrEnum):
+    CONFIRMATION = "confirmation"
+    REMINDER = "reminder"
+    AFTERCARE = "aftercare"
+    CANCELLATION = "cancellation"
+    RESCHEDULE = "reschedule"
+
+
+class NotificationStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"  # claimed by a dispatcher until lease_until
+    SENT = "sent"
+    FAILED = "failed"  # gave up after the last try; staff can see it
+    DROPPED = "dropped"  # no longer wanted: the visit was moved or cancelled
+
+
+def new_message_id() -> str:
+    return f"<notification-{uuid.uuid4()}@clinic-booking>"
+
+
+class Notification(db.Model):
+    """One email owed to a patient about an appointment: a row in the outbox.
+
+    Written in the same transaction as the booking change that calls for it; the dispatcher
+    sends it when due. The Message-ID is fixed at creation, so a retry is the same message.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('confirmation', 'reminder', 'aftercare', 'cancellation', 'reschedule')",
+            name="notification_kind",
+        ),
+        CheckConstraint(
+            "status IN ('pending', 'sending', 'sent', 'failed', 'dropped')",
+            name="notification_status",
+        ),
+        Index("ix_notifications_status_due", "status", "due_at"),
+        Index("ix_notifications_appointment", "appointment_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(
+        ForeignKey("appointments.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    # Which of the service's reminders or aftercare notes this is (0 = the first listed).
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default=NotificationStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    message_id: Mapped[str] = mapped_column(String(120), unique=True, default=new_message_id)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+    appointment: Mapped[Appointment] = relationship()
