@@ -11,13 +11,11 @@ from email.message import EmailMessage
 from email.utils import formataddr
 
 from flask import current_app, render_template
-from icalendar import Calendar, Event, vCalAddress
 
 from booking.calendars import current_clinic, zone_named
+from booking.ical import calendar_file
 from booking.manage_links import manage_url_for
 from booking.models import Appointment, Clinic, Notification, NotificationKind, utc_now
-
-PRODID = "-//Clinic Booking//Appointments//EN"
 
 
 def sender_address(clinic: Clinic) -> str:
@@ -57,30 +55,6 @@ def email_for(notification: Notification, *, now: datetime | None = None) -> Ema
         filename="appointment.ics",
     )
     return message
-
-
-def calendar_file(appointment: Appointment, clinic: Clinic, *, method: str, now: datetime) -> str:
-    """An iTIP invitation (REQUEST) or cancellation (CANCEL) for the visit."""
-    calendar = Calendar()
-    calendar.add("prodid", PRODID)
-    calendar.add("version", "2.0")
-    calendar.add("method", method)
-    event = Event()
-    event.add("uid", appointment.calendar_uid)
-    event.add("sequence", appointment.sequence)
-    event.add("dtstamp", now)
-    event.add("dtstart", appointment.start_at)
-    event.add("dtend", appointment.end_at)
-    event.add("summary", f"{appointment.service.name} at {clinic.name}")
-    if clinic.address:
-        event.add("location", clinic.address)
-    organizer = vCalAddress(f"mailto:{clinic.email}")
-    organizer.params["cn"] = clinic.name
-    event.add("organizer", organizer)
-    event.add("attendee", vCalAddress(f"mailto:{appointment.patient.email}"))
-    event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
-    calendar.add_component(event)
-    return calendar.to_ical().decode()
 
 
 def spoken_time(instant: datetime, clinic: Clinic) -> str:
