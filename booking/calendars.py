@@ -19,6 +19,7 @@ from booking.models import (
     Appointment,
     AppointmentStatus,
     Clinic,
+    ExternalBusyTime,
     Service,
     Therapist,
 )
@@ -117,6 +118,17 @@ def therapist_calendars(
         query = query.where(Appointment.id != ignore_appointment_id)
     for row in db.session.execute(query):
         busy[row.therapist_id].append(Interval(row.start_at, row.busy_until))
+    # Busy times of the therapists' own calendars kept elsewhere (booking/external_calendars).
+    for row in db.session.execute(
+        select(
+            ExternalBusyTime.therapist_id, ExternalBusyTime.start_at, ExternalBusyTime.end_at
+        ).where(
+            ExternalBusyTime.therapist_id.in_(ids),
+            ExternalBusyTime.start_at < window_end,
+            ExternalBusyTime.end_at > window_start,
+        )
+    ):
+        busy[row.therapist_id].append(Interval(row.start_at, row.end_at))
 
     return [
         TherapistCalendar(

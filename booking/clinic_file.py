@@ -29,6 +29,7 @@ from sqlalchemy import select
 from booking.extensions import db
 from booking.models import DISCIPLINES, Clinic, Service, ServiceKind, Therapist, TimeOff
 from booking.models import WorkingHours as WorkingHoursRow
+from booking.models.clinic import FEED_DETAILS
 
 DEMO_CLINIC_FILE = Path(__file__).with_name("demo_clinic.toml")
 
@@ -121,6 +122,7 @@ class ClinicSpec:
     address: str = ""
     website: str = ""
     slot_step_minutes: int = 15
+    feed_details: str = FEED_DETAILS[0]
     services: tuple[ServiceSpec, ...] = ()
     therapists: tuple[TherapistSpec, ...] = ()
 
@@ -223,6 +225,7 @@ def _clinic_spec(document: dict, problems: list[Problem]) -> ClinicSpec:
         "address": field("address", _text_check(ADDRESS_MAX), ""),
         "website": field("website", _check_website, ""),
         "slot_step_minutes": field("slot_step_minutes", _check_slot_step, 15),
+        "feed_details": field("feed_details", _choice_check(FEED_DETAILS), FEED_DETAILS[0]),
     }
     service_tables = _array_of_tables(document, "services", problems)
     therapist_tables = _array_of_tables(document, "therapists", problems)
@@ -240,7 +243,16 @@ def _clinic_spec(document: dict, problems: list[Problem]) -> ClinicSpec:
     return ClinicSpec(**details, services=services, therapists=therapists)
 
 
-_CLINIC_KEYS = ("name", "timezone", "email", "phone", "address", "website", "slot_step_minutes")
+_CLINIC_KEYS = (
+    "name",
+    "timezone",
+    "email",
+    "phone",
+    "address",
+    "website",
+    "slot_step_minutes",
+    "feed_details",
+)
 _SERVICE_KEYS = (
     "slug",
     "name",
@@ -920,6 +932,7 @@ def _apply_clinic_details(spec: ClinicSpec) -> list[str]:
         "address": spec.address,
         "website": spec.website,
         "slot_step_minutes": spec.slot_step_minutes,
+        "feed_details": spec.feed_details,
     }
     clinic = db.session.scalars(select(Clinic).order_by(Clinic.id).limit(1)).first()
     if clinic is None:
@@ -1102,6 +1115,7 @@ def current_clinic_spec() -> ClinicSpec:
         address=clinic.address,
         website=clinic.website,
         slot_step_minutes=clinic.slot_step_minutes,
+        feed_details=clinic.feed_details,
         services=tuple(_service_spec_from_row(service) for service in services),
         therapists=tuple(_therapist_spec_from_row(therapist) for therapist in therapists),
     )
@@ -1168,6 +1182,7 @@ def clinic_file_text(spec: ClinicSpec) -> str:
         f"address = {_toml_value(spec.address)}",
         f"website = {_toml_value(spec.website)}",
         f"slot_step_minutes = {_toml_value(spec.slot_step_minutes)}",
+        f"feed_details = {_toml_value(spec.feed_details)}",
     ]
     for service in spec.services:
         lines += [

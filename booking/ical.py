@@ -1,39 +1,412 @@
-"""Calendar files: the .ics a patient gets for a visit (mail and download).
+"""iCalendar, in and out: the .ics a patient gets for a visit, the therapists' feeds, and the
+busy times read from calendars kept elsewhere.
 
-Built with icalendar. The visit's UID and SEQUENCE let the patient's calendar update or
-cancel the event it already has.
+Built with icalendar. Times are written in the clinic's zone (`TZID`) with its `VTIMEZONE`,
+so Google, Apple and Outlook show the wall-clock time the clinic means on both sides of a
+daylight-saving change. A visit's `UID` never changes and its `SEQUENCE` rises on every
+change, so a calendar that already has the event updates or cancels it.
+
+A feed of a busy year holds thousands of events, and icalendar's general machinery takes
+about 140 microseconds to write each one: the feed's events are therefore written by
+`feed_event_text`, which writes byte for byte what icalendar writes for `feed_event` (a test
+holds the two together); everything else here goes through icalendar itself.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import calendar as month_days
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event, vCalAddress
+import recurring_ical_events
+from icalendar import (
+    Calendar,
+    Event,
+    Timezone,
+    TimezoneDaylight,
+    TimezoneStandard,
+    vCalAddress,
+    vDuration,
+)
 
 from booking.models import Appointment, Clinic
 
 PRODID = "-//Clinic Booking//Appointments//EN"
+# How often subscribed calendars should look for changes (RFC 7986, and Outlook's X- name).
+FEED_REFRESH = timedelta(minutes=15)
+# The VTIMEZONE describes the zone's rules over these years: every visit a feed or a mail
+# can carry falls inside them.
+ZONE_RULES_YEARS = (2020, 2040)
+
+
+# --- The visit's calendar file (mail attachment, download) ----------------------------------
 
 
 def calendar_file(appointment: Appointment, clinic: Clinic, *, method: str, now: datetime) -> str:
-    """An iTIP invitation (REQUEST) or cancellation (CANCEL) for the visit."""
+    """An iTIP invitation (REQUEST) or cancellation (CANCEL) for the visit.
+
+    ORGANIZER is the clinic and ATTENDEE the patient (already accepted: nothing to answer),
+    so the patient's calendar files it as the clinic's event and matches later REQUESTs and
+    the CANCEL to it by UID and SEQUENCE.
+    """
+    if method not in ("REQUEST", "CANCEL"):
+        raise ValueError(f"method is REQUEST or CANCEL, not {method!r}")
+    zone = ZoneInfo(clinic.timezone)
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
     calendar.add("method", method)
+    calendar.add_component(vtimezone(clinic.timezone))
     event = Event()
+    event.add("summary", f"{appointment.service.name} at {clinic.name}")
+    event.add("dtstart", appointment.start_at.astimezone(zone))
+    event.add("dtend", appointment.end_at.astimezone(zone))
+    event.add("dtstamp", now.astimezone(UTC))
     event.add("uid", appointment.calendar_uid)
     event.add("sequence", appointment.sequence)
-    event.add("dtstamp", now)
-    event.add("dtstart", appointment.start_at)
-    event.add("dtend", appointment.end_at)
-    event.add("summary", f"{appointment.service.name} at {clinic.name}")
+    event.add("created", appointment.created_at.astimezone(UTC))
+    event.add("last-modified", appointment.updated_at.astimezone(UTC))
+    event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
+    event.add("transp", "OPAQUE")
     if clinic.address:
         event.add("location", clinic.address)
     organizer = vCalAddress(f"mailto:{clinic.email}")
-    organizer.params["cn"] = clinic.name
+    organizer.params["CN"] = clinic.name
     event.add("organizer", organizer)
-    event.add("attendee", vCalAddress(f"mailto:{appointment.patient.email}"))
-    event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
+    patient = appointment.patient
+    attendee = vCalAddress(f"mailto:{patient.email}")
+    attendee.params["CN"] = patient.name
+    attendee.params["ROLE"] = "REQ-PARTICIPANT"
+    attendee.params["PARTSTAT"] = "ACCEPTED"
+    attendee.params["RSVP"] = "FALSE"
+    event.add("attendee", attendee)
     calendar.add_component(event)
     return calendar.to_ical().decode()
+
+
+# --- Time zones --------------------------------------------------------------------------------
+
+
+def vtimezone(zone_name: str) -> Timezone:
+    """The VTIMEZONE for an IANA zone: yearly rules (RRULE), as Outlook and Google write them,
+    when the zone has followed one rule over ZONE_RULES_YEARS; else each change listed."""
+    return Timezone.from_ical(_vtimezone_text(zone_name))
+
+
+@lru_cache(maxsize=16)
+def _vtimezone_text(zone_name: str) -> str:
+    zone = ZoneInfo(zone_name)
+    first_year, last_year = ZONE_RULES_YEARS
+    changes = _zone_changes(zone, first_year, last_year)
+    timezone = Timezone()
+    timezone.add("tzid", zone_name)
+    if not changes:
+        offset = datetime(first_year, 1, 1, tzinfo=zone).utcoffset()
+        standard = TimezoneStandard()
+        standard.add("dtstart", datetime(1970, 1, 1))  # noqa: DTZ001 (floating, as RFC 5545 asks)
+        standard.add("tzoffsetfrom", offset)
+        standard.add("tzoffsetto", offset)
+        standard.add("tzname", datetime(first_year, 1, 1, tzinfo=zone).tzname())
+        timezone.add_component(standard)
+        return timezone.to_ical().decode()
+    years = last_year - first_year + 1
+    for is_daylight in (True, False):
+        kind = [change for change in changes if change.is_daylight == is_daylight]
+        if not kind:
+            continue
+        rules = {change.yearly_rule for change in kind}
+        if len(rules) != 1 or len(kind) != years or None in rules:
+            # Not one rule all along: list every change instead (icalendar's own way).
+            return (
+                Timezone.from_tzid(
+                    zone_name,
+                    first_date=date(first_year, 1, 1),
+                    last_date=date(last_year, 12, 31),
+                )
+                .to_ical()
+                .decode()
+            )
+    for is_daylight in (True, False):
+        kind = [change for change in changes if change.is_daylight == is_daylight]
+        if not kind:
+            continue
+        first = kind[0]
+        month, byday = first.yearly_rule[:2]
+        part = TimezoneDaylight() if is_daylight else TimezoneStandard()
+        part.add("dtstart", first.local_before)
+        part.add("rrule", {"freq": "yearly", "bymonth": month, "byday": byday})
+        part.add("tzoffsetfrom", first.offset_before)
+        part.add("tzoffsetto", first.offset_after)
+        part.add("tzname", first.name_after)
+        timezone.add_component(part)
+    return timezone.to_ical().decode()
+
+
+@dataclass(frozen=True)
+class _ZoneChange:
+    at: datetime  # UTC
+    offset_before: timedelta
+    offset_after: timedelta
+    is_daylight: bool
+    name_after: str
+
+    @property
+    def local_before(self) -> datetime:
+        """The wall-clock time the change happens at, as read before it (RFC 5545 DTSTART)."""
+        return (self.at + self.offset_before).replace(tzinfo=None)
+
+    @property
+    def yearly_rule(self) -> tuple[int, str, time, timedelta, timedelta] | None:
+        """(month, BYDAY such as "2SU" or "-1SU", wall time, offsets), or None if ambiguous."""
+        local = self.local_before
+        weekday = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")[local.weekday()]
+        nth = (local.day - 1) // 7 + 1
+        last = local.day + 7 > month_days.monthrange(local.year, local.month)[1]
+        if nth <= 3:
+            byday = f"{nth}{weekday}"
+        elif last:
+            byday = f"-1{weekday}"
+        else:
+            return None  # a 4th weekday that is not the last: no single rule says both
+        return (local.month, byday, local.time(), self.offset_before, self.offset_after)
+
+
+def _zone_changes(zone: ZoneInfo, first_year: int, last_year: int) -> list[_ZoneChange]:
+    """Every change of UTC offset (or daylight flag) in these years, found day by day."""
+    changes = []
+    day = 24 * 60 * 60
+    moment = int(datetime(first_year, 1, 1, tzinfo=UTC).timestamp())
+    end = int(datetime(last_year + 1, 1, 1, tzinfo=UTC).timestamp())
+
+    def state(seconds: int):
+        local = datetime.fromtimestamp(seconds, zone)
+        return local.utcoffset(), bool(local.dst()), local.tzname()
+
+    before = state(moment)
+    while moment < end:
+        after = state(moment + day)
+        if after != before:
+            low, high = moment, moment + day  # to the second: state(low) before, high after
+            while high - low > 1:
+                middle = (low + high) // 2
+                if state(middle) == before:
+                    low = middle
+                else:
+                    high = middle
+            at = datetime.fromtimestamp(high, UTC)
+            changes.append(_ZoneChange(at, before[0], after[0], after[1], after[2]))
+            before = after
+        moment += day
+    return changes
+
+
+# --- Feeds -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedEvent:
+    """What a feed says about one visit: no contact details, no notes."""
+
+    uid: str
+    sequence: int
+    cancelled: bool
+    start: datetime
+    end: datetime
+    created: datetime
+    last_modified: datetime
+    summary: str
+    location: str = ""
+
+
+def feed_event(item: FeedEvent, zone: ZoneInfo) -> Event:
+    """The visit as an icalendar VEVENT (the reference that feed_event_text writes quickly).
+
+    DTSTAMP is the last change: a feed is not a message, and RFC 5545 says DTSTAMP is then
+    when the information was last revised; so the same feed state is the same bytes.
+    """
+    event = Event()
+    event.add("summary", item.summary)
+    event.add("dtstart", item.start.astimezone(zone))
+    event.add("dtend", item.end.astimezone(zone))
+    event.add("dtstamp", item.last_modified.astimezone(UTC))
+    event.add("uid", item.uid)
+    event.add("sequence", item.sequence)
+    event.add("created", item.created.astimezone(UTC))
+    event.add("last-modified", item.last_modified.astimezone(UTC))
+    event.add("status", "CANCELLED" if item.cancelled else "CONFIRMED")
+    event.add("transp", "TRANSPARENT" if item.cancelled else "OPAQUE")
+    if item.location:
+        event.add("location", item.location)
+    return event
+
+
+def feed_event_text(item: FeedEvent, zone: ZoneInfo) -> str:
+    """feed_event(item, zone).to_ical(), written directly: the same bytes, ten times faster."""
+    tzid = zone.key
+    changed = _stamp(_utc(item.last_modified))
+    lines = [
+        "BEGIN:VEVENT",
+        _folded("SUMMARY:" + _escaped(item.summary)),
+        f"DTSTART;TZID={tzid}:{_stamp(item.start.astimezone(zone))}",
+        f"DTEND;TZID={tzid}:{_stamp(item.end.astimezone(zone))}",
+        f"DTSTAMP:{changed}Z",
+        _folded("UID:" + _escaped(item.uid)),
+        f"SEQUENCE:{item.sequence}",
+        f"CREATED:{_stamp(_utc(item.created))}Z",
+        f"LAST-MODIFIED:{changed}Z",
+    ]
+    # icalendar writes the properties outside its canonical order alphabetically.
+    if item.location:
+        lines.append(_folded("LOCATION:" + _escaped(item.location)))
+    lines += [
+        "STATUS:CANCELLED" if item.cancelled else "STATUS:CONFIRMED",
+        "TRANSP:TRANSPARENT" if item.cancelled else "TRANSP:OPAQUE",
+        "END:VEVENT",
+    ]
+    return "\r\n".join(lines) + "\r\n"
+
+
+def feed_text(*, name: str, zone_name: str, events: Iterable[FeedEvent]) -> bytes:
+    """A whole subscription feed: the calendar's properties, its VTIMEZONE, then the events."""
+    zone = ZoneInfo(zone_name)
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", "PUBLISH")
+    calendar.add("name", name)
+    calendar.add("x-wr-calname", name)
+    calendar.add("x-wr-timezone", zone_name)
+    calendar.add("refresh-interval", FEED_REFRESH, parameters={"VALUE": "DURATION"})
+    calendar.add("x-published-ttl", vDuration(FEED_REFRESH))
+    head, tail = calendar.to_ical().decode().rsplit("END:VCALENDAR", 1)
+    body = "".join(feed_event_text(event, zone) for event in events)
+    return (head + _vtimezone_text(zone_name) + body + "END:VCALENDAR" + tail).encode()
+
+
+def _utc(moment: datetime) -> datetime:
+    # Instants from the database are UTC already; converting 10,000 of them again shows.
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+
+
+def _stamp(moment: datetime) -> str:
+    """YYYYMMDDTHHMMSS, the form of DATE-TIME (strftime is slower, and this runs 10,000 times)."""
+    return "%04d%02d%02dT%02d%02d%02d" % (  # noqa: UP031
+        moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second
+    )
+
+
+def _escaped(text: str) -> str:
+    """RFC 5545 TEXT escaping, as icalendar does it."""
+    return (
+        text.replace("\\", "\\\\")
+        .replace(";", "\\;")
+        .replace(",", "\\,")
+        .replace("\r\n", "\\n")
+        .replace("\n", "\\n")
+    )
+
+
+def _folded(line: str, limit: int = 75) -> str:
+    """Fold a content line as icalendar does: pieces under 75 octets, never inside an escape."""
+    if len(line) < limit - 1 and line.isascii():
+        return line
+    pieces: list[str] = []
+    current: list[str] = []
+    size = 0
+    for char in line:
+        width = len(char.encode())
+        if current and size + width >= limit:
+            if len(current) > 1 and current[-1] in "\\^":
+                carried = current.pop()
+                pieces.append("".join(current))
+                current = [carried]
+                size = len(carried.encode())
+            else:
+                pieces.append("".join(current))
+                current = []
+                size = 0
+        current.append(char)
+        size += width
+    if current:
+        pieces.append("".join(current))
+    return "\r\n ".join(pieces)
+
+
+# --- Busy times from calendars kept elsewhere -----------------------------------------------
+
+
+class UnreadableCalendar(ValueError):
+    """Bytes that are not an iCalendar file we can read; the message says why."""
+
+
+def read_calendar(data: bytes) -> Calendar:
+    """The VCALENDAR in data, or UnreadableCalendar."""
+    try:
+        calendars = Calendar.from_ical(data, multiple=True)
+    except (ValueError, KeyError, IndexError, TypeError) as error:
+        raise UnreadableCalendar(f"not an iCalendar (.ics) file: {error}") from None
+    if not calendars or calendars[0].name != "VCALENDAR":
+        raise UnreadableCalendar("not an iCalendar (.ics) file: no VCALENDAR in it")
+    return calendars[0]
+
+
+def busy_spans(
+    calendar: Calendar,
+    zone: ZoneInfo,
+    window_start: datetime,
+    window_end: datetime,
+    *,
+    limit: int = 20_000,
+) -> list[tuple[datetime, datetime]]:
+    """The busy spans (UTC) of the calendar's events in the window, recurring ones expanded.
+
+    Left out: events marked free (TRANSP:TRANSPARENT, all-day ones included) and cancelled
+    ones. All-day events are days in the clinic's zone; times without a zone ("floating")
+    are clinic time too. More than `limit` occurrences (a series every minute, say) is
+    UnreadableCalendar rather than a flood of rows.
+    """
+    try:
+        spans = _busy_spans(calendar, zone, window_start, window_end, limit)
+    except UnreadableCalendar:
+        raise
+    except Exception as error:  # the library raises many kinds on a malformed series
+        raise UnreadableCalendar(f"its events cannot be read: {error}") from None
+    return sorted(spans)
+
+
+def _busy_spans(calendar, zone, window_start, window_end, limit):
+    occurrences = recurring_ical_events.of(calendar, components=["VEVENT"]).after(window_start)
+    spans = []
+    for count, event in enumerate(occurrences):
+        if count >= limit:
+            raise UnreadableCalendar(f"it has over {limit:,} events in the coming months")
+        if str(event.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT":
+            continue
+        if str(event.get("STATUS", "")).upper() == "CANCELLED":
+            continue
+        start, end = event.get("DTSTART"), event.get("DTEND")
+        if start is None:
+            continue
+        start = _instant(start.dt, zone)
+        if start >= window_end:
+            if start >= window_end + timedelta(days=2):
+                break  # occurrences come in order of start (give or take a zone offset)
+            continue
+        end = _instant(end.dt, zone) if end is not None else start
+        if end <= start:
+            continue
+        spans.append((start.astimezone(UTC), end.astimezone(UTC)))
+    return spans
+
+
+def _instant(value: date | datetime, zone: ZoneInfo) -> datetime:
+    if not isinstance(value, datetime):
+        return datetime.combine(value, time.min, tzinfo=zone)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=zone)
+    return value

@@ -241,7 +241,7 @@ def test_a_toml_syntax_error_names_the_line_and_column():
             '[[services]]\nslug = "schedule-a-call"',
             'colour = "blue"\n\n[[services]]\nslug = "schedule-a-call"',
             "clinic.colour: unknown key; known keys: name, timezone, email, phone, address, "
-            "website, slot_step_minutes",
+            "website, slot_step_minutes, feed_details",
         ),
         (
             "buffer_after_minutes = 15",
@@ -839,6 +839,7 @@ def test_the_export_writes_every_key_in_the_clinic_file_style(app):
         'address = ""\n'
         'website = ""\n'
         "slot_step_minutes = 15\n"
+        'feed_details = "service-and-initials"\n'
         "\n"
         "[[services]]\n"
         'slug = "schedule-a-call"\n'

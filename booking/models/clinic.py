@@ -31,6 +31,9 @@ class ServiceKind(enum.StrEnum):
 
 
 DISCIPLINES = ("PT", "OT", "SLP")
+# What a calendar feed's event says about a visit: the service and the patient's initials,
+# or the service alone.
+FEED_DETAILS = ("service-and-initials", "service")
 
 
 class Clinic(db.Model):
@@ -46,6 +49,12 @@ class Clinic(db.Model):
     address: Mapped[str] = mapped_column(String(300), default="")
     website: Mapped[str] = mapped_column(String(300), default="")
     slot_step_minutes: Mapped[int] = mapped_column(Integer, default=15)
+    # What a calendar feed event says about the visit: "service-and-initials" or "service".
+    feed_details: Mapped[str] = mapped_column(
+        String(32), default="service-and-initials", server_default="service-and-initials"
+    )
+    # Raised to revoke the front desk's clinic-wide calendar feed URL.
+    feed_rotation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
 
 
