@@ -356,6 +356,40 @@ def cancel_appointment(
     return appointment
 
 
+ATTENDANCE = ("arrived", AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW)
+
+
+def record_attendance(
+    appointment: Appointment, outcome: str, *, by: str, now: datetime | None = None
+) -> Appointment:
+    """Front desk's record of a visit: the patient arrived, the visit was completed, or no-show.
+
+    Only for a confirmed visit, from its day on (clinic time). A no-show drops the reminders
+    and aftercare still waiting: there is no soreness note for a visit that did not happen.
+    """
+    if outcome not in ATTENDANCE:
+        raise SchedulingError(f"attendance is one of {', '.join(ATTENDANCE)}", field="outcome")
+    now = now or utc_now()
+    hold_write_lock()
+    db.session.refresh(appointment)
+    if appointment.status != AppointmentStatus.CONFIRMED:
+        raise AppointmentNotChangeable(f"this appointment is {appointment.status}")
+    zone = zone_named(current_clinic().timezone)
+    if appointment.start_at.astimezone(zone).date() > now.astimezone(zone).date():
+        raise AppointmentNotChangeable("attendance is recorded from the day of the visit on")
+    if outcome == "arrived":
+        appointment.arrived_at = now
+    else:
+        appointment.status = outcome
+    appointment.sequence += 1
+    appointment.updated_at = now
+    _audit(by, str(outcome), appointment, {}, now)
+    if outcome == AppointmentStatus.NO_SHOW:
+        outbox.plan_for_missed_visit(appointment)
+    db.session.flush()
+    return appointment
+
+
 # --- inside the transaction ----------------------------------------------------------------
 
 

@@ -105,6 +105,8 @@ class Appointment(db.Model):
     booked_by: Mapped[str] = mapped_column(String(120))  # "patient", "api", "staff:<email>"
     evaluation_override: Mapped[str] = mapped_column(Text, default="")
     cancel_reason: Mapped[str] = mapped_column(Text, default="")
+    # When front desk saw the patient arrive (status stays confirmed until completed).
+    arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 

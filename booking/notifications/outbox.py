@@ -74,6 +74,16 @@ def plan_for_cancellation(appointment: Appointment, now: datetime) -> None:
     _add(appointment, NotificationKind.CANCELLATION, now)
 
 
+def plan_for_missed_visit(appointment: Appointment) -> None:
+    """A no-show: no aftercare for a visit that did not happen, no reminder either."""
+    _drop_pending(appointment, _TIMED_KINDS)
+
+
+def plan_resend(notification: Notification, now: datetime) -> Notification:
+    """Staff asked to send a message again: a new row of the same kind and step, due now."""
+    return _add(notification.appointment, notification.kind, now, step=notification.step)
+
+
 def _add_timed(appointment: Appointment, now: datetime) -> None:
     zone = clinic_zone()
     for step, due in enumerate(reminder_times(appointment, now, zone)):
@@ -83,18 +93,20 @@ def _add_timed(appointment: Appointment, now: datetime) -> None:
         _add(appointment, NotificationKind.AFTERCARE, due, step=step)
 
 
-def _add(appointment: Appointment, kind: NotificationKind, due: datetime, *, step: int = 0):
-    db.session.add(
-        Notification(
-            appointment_id=appointment.id,
-            kind=kind,
-            step=step,
-            due_at=due,
-            status=NotificationStatus.PENDING,
-            attempts=0,
-            last_error="",
-        )
+def _add(
+    appointment: Appointment, kind: NotificationKind, due: datetime, *, step: int = 0
+) -> Notification:
+    notification = Notification(
+        appointment_id=appointment.id,
+        kind=kind,
+        step=step,
+        due_at=due,
+        status=NotificationStatus.PENDING,
+        attempts=0,
+        last_error="",
     )
+    db.session.add(notification)
+    return notification
 
 
 def _drop_pending(appointment: Appointment, kinds: tuple[str, ...]) -> None:

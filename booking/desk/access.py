@@ -1,0 +1,92 @@
+"""Who may see and do what in the back office: the roles, and a therapist's reach.
+
+admin: everything. front_desk: every calendar and patient, not logins or the audit log.
+therapist: their own schedule, visits, patients and feed. Anything out of reach is a 403,
+whether or not it exists, so guessing ids tells a therapist nothing.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import abort
+from flask_login import current_user, login_required
+from sqlalchemy import exists, select
+
+from booking.extensions import db
+from booking.models import Appointment, Patient, StaffRole, StaffUser, Therapist
+
+EVERYONE = (StaffRole.ADMIN, StaffRole.FRONT_DESK, StaffRole.THERAPIST)
+DESK = (StaffRole.ADMIN, StaffRole.FRONT_DESK)
+ADMIN = (StaffRole.ADMIN,)
+
+
+def load_staff_user(user_id: str) -> StaffUser | None:
+    """Flask-Login's loader: the active login with this id, or nobody."""
+    if not user_id.isdigit():
+        return None
+    user = db.session.get(StaffUser, int(user_id))
+    return user if user is not None and user.active else None
+
+
+def allowed(*roles: str):
+    """Logged in (else to the login page) and holding one of `roles` (else 403)."""
+
+    def decorate(view):
+        @wraps(view)
+        @login_required
+        def guarded(*args, **kwargs):
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return guarded
+
+    return decorate
+
+
+def is_therapist() -> bool:
+    return current_user.role == StaffRole.THERAPIST
+
+
+def own_therapist_id() -> int | None:
+    """The therapist whose schedule this login is limited to; None: every therapist."""
+    return current_user.therapist_id if is_therapist() else None
+
+
+def therapist_in_reach(slug: str) -> Therapist:
+    if is_therapist():
+        therapist = db.session.get(Therapist, current_user.therapist_id)
+        if therapist is None or therapist.slug != slug:
+            abort(403)
+        return therapist
+    therapist = db.session.scalars(select(Therapist).where(Therapist.slug == slug)).first()
+    if therapist is None:
+        abort(404)
+    return therapist
+
+
+def appointment_in_reach(appointment_id: int) -> Appointment:
+    query = select(Appointment).where(Appointment.id == appointment_id)
+    if is_therapist():
+        query = query.where(Appointment.therapist_id == current_user.therapist_id)
+    appointment = db.session.scalars(query).first()
+    if appointment is None:
+        abort(403 if is_therapist() else 404)
+    return appointment
+
+
+def patient_in_reach(patient_id: int) -> Patient:
+    """A therapist reaches a patient only through a visit with them."""
+    query = select(Patient).where(Patient.id == patient_id)
+    if is_therapist():
+        query = query.where(
+            exists().where(
+                Appointment.patient_id == Patient.id,
+                Appointment.therapist_id == current_user.therapist_id,
+            )
+        )
+    patient = db.session.scalars(query).first()
+    if patient is None:
+        abort(403 if is_therapist() else 404)
+    return patient

@@ -1,0 +1,79 @@
+"""Staff logins made and switched off, by `flask users create` or an admin in the back office."""
+
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from sqlalchemy import select
+
+from booking.extensions import db
+from booking.models import AuditEntry, StaffRole, StaffUser, Therapist, hash_password, utc_now
+
+
+class AccountRefused(Exception):
+    """Bad input for a login; `field` names the option or form field at fault."""
+
+    def __init__(self, message: str, *, field: str):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+def create_staff_user(
+    email: str, role: str, therapist_slug: str | None, password: str, *, by: str
+) -> StaffUser:
+    """A new active login; the caller commits. Refuses duplicates and short passwords."""
+    try:
+        email = validate_email(email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as error:
+        raise AccountRefused(str(error), field="email") from None
+    if role not in set(StaffRole):
+        raise AccountRefused(f"must be one of {', '.join(StaffRole)}", field="role")
+    therapist = None
+    if role == StaffRole.THERAPIST:
+        if not therapist_slug:
+            raise AccountRefused("a therapist login needs a therapist", field="therapist")
+        therapist = db.session.scalars(
+            select(Therapist).where(Therapist.slug == therapist_slug)
+        ).first()
+        if therapist is None:
+            raise AccountRefused(f"there is no therapist {therapist_slug!r}", field="therapist")
+    elif therapist_slug:
+        raise AccountRefused("only a therapist login names a therapist", field="therapist")
+    shortest = current_app.config["STAFF_PASSWORD_MIN_LENGTH"]
+    if len(password) < shortest:
+        raise AccountRefused(f"must be at least {shortest} characters", field="password")
+    if db.session.scalars(select(StaffUser).where(StaffUser.email == email)).first():
+        raise AccountRefused(f"{email} already has a login", field="email")
+    user = StaffUser(
+        email=email,
+        password_hash=hash_password(password),
+        role=role,
+        therapist=therapist,
+        active=True,
+        created_at=utc_now(),
+    )
+    db.session.add(user)
+    _audit(by, "login_created", user, therapist)
+    return user
+
+
+def set_active(user: StaffUser, active: bool, *, by: str) -> None:
+    """Switch a login off (it is signed out at its next request) or on again."""
+    if user.active == active:
+        return
+    user.active = active
+    _audit(by, "login_reactivated" if active else "login_deactivated", user, user.therapist)
+
+
+def _audit(by: str, action: str, user: StaffUser, therapist: Therapist | None) -> None:
+    db.session.add(
+        AuditEntry(
+            created_at=utc_now(),
+            actor=by,
+            action=action,
+            appointment_id=None,
+            therapist_id=therapist.id if therapist else None,
+            details={"login": user.email, "role": user.role},
+        )
+    )

@@ -1,0 +1,155 @@
+"""The back office's forms: each field named as staff see it, each carrying the CSRF token."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    DateField,
+    DateTimeLocalField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
+    TimeField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+
+from booking.scheduling import ATTENDANCE
+
+
+def choices(pairs) -> list[SelectChoice]:
+    """(value, label) pairs as select options."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
+    next = HiddenField()
+
+
+class PostOnlyForm(FlaskForm):
+    """A button and the CSRF token: log out, resend, rotate the feed."""
+
+
+class BookingForm(FlaskForm):
+    service = SelectField("Service", validators=[DataRequired()])
+    therapist = SelectField("Therapist", validate_choice=True)
+    day = DateField("Day", validators=[DataRequired()])
+    time = TimeField("Time", validators=[DataRequired()])
+    patient_id = HiddenField()
+    name = StringField("Patient's name", validators=[Optional(), Length(max=200)])
+    email = EmailField(
+        "Email (a guardian's for a child)", validators=[Optional(), Email(), Length(max=254)]
+    )
+    phone = StringField("Phone", validators=[Optional(), Length(max=40)])
+    date_of_birth = DateField("Date of birth", validators=[Optional()])
+    guardian_name = StringField("Guardian (for a child)", validators=[Optional(), Length(max=200)])
+    notes = TextAreaField("Notes", validators=[Optional(), Length(max=2000)])
+    override_reason = StringField(
+        "Override reason (only to waive notice, booking window or the evaluation rule)",
+        validators=[Optional(), Length(max=500)],
+    )
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if self.patient_id.data:
+            return valid
+        # A new patient: name and email are what the clinic knows them by.
+        for field, missing in (
+            (self.name, "Give the patient's name, or choose a patient found above."),
+            (self.email, "Give an email (the confirmation goes there)."),
+        ):
+            if not (field.data or "").strip():
+                field.errors = [*field.errors, missing]
+                valid = False
+        return valid
+
+    def validate_patient_id(self, field):
+        if field.data and not field.data.isdigit():
+            raise ValidationError("Choose a patient from the list.")
+
+
+class MoveForm(FlaskForm):
+    therapist = SelectField("Therapist", validators=[DataRequired()])
+    day = DateField("Day", validators=[DataRequired()])
+    time = TimeField("Time", validators=[DataRequired()])
+    override_reason = StringField(
+        "Override reason (only to waive notice or the booking window)",
+        validators=[Optional(), Length(max=500)],
+    )
+
+
+class CancelForm(FlaskForm):
+    reason = StringField(
+        "Reason (the patient is told the visit is cancelled)",
+        validators=[DataRequired(), Length(max=500)],
+    )
+
+
+class AttendanceForm(FlaskForm):
+    outcome = SelectField(
+        "Attendance",
+        choices=choices((str(outcome), str(outcome)) for outcome in ATTENDANCE),
+        validators=[DataRequired()],
+    )
+
+
+class WeeklyHoursForm(FlaskForm):
+    """One field per weekday, written as in the clinic file: 08:00-12:00, 13:00-17:00."""
+
+    monday = StringField("Monday", validators=[Length(max=200)])
+    tuesday = StringField("Tuesday", validators=[Length(max=200)])
+    wednesday = StringField("Wednesday", validators=[Length(max=200)])
+    thursday = StringField("Thursday", validators=[Length(max=200)])
+    friday = StringField("Friday", validators=[Length(max=200)])
+    saturday = StringField("Saturday", validators=[Length(max=200)])
+    sunday = StringField("Sunday", validators=[Length(max=200)])
+
+    def day_fields(self):
+        return [getattr(self, name.lower()) for name in WEEKDAY_NAMES]
+
+
+class TimeOffForm(FlaskForm):
+    starts = DateTimeLocalField("From", format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
+    ends = DateTimeLocalField("Until", format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
+    reason = StringField("Reason", validators=[Optional(), Length(max=200)])
+
+    def validate_ends(self, field):
+        if self.starts.data and field.data and field.data <= self.starts.data:
+            raise ValidationError("Must be after the start.")
+
+
+class NewLoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    role = SelectField(
+        "Role",
+        choices=choices(
+            [("front_desk", "Front desk"), ("therapist", "Therapist"), ("admin", "Admin")]
+        ),
+        validators=[DataRequired()],
+    )
+    therapist = SelectField("Therapist (for a therapist login)")
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
+
+
+class LoginActiveForm(FlaskForm):
+    active = SelectField(
+        "Active", choices=choices([("on", "on"), ("off", "off")]), validators=[DataRequired()]
+    )
+
+
+class AuditFilterForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET search, changes nothing
+
+    actor = StringField("Who", validators=[Optional(), Length(max=120)])
+    action = SelectField("Action", validators=[Optional()])
+    since = DateField("From", validators=[Optional()])
+    until = DateField("Until", validators=[Optional()])
