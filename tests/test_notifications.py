@@ -305,16 +305,12 @@ def test_a_message_refused_every_time_fails_after_the_last_try_and_others_still_
 
     [arrived] = smtp_inbox.take()
     assert arrived["To"] == "Pat Example <pat@example.com>"
-    lost = db.session.scalars(
-        select(Notification).where(Notification.status == "failed")
-    ).one()
+    lost = db.session.scalars(select(Notification).where(Notification.status == "failed")).one()
     assert lost.attempts == 5
     assert lost.last_error == "SMTPDataError: 451 try again"
 
 
-def test_a_claim_left_by_a_crashed_dispatcher_is_taken_over_when_its_lease_ends(
-    book, smtp_inbox
-):
+def test_a_claim_left_by_a_crashed_dispatcher_is_taken_over_when_its_lease_ends(book, smtp_inbox):
     book()
     row = db.session.scalars(select(Notification).where(Notification.kind == "confirmation")).one()
     now = utc_now()
@@ -341,3 +337,138 @@ def test_send_due_command_refuses_a_time_without_an_offset(app):
     )
     assert answer.exit_code == 2
     assert "has no UTC offset; write it like 2026-12-01T09:00:00-05:00" in answer.output
+
+
+# --- the HTML part, the dry needling advice, the clinic's own templates ------------------------
+
+
+def html_of(mail: EmailMessage) -> str:
+    return mail.get_body(("html",)).get_content()
+
+
+def test_every_email_has_an_html_part_beside_the_text_with_the_patient_data_escaped(
+    book, smtp_inbox
+):
+    appointment = book(name="Zoë <b>Bold</b> & Co", email="zoe@example.com")
+    send_due(utc_now())
+    scheduling.cancel_appointment(appointment)
+    db.session.commit()
+    send_due(utc_now())
+
+    confirmation, cancellation = smtp_inbox.take()
+    for mail in (confirmation, cancellation):
+        assert mail.get_content_type() == "multipart/mixed"
+        html = html_of(mail)
+        assert "Hello Zoë &lt;b&gt;Bold&lt;/b&gt; &amp; Co," in html
+        assert "<b>Bold</b>" not in html
+        assert "Hello Zoë <b>Bold</b> & Co," in text_of(mail)
+        assert mail["To"].addresses[0].display_name == "Zoë <b>Bold</b> & Co"
+        assert "Test Therapy Clinic" in html
+    assert f'<a href="{manage_url_for(appointment)}">Manage your visit</a>' in html_of(confirmation)
+    assert "is booked for <strong>Monday" in html_of(confirmation)
+    assert "is cancelled" in html_of(cancellation)
+
+
+def test_the_dry_needling_reminder_says_what_to_wear_and_to_eat_beforehand(book, smtp_inbox):
+    book("pt-evaluation", start=local(MONDAY, 9))
+    book("dry-needling", start=local(THURSDAY, 9))
+    send_due(utc_now())
+    smtp_inbox.take()
+
+    send_due(local(TUESDAY, 9))  # 48 hours before (and the evaluation's mail until then)
+    sent = smtp_inbox.take()
+    subjects = [" ".join(mail["Subject"].split()).split(" on ")[0] for mail in sent]
+    assert subjects == ["Reminder: Physical therapy evaluation"] * 2 + [
+        "Reminder: Dry needling session"
+    ]
+    *evaluation_reminders, reminder = sent
+    assert "loose" not in text_of(evaluation_reminders[0])  # an evaluation: no advice
+    text = " ".join(text_of(reminder).split())
+    assert "wear loose, comfortable clothing that lets your therapist uncover the area" in text
+    assert "eat a light meal an hour or two beforehand" in text
+    html = " ".join(html_of(reminder).split())
+    assert "wear loose, comfortable clothing" in html
+    assert "eat a light meal" in html
+
+
+def test_a_call_reminder_has_no_dry_needling_advice(book, smtp_inbox):
+    book("schedule-a-call", start=local(MONDAY, 9))
+    send_due(local(SUNDAY, 9))
+    reminder = smtp_inbox.take()[-1]
+    assert reminder["X-Booking-Notification"] == "reminder"
+    assert "loose" not in text_of(reminder)
+    assert "light meal" not in html_of(reminder)
+
+
+def test_the_clinic_replaces_a_template_from_its_own_folder(app, book, smtp_inbox, tmp_path):
+    (tmp_path / "confirmation.txt").write_text(
+        "Dear {{ patient.name }}, see you {{ when }} at {{ clinic.name }}.\n"
+        '{% include "_signature.txt" %}'
+    )
+    app.config["MAIL_TEMPLATES_FOLDER"] = str(tmp_path)
+    book()
+
+    assert send_due(utc_now()) == DispatchReport(sent=1)
+    [mail] = smtp_inbox.take()
+    text = text_of(mail)
+    assert text.startswith("Dear Pat Example, see you Monday")
+    assert "at Test Therapy Clinic." in text
+    assert "+1 586 555 0100" in text  # the built-in signature, included from the override
+    assert "Your Schedule a call is booked for <strong>Monday" in html_of(mail)  # built-in
+
+
+def _only_row(kind: str) -> Notification:
+    return db.session.scalars(select(Notification).where(Notification.kind == kind)).one()
+
+
+def test_an_override_cannot_include_a_file_outside_the_template_folders(app, book, tmp_path):
+    folder = tmp_path / "mail"
+    folder.mkdir()
+    (tmp_path / "secret.txt").write_text("not a template for patients")
+    (folder / "confirmation.txt").write_text('{% include "../secret.txt" %}')
+    app.config["MAIL_TEMPLATES_FOLDER"] = str(folder)
+    book()
+
+    assert send_due(utc_now()) == DispatchReport(deferred=1)
+    row = _only_row("confirmation")
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert row.last_error == "the email could not be rendered: TemplateNotFound: ../secret.txt"
+
+
+def test_a_template_that_raises_is_retried_then_failed_and_others_still_go(
+    app, book, smtp_inbox, tmp_path
+):
+    (tmp_path / "reminder.txt").write_text("Hello {{ patient.nickname }}\n")
+    app.config["MAIL_TEMPLATES_FOLDER"] = str(tmp_path)
+    book("schedule-a-call", start=local(MONDAY, 9))
+    run = utc_now()
+    assert send_due(run) == DispatchReport(sent=1)  # the confirmation is unaffected
+
+    run = local(SUNDAY, 9)
+    for attempt in range(1, 5):
+        assert send_due(run) == DispatchReport(deferred=1)
+        row = db.session.scalars(
+            select(Notification).where(Notification.kind == "reminder").order_by(Notification.id)
+        ).first()
+        assert (row.status, row.attempts) == ("pending", attempt)
+        assert row.due_at == run + timedelta(minutes=2**attempt)
+        run = row.due_at
+    assert send_due(run) == DispatchReport(failed=1)
+    db.session.refresh(row)
+    assert (row.status, row.attempts, row.lease_until) == ("failed", 5, None)
+    assert "could not be rendered: UndefinedError" in row.last_error
+    assert "nickname" in row.last_error
+
+    # The hour-before reminder fails on its own; the patient got only the confirmation.
+    assert [mail["X-Booking-Notification"] for mail in smtp_inbox.take()] == ["confirmation"]
+
+
+def test_a_line_break_in_a_name_cannot_add_a_header(book, smtp_inbox):
+    appointment = book()
+    appointment.patient.name = "Pat\r\nBcc: someone@example.com"
+    db.session.commit()
+
+    assert send_due(utc_now()) == DispatchReport(sent=1)
+    [mail] = smtp_inbox.take()
+    assert mail["Bcc"] is None
+    assert mail["To"] == '"Pat Bcc: someone@example.com" <pat@example.com>'

@@ -1,26 +1,31 @@
 """Sending what is due: claim due notifications, send them over one SMTP connection, record.
 
-A claim is a short transaction that marks rows `sending` with a lease, so that any number of
-dispatchers on any number of hosts never take the same row (PostgreSQL: FOR UPDATE SKIP
-LOCKED; SQLite: the write lock). A lease that runs out (a dispatcher died mid-batch) makes the
-row claimable again. Failures are retried with backoff, then marked `failed` for staff.
+A claim is one short UPDATE that marks a batch of rows `sending` with a lease, so that any
+number of dispatchers on any number of hosts never take the same row (PostgreSQL: FOR UPDATE
+SKIP LOCKED; SQLite: the write lock). A lease that runs out (a dispatcher died mid-batch) makes
+the row claimable again. Each message is marked sent the moment the mail server takes it, so a
+dispatcher killed mid-batch leaves at most the one message in flight to be sent twice.
+Failures (the mail server refused, or the email could not even be rendered) are retried with
+backoff, then marked `failed` for staff.
 """
 
 from __future__ import annotations
 
 import logging
 import smtplib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy.orm import joinedload
 
 from booking.calendars import current_clinic
 from booking.database import hold_write_lock, is_postgresql
 from booking.extensions import db
-from booking.models import Notification, NotificationStatus
-from booking.notifications.messages import email_for, sender_address
+from booking.models import Appointment, Notification, NotificationStatus, utc_now
+from booking.notifications.messages import as_bytes, email_for, sender_address
 
 log = logging.getLogger(__name__)
 
@@ -35,27 +40,56 @@ class DispatchReport:
         return f"sent {self.sent}, failed {self.failed}, deferred {self.deferred}"
 
 
-def send_due(now: datetime) -> DispatchReport:
-    """Send every notification due at `now`, batch after batch, until none is left."""
-    if now.tzinfo is None:
+@dataclass(frozen=True)
+class _Claim:
+    """A batch this dispatcher holds until `lease_until`."""
+
+    ids: list[int]
+    lease_until: datetime
+
+
+@dataclass(frozen=True)
+class _Outgoing:
+    notification_id: int
+    message: bytes | None  # as the mail server receives it
+    sender: str
+    recipient: str
+    error: str | None  # set when the email could not be rendered
+
+
+def send_due(now: datetime | None = None) -> DispatchReport:
+    """Send every notification due at `now`, batch after batch, until none is left.
+
+    With no `now` the clock is read afresh for every claim (what the scheduler does), so the
+    last batch of a long run gets as long a lease as the first.
+    """
+    if now is not None and now.tzinfo is None:
         raise ValueError("send_due needs an aware datetime")
-    sent = failed = deferred = 0
-    with _MailServer() as server:
-        while claimed := _claim_due(now):
-            for notification_id in claimed:
-                outcome = _send_one(server, notification_id, now)
-                sent += outcome == NotificationStatus.SENT
-                failed += outcome == NotificationStatus.FAILED
-                deferred += outcome == NotificationStatus.PENDING
-    report = DispatchReport(sent=sent, failed=failed, deferred=deferred)
-    log.info("notifications: %s", report)
+    clock: Callable[[], datetime] = utc_now if now is None else (lambda: now)
+    counts = {NotificationStatus.SENT: 0, NotificationStatus.FAILED: 0}
+    deferred = 0
+    with _MailServer() as server, _SentMarks() as marks:
+        while claim := _claim_due(clock()):
+            for outgoing in _render_batch(claim, clock()):
+                outcome = _send_one(server, marks, outgoing, claim, clock)
+                if outcome in counts:
+                    counts[outcome] += 1
+                elif outcome == NotificationStatus.PENDING:
+                    deferred += 1
+    report = DispatchReport(
+        sent=counts[NotificationStatus.SENT],
+        failed=counts[NotificationStatus.FAILED],
+        deferred=deferred,
+    )
+    if report != DispatchReport():
+        log.info("notifications: %s", report)
     return report
 
 
-def _claim_due(now: datetime) -> list[int]:
+def _claim_due(now: datetime) -> _Claim | None:
     hold_write_lock()
     due = (
-        select(Notification)
+        select(Notification.id)
         .where(
             or_(
                 and_(
@@ -74,48 +108,135 @@ def _claim_due(now: datetime) -> list[int]:
     if is_postgresql():
         due = due.with_for_update(skip_locked=True)
     lease_until = now + timedelta(seconds=current_app.config["NOTIFICATION_LEASE_SECONDS"])
-    claimed = []
-    for notification in db.session.scalars(due):
-        notification.status = NotificationStatus.SENDING
-        notification.lease_until = lease_until
-        claimed.append(notification.id)
+    claimed = db.session.scalars(
+        update(Notification)
+        .where(Notification.id.in_(due.scalar_subquery()))
+        .values(status=NotificationStatus.SENDING, lease_until=lease_until)
+        .returning(Notification.id)
+        .execution_options(synchronize_session=False)
+    ).all()
     db.session.commit()
-    return claimed
+    return _Claim(ids=sorted(claimed), lease_until=lease_until) if claimed else None
 
 
-def _send_one(server: _MailServer, notification_id: int, now: datetime) -> str:
-    notification = db.session.get(Notification, notification_id)
-    message = email_for(notification, now=now)
-    recipient = notification.appointment.patient.email
-    sender = sender_address(current_clinic())
-    db.session.rollback()  # end the read: nothing is held while the mail server answers
-    try:
-        server.send(message, sender, recipient)
-        error = None
-    except (smtplib.SMTPException, OSError) as problem:
-        error = _describe(problem)
+def _render_batch(claim: _Claim, now: datetime) -> list[_Outgoing]:
+    """Every email of the batch, from one query for the rows, their visits, patients, services.
 
-    hold_write_lock()
-    notification = db.session.get(Notification, notification_id)
-    notification.lease_until = None
-    if error is None:
-        notification.status = NotificationStatus.SENT
-        notification.sent_at = now
-    else:
-        notification.attempts += 1
-        notification.last_error = error
-        if notification.attempts < current_app.config["NOTIFICATION_MAX_ATTEMPTS"]:
-            notification.status = NotificationStatus.PENDING
-            notification.due_at = now + timedelta(minutes=2**notification.attempts)
-        else:
-            notification.status = NotificationStatus.FAILED
-        # The notification id, never the address: patient data stays out of logs.
-        log.warning(
-            "notification %s not sent (try %s): %s", notification_id, notification.attempts, error
+    The read ends before any mail is sent: nothing is held while the mail server answers.
+    """
+    notifications = db.session.scalars(
+        select(Notification)
+        .where(Notification.id.in_(claim.ids))
+        .order_by(Notification.due_at, Notification.id)
+        .options(
+            joinedload(Notification.appointment).joinedload(Appointment.patient),
+            joinedload(Notification.appointment).joinedload(Appointment.service),
         )
+    ).all()
+    clinic = current_clinic()
+    sender = sender_address(clinic)
+    batch = []
+    for notification in notifications:
+        recipient = notification.appointment.patient.email
+        try:
+            message = as_bytes(email_for(notification, clinic=clinic, now=now))
+        except Exception as problem:  # a clinic's own template may raise anything
+            error = _unrenderable(problem)
+            batch.append(_Outgoing(notification.id, None, sender, recipient, error))
+        else:
+            batch.append(_Outgoing(notification.id, message, sender, recipient, None))
+    db.session.rollback()
+    return batch
+
+
+def _send_one(
+    server: _MailServer,
+    marks: _SentMarks,
+    outgoing: _Outgoing,
+    claim: _Claim,
+    clock: Callable[[], datetime],
+) -> str | None:
+    """Send one message and record the outcome; None when the row is no longer ours."""
+    error = outgoing.error
+    if error is None:
+        try:
+            server.send(outgoing.message, outgoing.sender, outgoing.recipient)
+        except (smtplib.SMTPException, OSError) as problem:
+            error = _describe(problem)
+    if error is None:
+        marked = marks.mark_sent(outgoing.notification_id, claim, clock())
+        return NotificationStatus.SENT if marked else None
+    return _mark_failed_try(outgoing.notification_id, claim, error, clock())
+
+
+class _SentMarks:
+    """Marks a message sent the moment the mail server took it: one statement, committed.
+
+    On PostgreSQL through an autocommit connection kept for the run, so that it is one round
+    trip per message (the session's way takes three: BEGIN, UPDATE, COMMIT). On SQLite through
+    the session, which takes the write lock first.
+    """
+
+    def __init__(self):
+        self._connection: Connection | None = None
+
+    def __enter__(self) -> _SentMarks:
+        if is_postgresql():
+            self._connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._connection is not None:
+            self._connection.close()
+
+    def mark_sent(self, notification_id: int, claim: _Claim, now: datetime) -> bool:
+        statement = (
+            update(Notification)
+            .where(
+                Notification.id == notification_id,
+                Notification.status == NotificationStatus.SENDING,
+                # Still our claim: a row whose lease ran out may have been taken over meanwhile.
+                Notification.lease_until == claim.lease_until,
+            )
+            .values(status=NotificationStatus.SENT, sent_at=now, lease_until=None)
+        )
+        if self._connection is not None:
+            return self._connection.execute(statement).rowcount == 1
+        hold_write_lock()
+        marked = db.session.execute(statement.execution_options(synchronize_session=False)).rowcount
+        db.session.commit()
+        return marked == 1
+
+
+def _mark_failed_try(notification_id: int, claim: _Claim, error: str, now: datetime) -> str | None:
+    hold_write_lock()
+    notification = db.session.get(Notification, notification_id, populate_existing=True)
+    if (
+        notification is None
+        or notification.status != NotificationStatus.SENDING
+        or notification.lease_until != claim.lease_until
+    ):
+        db.session.rollback()
+        return None
+    notification.lease_until = None
+    notification.attempts += 1
+    notification.last_error = error
+    if notification.attempts < current_app.config["NOTIFICATION_MAX_ATTEMPTS"]:
+        notification.status = NotificationStatus.PENDING
+        notification.due_at = now + timedelta(minutes=2**notification.attempts)
+    else:
+        notification.status = NotificationStatus.FAILED
+    # The notification id, never the address: patient data stays out of logs.
+    log.warning(
+        "notification %s not sent (try %s): %s", notification_id, notification.attempts, error
+    )
     outcome = notification.status
     db.session.commit()
     return outcome
+
+
+def _unrenderable(problem: Exception) -> str:
+    return f"the email could not be rendered: {type(problem).__name__}: {problem}"[:500]
 
 
 def _describe(problem: Exception) -> str:
@@ -145,11 +266,11 @@ class _MailServer:
             except (smtplib.SMTPException, OSError):
                 self._connection.close()
 
-    def send(self, message, sender: str, recipient: str) -> None:
+    def send(self, message: bytes, sender: str, recipient: str) -> None:
         if self._connection is None:
             self._connection = self._connect()
         try:
-            self._connection.send_message(message, from_addr=sender, to_addrs=[recipient])
+            self._connection.sendmail(sender, [recipient], message)
         except smtplib.SMTPServerDisconnected:
             self._connection = None
             raise

@@ -1,0 +1,350 @@
+"""The reminder scheduler: real `flask scheduler run` processes sharing one outbox, and the
+in-process scheduler that `make run` starts once.
+
+The process tests give each scheduler its own SMTP server, both delivering into one inbox that
+counts Message-IDs, so the test knows which process sent what, and can stall one of them in
+the middle of a batch to kill it there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from datetime import timedelta
+from email import policy
+from email.parser import BytesHeaderParser
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import delete, func, insert, select
+
+from booking import create_app
+from booking.extensions import db
+from booking.models import Notification, utc_now
+from booking.scheduler import (
+    build_scheduler,
+    start_in_process,
+    stop_in_process,
+    wanted_in_this_process,
+)
+from tests.conftest import local, next_weekday
+from tests.servers import PROJECT_ROOT, free_port
+
+MONDAY = next_weekday(0)
+MESSAGES = 1000
+BATCH = 20
+
+
+class Inbox:
+    """Every Message-ID that arrived, how often, and through which server."""
+
+    def __init__(self):
+        self.arrived: Counter[str] = Counter()
+        self.by_server: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, message_id: str, server: str) -> None:
+        with self._lock:
+            self.arrived[message_id] += 1
+            self.by_server[server] += 1
+
+    def total(self) -> int:
+        with self._lock:
+            return sum(self.arrived.values())
+
+
+class MailServer:
+    """An SMTP server delivering into `inbox`; told to, it holds its Nth message unanswered."""
+
+    def __init__(self, inbox: Inbox, name: str, *, stall_at: int | None = None):
+        self.inbox, self.name, self.stall_at = inbox, name, stall_at
+        self.received = 0
+        self.stalled = threading.Event()  # set while the stalled message waits
+        self.release = threading.Event()
+        self.stalled_message_id = ""
+        self.controller = Controller(self, hostname="127.0.0.1", port=free_port())
+
+    async def handle_DATA(self, server, session, envelope):
+        message_id = BytesHeaderParser(policy=policy.default).parsebytes(envelope.content)[
+            "Message-ID"
+        ]
+        self.received += 1
+        self.inbox.add(message_id, self.name)
+        if self.received == self.stall_at:
+            # The message is in; the answer is what never reaches the sender (the worst case).
+            self.stalled_message_id = message_id
+            self.stalled.set()
+            while not self.release.is_set():
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.001)  # a mail server takes a moment: batches overlap
+        return "250 OK"
+
+
+@pytest.fixture
+def mail_servers():
+    inbox = Inbox()
+    started: list[MailServer] = []
+
+    def start(name: str, **options) -> MailServer:
+        server = MailServer(inbox, name, **options)
+        server.controller.start()
+        started.append(server)
+        return server
+
+    yield inbox, start
+    for server in started:
+        server.release.set()
+        server.controller.stop()
+
+
+@pytest.fixture
+def scheduler_processes(database_url, tmp_path):
+    """Start `flask --app wsgi scheduler run` processes on the test's database."""
+    running: list[subprocess.Popen] = []
+
+    def start(name: str, smtp_port: int) -> subprocess.Popen:
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "test-secret-key-not-for-production",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(smtp_port),
+            "NOTIFICATION_BATCH_SIZE": str(BATCH),
+            "NOTIFICATION_DISPATCH_SECONDS": "0.5",
+            "BOOKING_SCHEDULER": "off",
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.pop("MAIL_TEMPLATES_FOLDER", None)
+        flask = Path(sys.executable).with_name("flask")
+        with (
+            (tmp_path / f"{name}.out").open("w") as out,
+            (tmp_path / f"{name}.err").open("w") as err,
+        ):
+            process = subprocess.Popen(
+                [str(flask), "--app", "wsgi", "scheduler", "run"],
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+        process.log_name = name
+        running.append(process)
+        return process
+
+    def wait_until_running(*processes: subprocess.Popen) -> None:
+        for process in processes:
+            until(
+                lambda p=process: "Scheduler running" in output_of(p),
+                what="scheduler start",
+                process=process,
+            )
+
+    def output_of(process: subprocess.Popen, stream: str = "out") -> str:
+        return (tmp_path / f"{process.log_name}.{stream}").read_text()
+
+    yield start, wait_until_running, output_of
+    for process in running:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def until(condition, *, what: str, timeout: float = 120, process=None) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"the scheduler exited with {process.returncode} before {what}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}; rows: {rows_by_status()}")
+        time.sleep(0.05)
+
+
+def stop(process: subprocess.Popen) -> int:
+    process.send_signal(signal.SIGTERM)
+    return process.wait(timeout=30)
+
+
+def four_visits(book) -> list[int]:
+    """Visits for the reminders to be about, with none of their own mail waiting."""
+    visits = [
+        book(start=local(MONDAY, 9, 15 * n), name=f"Patient {n}", email=f"p{n}@example.com").id
+        for n in range(4)
+    ]
+    db.session.execute(delete(Notification))
+    db.session.commit()
+    return visits
+
+
+def thousand_due_reminders(visits: list[int]) -> list[str]:
+    """1,000 reminders due a minute ago, over these visits; their Message-IDs."""
+    due = utc_now() - timedelta(minutes=1)
+    message_ids = [f"<reminder-{number}@scheduler-test>" for number in range(MESSAGES)]
+    db.session.execute(
+        insert(Notification),
+        [
+            {
+                "appointment_id": visits[number % len(visits)],
+                "kind": "reminder",
+                "step": 0,
+                "due_at": due,
+                "status": "pending",
+                "attempts": 0,
+                "last_error": "",
+                "message_id": message_id,
+                "created_at": due,
+            }
+            for number, message_id in enumerate(message_ids)
+        ],
+    )
+    db.session.commit()
+    return message_ids
+
+
+def rows_by_status() -> dict[str, int]:
+    db.session.rollback()  # see what the scheduler processes wrote
+    counts = db.session.execute(
+        select(Notification.status, func.count()).group_by(Notification.status)
+    )
+    return dict(counts.all())
+
+
+@pytest.mark.slow
+def test_two_scheduler_processes_deliver_a_thousand_reminders_exactly_once(
+    book, mail_servers, scheduler_processes
+):
+    inbox, start_mail_server = mail_servers
+    start, wait_until_running, output_of = scheduler_processes
+    visits = four_visits(book)
+    first = start("first", start_mail_server("first").controller.port)
+    second = start("second", start_mail_server("second").controller.port)
+    wait_until_running(first, second)
+
+    message_ids = thousand_due_reminders(visits)
+    until(
+        lambda: inbox.total() >= MESSAGES and rows_by_status() == {"sent": MESSAGES},
+        what="every reminder to arrive",
+    )
+    time.sleep(1)  # two more wake-ups each: nothing else may arrive
+    assert stop(first) == 0
+    assert stop(second) == 0
+
+    assert sorted(inbox.arrived) == sorted(message_ids)
+    assert set(inbox.arrived.values()) == {1}
+    # Both shared the work.
+    assert inbox.by_server["first"] > 0
+    assert inbox.by_server["second"] > 0
+    assert inbox.by_server["first"] + inbox.by_server["second"] == MESSAGES
+    logs = output_of(first, "err") + output_of(second, "err")
+    assert "notifications: sent" in logs
+    assert "@example.com" not in logs  # what was sent, never to whom
+
+
+@pytest.mark.slow
+def test_a_scheduler_killed_mid_batch_leaves_only_the_message_in_flight_to_go_twice(
+    app, book, mail_servers, scheduler_processes
+):
+    inbox, start_mail_server = mail_servers
+    start, wait_until_running, _ = scheduler_processes
+    visits = four_visits(book)
+    # The doomed process stalls on its 31st message: the 11th of its second batch of 20.
+    doomed_server = start_mail_server("doomed", stall_at=31)
+    survivor_server = start_mail_server("survivor")
+    doomed = start("doomed", doomed_server.controller.port)
+    survivor = start("survivor", survivor_server.controller.port)
+    wait_until_running(doomed, survivor)
+    message_ids = thousand_due_reminders(visits)
+
+    until(doomed_server.stalled.is_set, what="the doomed process to be mid-batch", process=doomed)
+    os.killpg(doomed.pid, signal.SIGKILL)
+    doomed.wait(timeout=10)
+
+    # The survivor sends everything except what the dead process still holds a lease on.
+    until(
+        lambda: rows_by_status() == {"sent": MESSAGES - 10, "sending": 10},
+        what="the survivor to send the rest",
+    )
+    time.sleep(1)
+    assert rows_by_status() == {"sent": MESSAGES - 10, "sending": 10}
+    assert stop(survivor) == 0
+    assert len(inbox.arrived) == MESSAGES - 9  # the one in flight arrived, unrecorded
+
+    lease_ends = db.session.scalar(select(func.max(Notification.lease_until)))
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=survivor_server.controller.port)
+    runner = app.test_cli_runner()
+    early = runner.invoke(args=["notifications", "send-due", "--now", lease_ends.isoformat()])
+    assert early.output == "sent 0, failed 0, deferred 0\n"
+    after_lease = (lease_ends + timedelta(seconds=1)).isoformat()
+    answer = runner.invoke(args=["notifications", "send-due", "--now", after_lease])
+    assert answer.exit_code == 0, answer.output
+    assert answer.output == "sent 10, failed 0, deferred 0\n"
+
+    assert rows_by_status() == {"sent": MESSAGES}
+    assert sorted(inbox.arrived) == sorted(message_ids)
+    twice = [message_id for message_id, count in inbox.arrived.items() if count > 1]
+    assert twice == [doomed_server.stalled_message_id]
+    assert inbox.arrived[doomed_server.stalled_message_id] == 2
+
+
+# --- the in-process scheduler ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("enabled", "reloader_child", "debug", "wanted"),
+    [
+        (False, False, False, False),  # the WSGI default: gunicorn workers never start one
+        (False, True, True, False),
+        (True, False, False, True),  # `make run`: one process, it serves
+        (True, False, True, False),  # the reloader's watcher: its child will start it
+        (True, True, True, True),  # the reloader's serving child
+    ],
+)
+def test_the_in_process_scheduler_starts_only_in_the_serving_process(
+    enabled, reloader_child, debug, wanted
+):
+    assert wanted_in_this_process(enabled, reloader_child=reloader_child, debug=debug) is wanted
+
+
+def _scheduler_threads() -> int:
+    return sum(thread.name == "APScheduler" for thread in threading.enumerate())
+
+
+def test_two_apps_in_one_process_start_one_scheduler(app_settings, monkeypatch):
+    monkeypatch.delenv("WERKZEUG_RUN_MAIN", raising=False)
+    monkeypatch.delenv("FLASK_DEBUG", raising=False)
+    settings = {**app_settings, "BOOKING_SCHEDULER": True}
+    before = _scheduler_threads()
+    try:
+        first = create_app(settings)
+        second = create_app(settings)
+        assert start_in_process(first) is start_in_process(second) is not None
+        assert _scheduler_threads() == before + 1
+    finally:
+        stop_in_process()
+        for started in (first, second):
+            with started.app_context():
+                db.engine.dispose()
+    assert _scheduler_threads() == before
+
+
+def test_with_the_scheduler_off_create_app_starts_none(app_settings):
+    before = _scheduler_threads()
+    create_app({**app_settings, "BOOKING_SCHEDULER": False})
+    assert _scheduler_threads() == before
+
+
+def test_the_dispatcher_runs_every_fifteen_seconds_one_run_at_a_time(app):
+    scheduler = build_scheduler(app, BackgroundScheduler)
+    scheduler.start(paused=True)  # the job defaults apply as jobs enter the store
+    job = scheduler.get_job("send due notifications")
+    scheduler.shutdown(wait=False)
+    assert job.trigger.interval == timedelta(seconds=15)
+    assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, 60)
