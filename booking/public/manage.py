@@ -1,0 +1,156 @@
+"""The manage link's pages, /manage/<token>: see a visit, add it to a calendar, cancel it
+(a POST after a confirmation step: mail scanners follow links) or move it.
+
+The signed token is the only key; a wrong or expired one gets the same 404 as no visit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    url_for,
+)
+
+from booking import scheduling
+from booking.calendars import current_clinic, zone_named
+from booking.database import hold_write_lock
+from booking.extensions import db, limiter
+from booking.ical import calendar_file
+from booking.manage_links import appointment_for_token
+from booking.models import Appointment, AppointmentStatus, utc_now
+from booking.public.forms import CancelVisitForm, RescheduleVisitForm, parse_start, week_from_query
+from booking.public.problems import PageProblem, problem_page
+from booking.public.week_of_times import (
+    day_label,
+    google_calendar_link,
+    nearest_free_times,
+    time_label,
+    week_of_free_times,
+)
+
+manage = Blueprint("manage", __name__, url_prefix="/manage")
+
+# Cancelling and moving share one count per client.
+_MANAGE_ACTION = limiter.shared_limit(
+    lambda: current_app.config["RATE_LIMIT_MANAGE"], scope="manage", methods=["POST"]
+)
+
+
+def _appointment_for(token: str) -> Appointment:
+    appointment = appointment_for_token(token)
+    if appointment is None:
+        abort(404)
+    return appointment
+
+
+def changeable_online(appointment: Appointment, now: datetime) -> bool:
+    """Whether to offer cancel and reschedule; scheduling still has the last word."""
+    return appointment.status == AppointmentStatus.CONFIRMED and appointment.start_at > now
+
+
+def _visit_page(template: str, token: str, appointment: Appointment, **extra):
+    clinic = current_clinic()
+    return render_template(
+        template, clinic=clinic, appointment=appointment, token=token,
+        changeable=changeable_online(appointment, utc_now()),
+        google_link=google_calendar_link(appointment, clinic),
+        zone=zone_named(clinic.timezone), **extra,
+    )
+
+
+@manage.get("/<token>")
+def show(token: str):
+    return _visit_page("public/manage.html", token, _appointment_for(token))
+
+
+@manage.get("/<token>/confirmation")
+def confirmation(token: str):
+    return _visit_page("public/confirmation.html", token, _appointment_for(token))
+
+
+@manage.get("/<token>/appointment.ics")
+def calendar(token: str):
+    appointment = _appointment_for(token)
+    method = "CANCEL" if appointment.status == AppointmentStatus.CANCELLED else "REQUEST"
+    body = calendar_file(appointment, current_clinic(), method=method, now=utc_now())
+    return Response(
+        body, mimetype="text/calendar",
+        headers={"Content-Disposition": 'attachment; filename="visit.ics"',
+                 "Cache-Control": "no-store"},
+    )
+
+
+@manage.route("/<token>/cancel", methods=["GET", "POST"])
+@_MANAGE_ACTION
+def cancel(token: str):
+    appointment = _appointment_for(token)
+    form = CancelVisitForm()
+    if not form.validate_on_submit():
+        return _visit_page("public/cancel.html", token, appointment, form=form)
+    hold_write_lock()
+    try:
+        scheduling.cancel_appointment(appointment, cancelled_by="patient")
+    except scheduling.AppointmentNotChangeable:
+        db.session.rollback()
+        return _cannot_change(token)
+    db.session.commit()
+    flash("Your visit is cancelled. An email to confirm it is on its way.")
+    return redirect(url_for(".show", token=token), 303)
+
+
+@manage.route("/<token>/reschedule", methods=["GET", "POST"])
+@_MANAGE_ACTION
+def reschedule(token: str):
+    appointment = _appointment_for(token)
+    clinic = current_clinic()
+    zone = zone_named(clinic.timezone)
+    form = RescheduleVisitForm()
+    if not form.validate_on_submit():
+        week = week_of_free_times(
+            appointment.service, zone, utc_now(), first_day=week_from_query(),
+            therapist_slug=appointment.therapist.slug,
+        )
+        return _visit_page(
+            "public/reschedule.html", token, appointment, form=form, week=week,
+            week_url=lambda day: url_for(".reschedule", token=token, week=day.isoformat()),
+        )
+    start = parse_start(form.start.data)
+    if start is None:
+        raise PageProblem(400, "Choose a time", "Start: please choose a time from the list.",
+                          field="start", back_url=url_for(".reschedule", token=token))
+    hold_write_lock()
+    try:
+        scheduling.reschedule_appointment(appointment, start, changed_by="patient")
+    except scheduling.SlotUnavailable:
+        db.session.rollback()
+        appointment = _appointment_for(token)
+        nearest = nearest_free_times(
+            appointment.service, start, zone, utc_now(),
+            therapist_slug=appointment.therapist.slug,
+        )
+        return _visit_page("public/reschedule.html", token, appointment, form=form,
+                           taken=start, nearest=nearest), 409
+    except scheduling.AppointmentNotChangeable:
+        db.session.rollback()
+        return _cannot_change(token)
+    moved_to = f"{day_label(start.astimezone(zone).date())} at {time_label(start.astimezone(zone))}"
+    db.session.commit()
+    flash(f"Your visit is moved to {moved_to}. An email to confirm it is on its way.")
+    return redirect(url_for(".show", token=token), 303)
+
+
+def _cannot_change(token: str):
+    clinic = current_clinic()
+    return problem_page(
+        409, "This visit can no longer be changed online",
+        f"It has been cancelled or has already started. Please call the clinic on {clinic.phone}.",
+        back_url=url_for(".show", token=token),
+    )

@@ -1,0 +1,88 @@
+"""The pages a patient sees when something is wrong: a plain sentence, a way on, a 4xx status.
+
+Registered on the public blueprint only, so the JSON API keeps its own error shape.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template, url_for
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
+
+from booking import scheduling
+from booking.calendars import ClinicNotConfigured
+from booking.extensions import db
+
+
+class PageProblem(Exception):
+    """Input a page cannot use: answered with `status` and a message naming the field."""
+
+    def __init__(self, status: int, title: str, message: str, *, field: str | None = None,
+                 back_url: str | None = None):
+        super().__init__(message)
+        self.status, self.title, self.message = status, title, message
+        self.field, self.back_url = field, back_url
+
+
+def problem_page(status: int, title: str, message: str, *, back_url: str | None = None):
+    return render_template(
+        "public/problem.html", title=title, message=message,
+        back_url=back_url or url_for("public.choose_service"),
+    ), status
+
+
+def register_problem_pages(blueprint: Blueprint) -> None:
+    @blueprint.errorhandler(PageProblem)
+    def _page_problem(problem: PageProblem):
+        db.session.rollback()
+        return problem_page(problem.status, problem.title, problem.message,
+                            back_url=problem.back_url)
+
+    @blueprint.errorhandler(scheduling.UnknownService)
+    def _unknown_service(error):
+        db.session.rollback()
+        return problem_page(404, "We can't find that service",
+                            "That service cannot be booked online. Please choose another.")
+
+    @blueprint.errorhandler(scheduling.UnknownTherapist)
+    def _unknown_therapist(error):
+        db.session.rollback()
+        return problem_page(400, "Choose another therapist",
+                            f"Therapist: {error.message}. Please choose from the list.")
+
+    @blueprint.errorhandler(404)
+    def _not_found(error):
+        return problem_page(
+            404, "This link does not work",
+            "The page may have moved, or the link has expired. "
+            "Please book again, or call the clinic.",
+        )
+
+    @blueprint.errorhandler(CSRFError)
+    def _form_expired(error):
+        return problem_page(
+            400, "Please try again",
+            "This form was open too long or came from somewhere else, so nothing was saved. "
+            "Please go back, reload the page and send it again.",
+        )
+
+    @blueprint.errorhandler(429)
+    def _too_many_requests(error):
+        response, status = problem_page(
+            429, "Too many tries",
+            "You have sent this form many times in a short while, so we paused it. "
+            "Please wait a minute and try again, or call the clinic.",
+        )
+        headers = {"Retry-After": str(error.retry_after)} if getattr(
+            error, "retry_after", None) else {}
+        return response, status, headers
+
+    @blueprint.errorhandler(ClinicNotConfigured)
+    def _not_configured(error):
+        return render_template("public/not_configured.html"), 503
+
+    @blueprint.errorhandler(OperationalError)
+    def _database_unavailable(error):
+        db.session.rollback()
+        return problem_page(503, "Please try again in a moment",
+                            "We could not reach our booking system just now. Nothing was saved.")
