@@ -47,8 +47,8 @@ class Config:
     # The dispatcher claims this many due notifications at a time, for this long each
     # (a claim left by a crashed dispatcher is taken over when it runs out), and gives up on
     # one after this many failed tries, waiting 2, 4, 8, 16 minutes between them.
-    NOTIFICATION_BATCH_SIZE = 50
-    NOTIFICATION_LEASE_SECONDS = 120
+    NOTIFICATION_BATCH_SIZE = int(os.environ.get("NOTIFICATION_BATCH_SIZE", "50"))
+    NOTIFICATION_LEASE_SECONDS = int(os.environ.get("NOTIFICATION_LEASE_SECONDS", "120"))
     NOTIFICATION_MAX_ATTEMPTS = 5
 
     BOOKING_SCHEDULER = _flag("BOOKING_SCHEDULER", "off")
@@ -74,12 +74,49 @@ class Config:
 
     TESTING = False
 
+    # Notifications: how often the scheduler wakes the dispatcher (and how late a wake-up may
+    # still run after a stall), and a folder whose mail templates replace the built-in ones
+    # of templates/mail/ with the same name (unset: the built-in ones only).
+    NOTIFICATION_DISPATCH_SECONDS = float(os.environ.get("NOTIFICATION_DISPATCH_SECONDS", "15"))
+    SCHEDULER_MISFIRE_GRACE_SECONDS = 60
+    MAIL_TEMPLATES_FOLDER = os.environ.get("MAIL_TEMPLATES_FOLDER") or None
+
+    # The back office (/desk): staff sessions. The cookie is HttpOnly (Flask's default),
+    # SameSite=Lax, and Secure when the site is served over HTTPS.
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = PUBLIC_BASE_URL.startswith("https://")
+    PERMANENT_SESSION_LIFETIME = 12 * 60 * 60  # seconds: a working day
+    # Per client: enough for typing errors, not for guessing passwords.
+    RATE_LIMIT_LOGIN = "10 per minute;100 per day"
+    # `flask users create` refuses shorter staff passwords.
+    STAFF_PASSWORD_MIN_LENGTH = 12
+
+    # Calendar feeds (docs/calendar-feeds.md): visits from this many days back on; a cancelled
+    # visit stays in (as STATUS:CANCELLED) until this many days after it was cancelled.
+    FEED_PAST_DAYS = 30
+    FEED_CANCELLED_DAYS = 30
+    # Therapists' external busy calendars: refreshed this often by the scheduler, fetched
+    # with this timeout and size limit, expanded this far ahead. Addresses on loopback or
+    # private networks are refused (SSRF) unless this is on.
+    EXTERNAL_CALENDAR_REFRESH_SECONDS = float(
+        os.environ.get("EXTERNAL_CALENDAR_REFRESH_SECONDS", str(15 * 60))
+    )
+    EXTERNAL_CALENDAR_TIMEOUT_SECONDS = 10
+    EXTERNAL_CALENDAR_MAX_BYTES = 5 * 1024 * 1024
+    EXTERNAL_CALENDAR_HORIZON_DAYS = 400
+    EXTERNAL_CALENDAR_MAX_EVENTS = 20_000  # busy spans in the horizon; a flood is refused
+    EXTERNAL_CALENDAR_ALLOW_PRIVATE_ADDRESSES = _flag(
+        "EXTERNAL_CALENDAR_ALLOW_PRIVATE_ADDRESSES", "off"
+    )
+
 
 class TestConfig(Config):
     TESTING = True
     SECRET_KEY = "test-secret-key-not-for-production"
     RATELIMIT_ENABLED = False
     WTF_CSRF_ENABLED = False
+    # Tests send what is due themselves; a scheduler only where a test starts one.
+    BOOKING_SCHEDULER = False
 
 
 def load_config(config: type[Config] | dict | None = None) -> dict:

@@ -34,18 +34,25 @@ def create_app(config=None) -> Flask:
     )
     csrf.init_app(app)
     login.init_app(app)
-    # Staff accounts come with the back office; until then nobody is logged in.
-    login.user_loader(lambda user_id: None)
+    from booking.desk import desk, load_staff_user
+
+    login.user_loader(load_staff_user)
+    login.login_view = "desk.login"
+    login.login_message = "Please log in to the back office."
     limiter.init_app(app)
 
     from booking import models  # noqa: F401  (the tables must be known to Alembic)
     from booking.api import api
+    from booking.feeds import feeds
     from booking.public import public
     from booking.security_headers import add_security_headers
 
     app.register_blueprint(public)
+    app.register_blueprint(desk, url_prefix="/desk")
     app.register_blueprint(api, url_prefix="/api/v1")
     csrf.exempt(api)  # the JSON API takes no cookies: a manage token or nothing
+    app.register_blueprint(feeds)
+    csrf.exempt(feeds)  # GET only, by secret token
     app.after_request(add_security_headers)
 
     @app.get("/healthz")
@@ -60,4 +67,8 @@ def create_app(config=None) -> Flask:
     from booking.cli import register_commands
 
     register_commands(app)
+
+    from booking.scheduler import start_in_process
+
+    start_in_process(app)  # only with BOOKING_SCHEDULER on, once per process
     return app

@@ -12,9 +12,12 @@ from sqlalchemy import func, select
 
 from booking import clinic_file, scheduling
 from booking.calendars import clinic_zone
+from booking.desk.commands import user_commands
 from booking.extensions import db
+from booking.feeds.commands import feed_commands
 from booking.models import Appointment, Clinic, utc_now
 from booking.notifications import dispatcher
+from booking.scheduler import scheduler_commands
 
 clinic_commands = AppGroup("clinic", help="Load or export the clinic file.")
 
@@ -120,10 +123,13 @@ def _instant(_context, _parameter, value: str | None) -> datetime | None:
 )
 def send_due(now: datetime | None):
     """Send every notification due now (or at --now) once, then exit."""
-    click.echo(str(dispatcher.send_due(now or utc_now())))
+    click.echo(str(dispatcher.send_due(now)))  # no --now: the clock, read per batch
 
 
 def register_commands(app: Flask) -> None:
     app.cli.add_command(clinic_commands)
     app.cli.add_command(seed_demo)
     app.cli.add_command(notification_commands)
+    app.cli.add_command(feed_commands)
+    app.cli.add_command(user_commands)
+    app.cli.add_command(scheduler_commands)

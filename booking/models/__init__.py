@@ -23,6 +23,7 @@ from booking.models.clinic import (
     WorkingHours,
     therapist_services,
 )
+from booking.models.external_calendars import ExternalBusyTime, ExternalCalendar
 from booking.models.instants import UTCDateTime, utc_now
 from booking.models.notifications import (
     Notification,
@@ -30,6 +31,7 @@ from booking.models.notifications import (
     NotificationStatus,
     new_message_id,
 )
+from booking.models.staff import StaffRole, StaffUser, hash_password
 
 __all__ = [
     "DISCIPLINES",
@@ -37,6 +39,8 @@ __all__ = [
     "AppointmentStatus",
     "AuditEntry",
     "Clinic",
+    "ExternalBusyTime",
+    "ExternalCalendar",
     "IdempotencyKey",
     "Notification",
     "NotificationKind",
@@ -44,10 +48,13 @@ __all__ = [
     "Patient",
     "Service",
     "ServiceKind",
+    "StaffRole",
+    "StaffUser",
     "Therapist",
     "TimeOff",
     "UTCDateTime",
     "WorkingHours",
+    "hash_password",
     "new_calendar_uid",
     "new_message_id",
     "patient_identity",
