@@ -24,9 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import requests  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
-from tests.servers import running_gunicorn  # noqa: E402
+from tests.servers import (  # noqa: E402
+    clinic_app,
+    fresh_postgres_database,
+    running_gunicorn,
+)
 
 CLIENTS = 32
 SECONDS = 20
@@ -66,26 +69,9 @@ def clinic_file() -> str:
 
 
 def prepare_database(server_url: str) -> str:
-    name = "booking_bench"
-    admin = create_engine(make_url(server_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-
-    from flask_migrate import upgrade
-
-    from booking import clinic_file as clinic_files
-    from booking import create_app
-    from booking.extensions import db
-
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": SECRET})
-    with app.app_context():
-        upgrade()
-        clinic_files.apply_clinic(clinic_files.parse_clinic_file(clinic_file(), "bench.toml"))
-        db.session.commit()
-        db.engine.dispose()
+    url = fresh_postgres_database(server_url, "booking_bench")
+    with clinic_app(url, clinic_file(), secret_key=SECRET):
+        pass
     return url
 
 

@@ -21,10 +21,13 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, insert, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import insert, select  # noqa: E402
 
-from tests.servers import running_gunicorn  # noqa: E402
+from tests.servers import (  # noqa: E402
+    clinic_app,
+    fresh_postgres_database,
+    running_gunicorn,
+)
 
 VISITS = 5_000
 PATIENTS = 1_200
@@ -57,26 +60,13 @@ hours.mon = ["08:00-17:00"]
 
 def prepare(server_url: str) -> tuple[str, str]:
     """A fresh database with the clinic and 5,000 visits; returns (url, feed path)."""
-    name = "booking_bench_feeds"
-    admin = create_engine(make_url(server_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    url = fresh_postgres_database(server_url, "booking_bench_feeds")
 
-    from flask_migrate import upgrade
-
-    from booking import clinic_file, create_app
     from booking.extensions import db
     from booking.feed_tokens import feed_url_for
     from booking.models import Appointment, Patient, Service, Therapist, new_calendar_uid
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": SECRET})
-    with app.app_context():
-        upgrade()
-        clinic_file.apply_clinic(clinic_file.parse_clinic_file(CLINIC_FILE, "bench.toml"))
-        db.session.commit()
+    with clinic_app(url, CLINIC_FILE, secret_key=SECRET):
         therapist = db.session.scalars(select(Therapist)).one()
         service = db.session.scalars(select(Service)).one()
         now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -109,7 +99,6 @@ def prepare(server_url: str) -> tuple[str, str]:
         db.session.execute(insert(Appointment), rows)
         db.session.commit()
         path = urlsplit(feed_url_for(therapist)).path
-        db.engine.dispose()
     return url, path
 
 

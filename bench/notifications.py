@@ -25,9 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aiosmtpd.controller import Controller  # noqa: E402
 from sqlalchemy import create_engine, insert, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
-from tests.servers import PROJECT_ROOT, free_port  # noqa: E402
+from tests.servers import (  # noqa: E402
+    PROJECT_ROOT,
+    clinic_app,
+    free_port,
+    fresh_postgres_database,
+)
 
 NOTIFICATIONS = 10_000
 DISPATCHERS = 2
@@ -62,25 +66,13 @@ class Sink:
 
 def prepare_database(server_url: str) -> str:
     """A fresh database with the test clinic, a few visits, and 10,000 reminders due now."""
-    name = "booking_bench_notifications"
-    admin = create_engine(make_url(server_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    url = fresh_postgres_database(server_url, "booking_bench_notifications")
 
-    from flask_migrate import upgrade
-
-    from booking import clinic_file, create_app, scheduling
+    from booking import scheduling
     from booking.extensions import db
     from booking.models import Notification, utc_now
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": SECRET})
-    with app.app_context():
-        upgrade()
-        clinic_file.apply_clinic(clinic_file.read_clinic_file(CLINIC_FILE))
-        db.session.commit()
+    with clinic_app(url, CLINIC_FILE.read_text(), secret_key=SECRET):
         service = scheduling.bookable_service("schedule-a-call")
         first_day = (utc_now() + timedelta(days=3)).date()
         slots = scheduling.free_slots(service, first_day, first_day + timedelta(days=30))
@@ -117,7 +109,6 @@ def prepare_database(server_url: str) -> str:
             ],
         )
         db.session.commit()
-        db.engine.dispose()
     return url
 
 

@@ -17,7 +17,6 @@ import pytest
 from aiosmtpd.controller import Controller
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from booking import clinic_file, create_app, scheduling
 from booking.calendars import current_clinic
@@ -25,7 +24,7 @@ from booking.extensions import db
 from booking.models import utc_now
 from config import TestConfig
 from tests.mail_server import Inbox
-from tests.servers import free_port
+from tests.servers import free_port, fresh_postgres_database
 
 TESTS = Path(__file__).parent
 CLINIC_FILE = TESTS / "clinic.toml"
@@ -62,14 +61,7 @@ def _settings() -> dict:
 @pytest.fixture(scope="session")
 def postgres_database_url(postgres_server_url):
     """This worker's own database, migrated once; tests empty it rather than recreate it."""
-    server = make_url(postgres_server_url)
-    name = f"booking_test_{_worker()}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = server.set(database=name).render_as_string(hide_password=False)
+    url = fresh_postgres_database(postgres_server_url, f"booking_test_{_worker()}")
     _migrate(url)
     return url
 

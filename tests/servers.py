@@ -69,3 +69,34 @@ def _wait_until_serving(base_url: str, server: subprocess.Popen, timeout: float 
             pass
         time.sleep(0.1)
     raise RuntimeError("gunicorn did not start serving in time")
+
+
+def fresh_postgres_database(server_url: str, name: str) -> str:
+    """Drop and create database `name` on that PostgreSQL server; return its URL."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(make_url(server_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+@contextlib.contextmanager
+def clinic_app(database_url: str, clinic_text: str, *, secret_key: str):
+    """An app on that database, migrated, with this clinic file loaded; inside its context."""
+    from flask_migrate import upgrade
+
+    from booking import clinic_file, create_app
+    from booking.extensions import db
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": secret_key})
+    with app.app_context():
+        upgrade()
+        clinic_file.apply_clinic(clinic_file.parse_clinic_file(clinic_text, "bench.toml"))
+        db.session.commit()
+        yield app
+        db.session.remove()
+        db.engine.dispose()
