@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from booking.extensions import db
+from booking.external_calendars import add_calendar_upload
 from booking.models import Appointment, AuditEntry, Notification, StaffUser
 from tests.conftest import local, next_weekday
 from tests.desk_staff import PASSWORD, ROLES, desk_client, signed_in, staff_logins
@@ -65,6 +66,27 @@ MATRIX = [
     ("desk.feed", "GET", {"slug": "jamie-lee"}, None, (302, 403, 403, 200)),
     ("desk.rotate_feed", "POST", {"slug": "alex-rivera"}, {}, (302, 303, 403, 303)),
     ("desk.rotate_feed", "POST", {"slug": "jamie-lee"}, {}, (302, 403, 403, 303)),
+    # Busy calendars: any therapist's for the desk, their own for a therapist. Refreshing an
+    # uploaded file re-reads it and redirects.
+    ("desk.busy_calendars", "GET", {"slug": "alex-rivera"}, None, (302, 200, 200, 200)),
+    ("desk.busy_calendars", "GET", {"slug": "jamie-lee"}, None, (302, 403, 200, 200)),
+    ("desk.add_busy_calendar_by_url", "POST", {"slug": "alex-rivera"}, {},
+     (302, 422, 422, 422)),
+    ("desk.add_busy_calendar_by_url", "POST", {"slug": "jamie-lee"}, {}, (302, 403, 422, 422)),
+    ("desk.upload_busy_calendar", "POST", {"slug": "alex-rivera"}, {}, (302, 422, 422, 422)),
+    ("desk.upload_busy_calendar", "POST", {"slug": "jamie-lee"}, {}, (302, 403, 422, 422)),
+    ("desk.refresh_busy_calendar", "POST",
+     {"slug": "jamie-lee", "calendar_id": "<jamie_calendar>"}, {}, (302, 403, 303, 303)),
+    ("desk.refresh_busy_calendar", "POST",
+     {"slug": "alex-rivera", "calendar_id": "<jamie_calendar>"}, {}, (302, 403, 404, 404)),
+    ("desk.replace_busy_calendar_form", "GET",
+     {"slug": "jamie-lee", "calendar_id": "<jamie_calendar>"}, None, (302, 403, 200, 200)),
+    ("desk.replace_busy_calendar", "POST",
+     {"slug": "jamie-lee", "calendar_id": "<jamie_calendar>"}, {}, (302, 403, 422, 422)),
+    ("desk.confirm_remove_busy_calendar", "GET",
+     {"slug": "jamie-lee", "calendar_id": "<jamie_calendar>"}, None, (302, 403, 200, 200)),
+    ("desk.remove_busy_calendar", "POST", {"slug": "alex-rivera", "calendar_id": 999_999}, {},
+     (302, 403, 404, 404)),
 ]
 
 
@@ -79,12 +101,19 @@ def world(staff, book):
     notification = db.session.scalars(
         select(Notification).where(Notification.appointment_id == alex_visit.id)
     ).first()
+    jamie_calendar = add_calendar_upload(
+        jamie_visit.therapist,
+        b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Test//EN\r\nEND:VCALENDAR\r\n",
+        name="Jamie's rota",
+    )
+    db.session.commit()
     return {
         "alex_visit": alex_visit.id,
         "jamie_visit": jamie_visit.id,
         "alex_patient": alex_visit.patient_id,
         "jamie_patient": jamie_visit.patient_id,
         "alex_notification": notification.id,
+        "jamie_calendar": jamie_calendar.id,
         "staff": staff,
     }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     DateField,
     DateTimeLocalField,
@@ -15,7 +16,7 @@ from wtforms import (
     TimeField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Email, Length, Optional, Regexp, ValidationError
 
 from booking.scheduling import ATTENDANCE
 
@@ -23,6 +24,11 @@ from booking.scheduling import ATTENDANCE
 def choices(pairs) -> list[SelectChoice]:
     """(value, label) pairs as select options."""
     return [SelectChoice(value, label) for value, label in pairs]
+
+
+# Names go into mail headers and calendar files: one line, no control characters.
+def one_line(message: str) -> Regexp:
+    return Regexp(r"^[^\x00-\x1f\x7f\u2028\u2029]*\Z", message=message)
 
 
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -44,13 +50,17 @@ class BookingForm(FlaskForm):
     day = DateField("Day", validators=[DataRequired()])
     time = TimeField("Time", validators=[DataRequired()])
     patient_id = HiddenField()
-    name = StringField("Patient's name", validators=[Optional(), Length(max=200)])
+    name = StringField("Patient's name", validators=[Optional(), Length(max=200),
+        one_line("The patient's name must be one line, without control characters.")])
     email = EmailField(
         "Email (a guardian's for a child)", validators=[Optional(), Email(), Length(max=254)]
     )
     phone = StringField("Phone", validators=[Optional(), Length(max=40)])
     date_of_birth = DateField("Date of birth", validators=[Optional()])
-    guardian_name = StringField("Guardian (for a child)", validators=[Optional(), Length(max=200)])
+    guardian_name = StringField(
+        "Guardian (for a child)", validators=[Optional(), Length(max=200),
+        one_line("The guardian's name must be one line, without control characters.")]
+    )
     notes = TextAreaField("Notes", validators=[Optional(), Length(max=2000)])
     override_reason = StringField(
         "Override reason (only to waive notice, booking window or the evaluation rule)",
@@ -153,3 +163,31 @@ class AuditFilterForm(FlaskForm):
     action = SelectField("Action", validators=[Optional()])
     since = DateField("From", validators=[Optional()])
     until = DateField("Until", validators=[Optional()])
+
+
+class BusyCalendarByUrlForm(FlaskForm):
+    """A therapist's calendar kept elsewhere, by its ICS address (booking/desk/busy_calendars)."""
+
+    name = StringField("Name", id="url-name", validators=[Optional(), Length(max=200),
+        one_line("The calendar's name must be one line, without control characters.")])
+    url = StringField(
+        "Calendar address (ICS URL)", validators=[DataRequired(), Length(max=2000)]
+    )
+
+
+def _calendar_file_field() -> FileField:
+    return FileField(
+        "Calendar file (.ics)",
+        validators=[FileRequired("choose an .ics file")],
+        render_kw={"accept": ".ics,text/calendar"},
+    )
+
+
+class BusyCalendarUploadForm(FlaskForm):
+    name = StringField("Name", id="upload-name", validators=[Optional(), Length(max=200),
+        one_line("The calendar's name must be one line, without control characters.")])
+    file = _calendar_file_field()
+
+
+class BusyCalendarReplaceForm(FlaskForm):
+    file = _calendar_file_field()
