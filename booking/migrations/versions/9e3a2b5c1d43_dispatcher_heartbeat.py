@@ -17,8 +17,13 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    op.create_table('dispatcher_heartbeat',
+    sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('last_run_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('id = 1', name='dispatcher_heartbeat_single_row'),
+    sa.PrimaryKeyConstraint('id')
+    )
 
 
 def downgrade():
-    pass
+    op.drop_table('dispatcher_heartbeat')
