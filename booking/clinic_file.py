@@ -175,6 +175,12 @@ def parse_clinic_file(text: str, filename: str) -> ClinicSpec:
         document = tomllib.loads(text.removeprefix("\ufeff"))
     except tomllib.TOMLDecodeError as exc:
         raise ClinicFileError(filename, [_syntax_problem(exc)]) from None
+    except RecursionError:
+        # tomllib reads nested arrays and inline tables recursively: a hostile file nests
+        # thousands deep. No clinic file nests more than three.
+        raise ClinicFileError(
+            filename, [Problem("", "nests arrays or tables too deeply to be a clinic file")]
+        ) from None
     problems: list[Problem] = []
     spec = _clinic_spec(document, problems)
     if problems:

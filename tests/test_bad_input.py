@@ -201,7 +201,8 @@ def test_the_openapi_document_is_built_from_the_validating_models(client):
     assert schema["required"] == expected["required"] == ["service", "start", "patient"]
     assert schema["properties"]["start"] == expected["properties"]["start"]
     assert schema["additionalProperties"] is False
-    assert set(booking["responses"]) == {"201", "409", "422"}
+    # Its own answers, then those of any JSON body, rate limit and database outage.
+    assert set(booking["responses"]) == {"201", "409", "422", "400", "413", "415", "429", "503"}
     parameters = {
         p["name"]: p for p in document["paths"]["/availability"]["get"]["parameters"]
     }

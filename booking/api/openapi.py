@@ -10,6 +10,16 @@ from booking.api.schemas import ErrorOut
 
 _REF = "#/components/schemas/{model}"
 
+# Answers any operation can give besides its own, in the same error shape: the views raise
+# none of them themselves, so they are declared here once (see views.http_error_as_json).
+_BODY_ERRORS = {
+    400: "malformed_json: the body is not valid JSON",
+    413: "payload_too_large: the body is larger than the limit",
+    415: "unsupported_media_type: the body is not sent as application/json",
+}
+_RATE_LIMITED = {429: "rate_limited: too many requests from this client; see Retry-After"}
+_UNAVAILABLE = {503: "service_unavailable: the database is unreachable, or no clinic is set up"}
+
 
 def openapi_document(version: str) -> dict:
     models: set[tuple[type[BaseModel], str]] = {(ErrorOut, "serialization")}
@@ -65,7 +75,7 @@ def _operation(op: Operation, refs: dict) -> dict:
                     "name": name,
                     "in": "query",
                     "required": name in required,
-                    "schema": {k: v for k, v in prop.items() if k != "description"},
+                    "schema": _query_schema(prop),
                     **({"description": prop["description"]} if "description" in prop else {}),
                 }
             )
@@ -86,13 +96,33 @@ def _operation(op: Operation, refs: dict) -> dict:
     if op.manage_token:
         document["security"] = [{"manageToken": []}]
     document["responses"] = {}
-    for status, (description, model) in sorted(op.responses.items()):
+    answers = dict(op.responses)
+    for extra, applies in (
+        (_BODY_ERRORS, op.body is not None),
+        (_RATE_LIMITED, op.rate_limited),
+        (_UNAVAILABLE, op.reads_database),
+    ):
+        if applies:
+            answers.update({status: (text, None) for status, text in extra.items()
+                            if status not in answers})
+    for status, (description, model) in sorted(answers.items()):
         model = model or (ErrorOut if status >= 400 else None)
         answer: dict = {"description": description}
         if model is not None:
             answer["content"] = {"application/json": {"schema": refs[(model, "serialization")]}}
         document["responses"][str(status)] = answer
     return document
+
+
+def _query_schema(prop: dict) -> dict:
+    # A query string cannot say null: an optional parameter is left out, not sent as null.
+    schema = {key: value for key, value in prop.items() if key not in ("description", "default")}
+    choices = [choice for choice in schema.pop("anyOf", []) if choice != {"type": "null"}]
+    if len(choices) == 1:
+        schema.update(choices[0])
+    elif choices:
+        schema["anyOf"] = choices
+    return schema
 
 
 def _path_parameters(path: str) -> list[str]:

@@ -37,6 +37,8 @@ class Operation:
     responses: dict[int, tuple[str, type[BaseModel] | None]] = field(default_factory=dict)
     manage_token: bool = False
     headers: tuple[str, ...] = ()
+    rate_limited: bool = False
+    reads_database: bool = True
 
 
 OPERATIONS: list[Operation] = []
@@ -54,6 +56,7 @@ def operation(
     manage_token: bool = False,
     headers: tuple[str, ...] = (),
     decorators: tuple[Callable, ...] = (),
+    reads_database: bool = True,
 ):
     """Route `view` and validate its input: it receives `query=` and/or `body=` as models."""
 
@@ -69,6 +72,9 @@ def operation(
                 responses=responses,
                 manage_token=manage_token,
                 headers=headers,
+                # The operations' only decorators are their rate limits.
+                rate_limited=bool(decorators),
+                reads_database=reads_database,
             )
         )
 

@@ -23,12 +23,21 @@ from pydantic import (
 
 MAX_AVAILABILITY_DAYS = 62
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+_CONTROL_CHARACTERS_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _no_control_characters(value: str) -> str:
     # Names end up in mail headers and calendar files: no line breaks, no control codes.
     if _CONTROL_CHARACTERS.search(value):
         raise ValueError("must not contain line breaks or control characters")
+    return value
+
+
+def _no_control_characters_but_line_breaks(value: str) -> str:
+    # Notes may run over lines; NUL and other control codes are no part of any note (and
+    # PostgreSQL cannot store NUL).
+    if _CONTROL_CHARACTERS_IN_TEXT.search(value):
+        raise ValueError("must not contain control characters other than line breaks and tabs")
     return value
 
 
@@ -62,7 +71,9 @@ PersonName = Annotated[
 Phone = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=40, pattern=r"^[0-9+()./ x-]*$")
 ]
-Notes = Annotated[str, StringConstraints(max_length=2000)]
+Notes = Annotated[
+    str, StringConstraints(max_length=2000), AfterValidator(_no_control_characters_but_line_breaks)
+]
 TimeZoneName = Annotated[str, StringConstraints(max_length=64), AfterValidator(_known_time_zone)]
 
 

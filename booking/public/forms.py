@@ -19,7 +19,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Email, Length, Optional, Regexp, ValidationError
 
 from booking.models import utc_now
 from booking.public.problems import PageProblem
@@ -29,6 +29,16 @@ VISIT_FOR_ME = "me"
 VISIT_FOR_CHILD = "child"
 _PHONE = re.compile(r"^\+?[0-9 ().\-]{7,40}$")
 OLDEST_PATIENT_YEARS = 120
+
+
+# Names go into mail headers and calendar files: one line, no control characters. A note may
+# have line breaks and tabs, but no other control characters.
+def _one_line(message: str) -> Regexp:
+    return Regexp(r"^[^\x00-\x1f\x7f\u2028\u2029]*\Z", message=message)
+
+
+_PLAIN_TEXT = Regexp(r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*\Z",
+                     message="Remove the control characters from your note.")
 
 
 def parse_start(text: str | None) -> datetime | None:
@@ -75,7 +85,8 @@ class VisitDetailsForm(FlaskForm):
     )
     name = StringField(
         "Your full name",
-        validators=[DataRequired("Enter your full name."), Length(max=200)],
+        validators=[DataRequired("Enter your full name."), Length(max=200),
+                    _one_line("Write your name on one line, without control characters.")],
         render_kw={"autocomplete": "name"},
     )
     email = EmailField(
@@ -92,13 +103,17 @@ class VisitDetailsForm(FlaskForm):
         validators=[DataRequired("Enter a phone number."), _Phone()],
         render_kw={"autocomplete": "tel"},
     )
-    child_name = StringField("Child's full name", validators=[Length(max=200)])
+    child_name = StringField("Child's full name", validators=[
+        Length(max=200),
+        _one_line("Write your child's name on one line, without control characters."),
+    ])
     # A text field read by date_of_birth(): an unreadable date is an error only for a child.
     child_date_of_birth = StringField(
         "Child's date of birth", render_kw={"type": "date", "autocomplete": "off"}
     )
     note = TextAreaField(
-        "Anything we should know? (optional)", validators=[Optional(), Length(max=2000)]
+        "Anything we should know? (optional)",
+        validators=[Optional(), Length(max=2000), _PLAIN_TEXT],
     )
     # The honeypot: hidden from people by the style sheet, filled in by form-filling bots.
     website = StringField("Leave this field empty", render_kw={"autocomplete": "off",
