@@ -42,6 +42,11 @@ def _as_server_user(command: list[str]) -> list[str]:
     return command
 
 
+# The data folder and options of each server running_postgres() started, by URL (for
+# restart_postgres).
+_STARTED: dict[str, tuple[Path, str]] = {}
+
+
 @contextlib.contextmanager
 def running_postgres() -> Iterator[str]:
     """Start a private server on a free loopback port; yield its URL."""
@@ -71,14 +76,32 @@ def running_postgres() -> Iterator[str]:
             ),
             check=True, stdout=subprocess.DEVNULL,
         )
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        _STARTED[url] = (data, options)
+        yield url
     finally:
+        _STARTED.pop(f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", None)
         if (data / "postmaster.pid").exists():
             subprocess.run(
                 _as_server_user([_pg_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )
         shutil.rmtree(base, ignore_errors=True)
+
+
+def restart_postgres(url: str, *, down_seconds: float = 0) -> None:
+    """Stop a server running_postgres() started (fast: connections are cut, as in a failover),
+    leave it down this long, and start it again with its options; return once it serves."""
+    data, options = _STARTED[url]
+    pg_ctl = _pg_bin("pg_ctl")
+    subprocess.run(_as_server_user([pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"]),
+                   check=True, stdout=subprocess.DEVNULL)
+    time.sleep(down_seconds)
+    subprocess.run(
+        _as_server_user([pg_ctl, "-D", str(data), "-o", options, "-l", str(data.parent / "log"),
+                         "-w", "-t", "60", "start"]),
+        check=True, stdout=subprocess.DEVNULL,
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -24,7 +24,13 @@ from sqlalchemy.orm import joinedload
 from booking.calendars import current_clinic
 from booking.database import hold_write_lock, is_postgresql
 from booking.extensions import db
-from booking.models import Appointment, Notification, NotificationStatus, utc_now
+from booking.models import (
+    Appointment,
+    Notification,
+    NotificationStatus,
+    record_dispatcher_run,
+    utc_now,
+)
 from booking.notifications.messages import as_bytes, email_for, sender_address
 
 log = logging.getLogger(__name__)
@@ -66,12 +72,27 @@ def send_due(now: datetime | None = None) -> DispatchReport:
     if now is not None and now.tzinfo is None:
         raise ValueError("send_due needs an aware datetime")
     clock: Callable[[], datetime] = utc_now if now is None else (lambda: now)
+    # The health check's heartbeat: one statement per run, at the real time (not `now`).
+    hold_write_lock()
+    record_dispatcher_run(utc_now())
+    db.session.commit()
     counts = {NotificationStatus.SENT: 0, NotificationStatus.FAILED: 0}
     deferred = 0
     with _MailServer() as server, _SentMarks() as marks:
-        while claim := _claim_due(clock()):
-            for outgoing in _render_batch(claim, clock()):
-                outcome = _send_one(server, marks, outgoing, claim, clock)
+        unreachable = False
+        while not unreachable and (claim := _claim_due(clock())):
+            batch = _render_batch(claim, clock())
+            for position, outgoing in enumerate(batch):
+                try:
+                    outcome = _send_one(server, marks, outgoing, claim, clock)
+                except MailServerUnreachable as problem:
+                    # Not the messages' fault: they wait, untried, for the next run.
+                    unsent = [later.notification_id for later in batch[position:]]
+                    deferred += _release(unsent, claim)
+                    log.warning("notifications: the mail server cannot be reached (%s); "
+                                "%s left for the next run", problem, len(unsent))
+                    unreachable = True
+                    break
                 if outcome in counts:
                     counts[outcome] += 1
                 elif outcome == NotificationStatus.PENDING:
@@ -208,6 +229,27 @@ class _SentMarks:
         return marked == 1
 
 
+class MailServerUnreachable(Exception):
+    """No connection to the mail server (down, unreachable, refusing the login)."""
+
+
+def _release(notification_ids: list[int], claim: _Claim) -> int:
+    """Hand claimed rows back as they were before the claim: due, with no try counted."""
+    hold_write_lock()
+    released = db.session.execute(
+        update(Notification)
+        .where(
+            Notification.id.in_(notification_ids),
+            Notification.status == NotificationStatus.SENDING,
+            Notification.lease_until == claim.lease_until,
+        )
+        .values(status=NotificationStatus.PENDING, lease_until=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    return released
+
+
 def _mark_failed_try(notification_id: int, claim: _Claim, error: str, now: datetime) -> str | None:
     hold_write_lock()
     notification = db.session.get(Notification, notification_id, populate_existing=True)
@@ -268,7 +310,10 @@ class _MailServer:
 
     def send(self, message: bytes, sender: str, recipient: str) -> None:
         if self._connection is None:
-            self._connection = self._connect()
+            try:
+                self._connection = self._connect()
+            except (smtplib.SMTPException, OSError) as problem:
+                raise MailServerUnreachable(_describe(problem)) from problem
         try:
             self._connection.sendmail(sender, [recipient], message)
         except smtplib.SMTPServerDisconnected:
