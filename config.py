@@ -109,6 +109,18 @@ class Config:
         "EXTERNAL_CALENDAR_ALLOW_PRIVATE_ADDRESSES", "off"
     )
 
+    # Operations (docs/deploy.md). How many reverse proxies stand in front of the app and set
+    # X-Forwarded-For/-Proto/-Host (nginx: 1); 0 trusts none of those headers.
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
+    # /healthz calls the dispatcher "late" when none has run for this long.
+    DISPATCHER_LATE_SECONDS = 60
+    # `flask backup` on PostgreSQL runs this pg_dump (its version at least the server's).
+    PG_DUMP = os.environ.get("PG_DUMP", "pg_dump")
+    # When the shared rate-limit store (redis) cannot be reached, each process counts on its
+    # own until it is back: booking keeps working, still limited, rather than failing.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_SWALLOW_ERRORS = True
+
 
 class TestConfig(Config):
     TESTING = True

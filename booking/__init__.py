@@ -1,7 +1,9 @@
 """The clinic's booking service: create_app() builds it from configuration."""
 
+from datetime import timedelta
+
 from flask import Flask, jsonify
-from sqlalchemy import text
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import INSTANCE_DIR, PROJECT_ROOT, load_config
 
@@ -15,6 +17,11 @@ def create_app(config=None) -> Flask:
     )
     app.config.from_mapping(load_config(config))
     app.json.sort_keys = False
+    if app.config["TRUSTED_PROXIES"]:
+        # Behind nginx: the client's address (rate limits key on it) and scheme (HSTS,
+        # secure cookies) come from the X-Forwarded-* headers of that many proxies, no more.
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     from booking import database
     from booking.extensions import csrf, db, limiter, login, migrate
@@ -54,15 +61,31 @@ def create_app(config=None) -> Flask:
     app.register_blueprint(feeds)
     csrf.exempt(feeds)  # GET only, by secret token
     app.after_request(add_security_headers)
+    from booking.nul_characters import refuse_nul_characters
+
+    app.before_request(refuse_nul_characters)
 
     @app.get("/healthz")
     def healthz():
+        # Reading the heartbeat is the database check too. A late dispatcher is shown, not a
+        # 503: the web can still book; reminders wait in the outbox until a dispatcher runs.
+        from booking.models import dispatcher_state, last_dispatcher_run, utc_now
+
         try:
-            db.session.execute(text("SELECT 1"))
+            last_run = last_dispatcher_run()
         except Exception:
             db.session.rollback()
-            return jsonify(database="unavailable"), 503
-        return jsonify(database="ok")
+            answer = jsonify(database="unavailable")
+            answer.status_code = 503
+        else:
+            late_after = timedelta(seconds=app.config["DISPATCHER_LATE_SECONDS"])
+            answer = jsonify(
+                database="ok",
+                dispatcher=dispatcher_state(last_run, utc_now(), late_after),
+                dispatcher_last_run=last_run.isoformat() if last_run else None,
+            )
+        answer.headers["Cache-Control"] = "no-store"
+        return answer
 
     from booking.cli import register_commands
 

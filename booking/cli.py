@@ -11,6 +11,7 @@ from flask.cli import AppGroup
 from sqlalchemy import func, select
 
 from booking import clinic_file, scheduling
+from booking.backups import backup_command
 from booking.calendars import clinic_zone
 from booking.desk.commands import user_commands
 from booking.extensions import db
@@ -133,3 +134,4 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(feed_commands)
     app.cli.add_command(user_commands)
     app.cli.add_command(scheduler_commands)
+    app.cli.add_command(backup_command)

@@ -23,6 +23,12 @@ from booking.models.clinic import (
     WorkingHours,
     therapist_services,
 )
+from booking.models.dispatcher_heartbeat import (
+    DispatcherHeartbeat,
+    dispatcher_state,
+    last_dispatcher_run,
+    record_dispatcher_run,
+)
 from booking.models.external_calendars import ExternalBusyTime, ExternalCalendar
 from booking.models.instants import UTCDateTime, utc_now
 from booking.models.notifications import (
@@ -39,6 +45,7 @@ __all__ = [
     "AppointmentStatus",
     "AuditEntry",
     "Clinic",
+    "DispatcherHeartbeat",
     "ExternalBusyTime",
     "ExternalCalendar",
     "IdempotencyKey",
@@ -54,10 +61,13 @@ __all__ = [
     "TimeOff",
     "UTCDateTime",
     "WorkingHours",
+    "dispatcher_state",
     "hash_password",
+    "last_dispatcher_run",
     "new_calendar_uid",
     "new_message_id",
     "patient_identity",
+    "record_dispatcher_run",
     "therapist_services",
     "utc_now",
 ]
