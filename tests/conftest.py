@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -24,7 +23,7 @@ from booking.extensions import db
 from booking.models import utc_now
 from config import TestConfig
 from tests.mail_server import Inbox
-from tests.servers import free_port, fresh_postgres_database
+from tests.servers import free_port, fresh_postgres_database, serving_in_a_thread
 
 TESTS = Path(__file__).parent
 CLINIC_FILE = TESTS / "clinic.toml"
@@ -198,11 +197,8 @@ def live_server(app):
     from werkzeug.serving import make_server
 
     server = make_server("127.0.0.1", free_port(), app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
+    with serving_in_a_thread(server):
+        yield f"http://127.0.0.1:{server.server_port}"
 
 
 @pytest.fixture(scope="session")

@@ -100,3 +100,18 @@ def clinic_app(database_url: str, clinic_text: str, *, secret_key: str):
         yield app
         db.session.remove()
         db.engine.dispose()
+
+
+@contextlib.contextmanager
+def serving_in_a_thread(server) -> Iterator[object]:
+    """Run a socketserver-style server (serve_forever/shutdown) in a thread while inside."""
+    import threading
+
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -17,6 +16,7 @@ from booking.extensions import db
 from booking.models import AuditEntry, ExternalCalendar, Therapist
 from tests.conftest import CLINIC_ZONE, next_weekday
 from tests.desk_staff import signed_in, staff_logins
+from tests.servers import serving_in_a_thread
 
 MONDAY = next_weekday(0, at_least_days=7)
 # Alex works 08:00-12:00 and 13:00-17:00 on Mondays; Schedule a call takes 15-minute starts.
@@ -76,14 +76,10 @@ def source(app_settings):
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    # The secret part of a private calendar address: never shown on the page.
-    served.url = f"http://127.0.0.1:{server.server_port}/private/rota.ics?key=s3cret-key"
-    yield served
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with serving_in_a_thread(server):
+        # The secret part of a private calendar address: never shown on the page.
+        served.url = f"http://127.0.0.1:{server.server_port}/private/rota.ics?key=s3cret-key"
+        yield served
 
 
 @pytest.fixture

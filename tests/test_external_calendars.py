@@ -6,7 +6,6 @@ The calendar is served over HTTP by a small server in the test, as a hospital's 
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +25,7 @@ from booking.external_calendars import (
 )
 from booking.models import ExternalBusyTime, ExternalCalendar, Therapist
 from tests.conftest import next_weekday
+from tests.servers import serving_in_a_thread
 
 WEEK_1 = next_weekday(0, at_least_days=7)  # a Monday
 WEEK_2 = WEEK_1 + timedelta(days=7)
@@ -157,13 +157,9 @@ def source():
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    served.url = f"http://127.0.0.1:{server.server_port}/rota.ics"
-    yield served
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with serving_in_a_thread(server):
+        served.url = f"http://127.0.0.1:{server.server_port}/rota.ics"
+        yield served
 
 
 @pytest.fixture
