@@ -263,7 +263,7 @@ def book_appointment(
             created_at=now,
             updated_at=now,
         )
-        if _insert_unless_overlapping(appointment, savepoint=savepoints):
+        if _write_unless_overlapping(appointment, savepoint=savepoints):
             for name, value in (("service", service), ("therapist", therapist),
                                 ("patient", patient_row)):
                 set_committed_value(appointment, name, value)
@@ -315,7 +315,7 @@ def reschedule_appointment(
     appointment.busy_until = end + timedelta(minutes=service.buffer_after_minutes)
     appointment.sequence += 1
     appointment.updated_at = now
-    if not _flush_unless_overlapping():
+    if not _write_unless_overlapping(savepoint=False):
         raise SlotUnavailable("that time was just taken; please choose another")
     _audit(
         changed_by,
@@ -458,28 +458,24 @@ def _patient_for(existing: Patient | None, details: PatientDetails) -> Patient:
     return existing
 
 
-def _insert_unless_overlapping(appointment: Appointment, *, savepoint: bool) -> bool:
+def _write_unless_overlapping(new: Appointment | None = None, *, savepoint: bool) -> bool:
+    """Flush pending changes (and `new`); False when PostgreSQL refuses an overlap.
+
+    With a savepoint only this write is undone, so the caller can try another therapist;
+    without one, the whole transaction is rolled back.
+    """
     try:
         if savepoint:
             with db.session.begin_nested():
-                db.session.add(appointment)
+                if new is not None:
+                    db.session.add(new)
         else:
-            db.session.add(appointment)
+            if new is not None:
+                db.session.add(new)
             db.session.flush()
     except IntegrityError as error:
         if not savepoint:
             db.session.rollback()
-        if is_exclusion_violation(error):
-            return False
-        raise
-    return True
-
-
-def _flush_unless_overlapping() -> bool:
-    try:
-        with db.session.begin_nested():
-            db.session.flush()
-    except IntegrityError as error:
         if is_exclusion_violation(error):
             return False
         raise

@@ -21,7 +21,7 @@ from booking import clinic_file, create_app, scheduling
 from booking.calendars import current_clinic
 from booking.extensions import db
 from booking.models import utc_now
-from config import TestConfig
+from config import TestConfig, load_config
 from tests.mail_server import Inbox
 from tests.servers import free_port, fresh_postgres_database, serving_in_a_thread
 
@@ -47,14 +47,10 @@ def postgres_server_url():
 
 
 def _migrate(url: str) -> None:
-    app = create_app({**_settings(), "SQLALCHEMY_DATABASE_URI": url})
+    app = create_app({**load_config(TestConfig), "SQLALCHEMY_DATABASE_URI": url})
     with app.app_context():
         upgrade()
         db.engine.dispose()
-
-
-def _settings() -> dict:
-    return {key: getattr(TestConfig, key) for key in dir(TestConfig) if key.isupper()}
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +96,7 @@ def database_url(request, tmp_path):
 @pytest.fixture
 def app_settings(database_url):
     """Settings for an app on this test's database; tests may add to them before `app`."""
-    return {**_settings(), "SQLALCHEMY_DATABASE_URI": database_url}
+    return {**load_config(TestConfig), "SQLALCHEMY_DATABASE_URI": database_url}
 
 
 @pytest.fixture
