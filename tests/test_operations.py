@@ -20,7 +20,7 @@ from booking.extensions import db
 from booking.manage_links import manage_token_for
 from booking.models import Notification, record_dispatcher_run, utc_now
 from booking.notifications.dispatcher import send_due
-from tests.conftest import _settings as suite_settings
+from config import TestConfig, load_config
 from tests.conftest import _worker, local, next_weekday
 from tests.postgres_server import _pg_bin
 from tests.servers import free_port, fresh_postgres_database
@@ -80,7 +80,7 @@ def test_health_is_503_when_the_database_cannot_be_reached(where, tmp_path):
         if where.startswith("postgresql")
         else f"sqlite:///{tmp_path / 'no-such-folder' / 'booking.db'}"
     )
-    unreachable = create_app({**suite_settings(), "SQLALCHEMY_DATABASE_URI": url})
+    unreachable = create_app({**load_config(TestConfig), "SQLALCHEMY_DATABASE_URI": url})
 
     answer = unreachable.test_client().get("/healthz")
 
