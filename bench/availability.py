@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from booking.availability import (  # noqa: E402  (the repository root must be importable first)
+from booking.rules.availability import (  # noqa: E402  (the repository root must be importable first)
     BookingRules,
     Interval,
     TherapistCalendar,

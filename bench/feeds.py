@@ -62,8 +62,8 @@ def prepare(server_url: str) -> tuple[str, str]:
     """A fresh database with the clinic and 5,000 visits; returns (url, feed path)."""
     url = fresh_postgres_database(server_url, "booking_bench_feeds")
 
+    from booking.calendars.feed_tokens import feed_url_for
     from booking.extensions import db
-    from booking.feed_tokens import feed_url_for
     from booking.models import Appointment, Patient, Service, Therapist, new_calendar_uid
 
     with clinic_app(url, CLINIC_FILE, secret_key=SECRET):

@@ -58,7 +58,7 @@ DISPATCH_SECONDS = 5
 # A patient reads the page between two clicks; 0 makes every client a closed loop that
 # measures the saturation throughput instead of the latency at this load.
 THINK_SECONDS = 0.5
-CLINIC_FILE = PROJECT_ROOT / "booking" / "demo_clinic.toml"
+CLINIC_FILE = PROJECT_ROOT / "booking" / "clinic" / "demo_clinic.toml"
 SECRET = "bench-secret-key"
 TARGETS_MS = {"availability": 50, "book": 150}
 _ZONE_DAYS_AHEAD = (1, 56)  # look-ups start this many days from today

@@ -36,6 +36,9 @@ def create_app(config=None) -> Flask:
 
     db.init_app(app)
     database.init_app(app)
+    from booking.web import requests
+
+    requests.init_app(app)
     migrate.init_app(
         app, db, directory=str(PROJECT_ROOT / "booking" / "migrations"), render_as_batch=True
     )
@@ -52,7 +55,7 @@ def create_app(config=None) -> Flask:
     from booking.api import api
     from booking.feeds import feeds
     from booking.public import public
-    from booking.security_headers import add_security_headers
+    from booking.web.security_headers import add_security_headers
 
     app.register_blueprint(public)
     app.register_blueprint(desk, url_prefix="/desk")
@@ -61,7 +64,7 @@ def create_app(config=None) -> Flask:
     app.register_blueprint(feeds)
     csrf.exempt(feeds)  # GET only, by secret token
     app.after_request(add_security_headers)
-    from booking.nul_characters import refuse_nul_characters
+    from booking.web.nul_characters import refuse_nul_characters
 
     app.before_request(refuse_nul_characters)
 
@@ -91,7 +94,7 @@ def create_app(config=None) -> Flask:
 
     register_commands(app)
 
-    from booking.scheduler import start_in_process
+    from booking.notifications.periodic_work import start_in_process
 
     start_in_process(app)  # only with BOOKING_SCHEDULER on, once per process
     return app

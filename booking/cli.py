@@ -10,15 +10,16 @@ from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
-from booking import clinic_file, scheduling
-from booking.backups import backup_command
-from booking.calendars import clinic_zone
+from booking import scheduling
+from booking.clinic import clinic_file
+from booking.clinic.reference import clinic_zone
+from booking.database.backups import backup_command
 from booking.desk.commands import user_commands
 from booking.extensions import db
 from booking.feeds.commands import feed_commands
 from booking.models import Appointment, Clinic, utc_now
 from booking.notifications import dispatcher
-from booking.scheduler import scheduler_commands
+from booking.notifications.periodic_work import scheduler_commands
 
 clinic_commands = AppGroup("clinic", help="Load or export the clinic file.")
 

@@ -17,8 +17,9 @@ from aiosmtpd.controller import Controller
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 
-from booking import clinic_file, create_app, scheduling
-from booking.calendars import current_clinic
+from booking import create_app, scheduling
+from booking.clinic import clinic_file
+from booking.clinic.reference import current_clinic
 from booking.extensions import db
 from booking.models import utc_now
 from config import TestConfig, load_config

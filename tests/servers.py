@@ -89,7 +89,8 @@ def clinic_app(database_url: str, clinic_text: str, *, secret_key: str):
     """An app on that database, migrated, with this clinic file loaded; inside its context."""
     from flask_migrate import upgrade
 
-    from booking import clinic_file, create_app
+    from booking import create_app
+    from booking.clinic import clinic_file
     from booking.extensions import db
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": secret_key})

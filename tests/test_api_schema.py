@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from booking.manage_links import manage_token_for
+from booking.patients.manage_links import manage_token_for
 from tests.conftest import local, next_weekday
 
 CHECKS = [

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from booking.availability import (
+from booking.rules.availability import (
     BookingRules,
     Interval,
     Slot,

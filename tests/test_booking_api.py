@@ -377,7 +377,7 @@ def test_healthz_reports_the_database(client):
 def test_a_manage_token_stops_working_a_month_after_the_visit(client):
     from datetime import timedelta
 
-    from booking.manage_links import appointment_for_token
+    from booking.patients.manage_links import appointment_for_token
 
     booked = client.post("/api/v1/appointments", json=a_booking()).json
     visit_end = db.session.get(Appointment, booked["id"]).end_at

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, event, select
 
-from booking.clinic_file import (
+from booking.clinic.clinic_file import (
     DEMO_CLINIC_FILE,
     ClinicFileError,
     ServiceSpec,

@@ -7,8 +7,8 @@ import re
 import pytest
 from sqlalchemy import select
 
+from booking.calendars.busy_calendars import add_calendar_upload
 from booking.extensions import db
-from booking.external_calendars import add_calendar_upload
 from booking.models import Appointment, AuditEntry, Notification, StaffUser
 from tests.conftest import local, next_weekday
 from tests.desk_staff import PASSWORD, ROLES, desk_client, signed_in, staff_logins

@@ -13,9 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlalchemy import func, select
 
-from booking import scheduler
-from booking.extensions import db
-from booking.external_calendars import (
+from booking.calendars.busy_calendars import (
     ExternalCalendarError,
     add_calendar_by_url,
     add_calendar_upload,
@@ -23,7 +21,9 @@ from booking.external_calendars import (
     refresh_external_calendars,
     remove_calendar,
 )
+from booking.extensions import db
 from booking.models import ExternalBusyTime, ExternalCalendar, Therapist
+from booking.notifications import periodic_work
 from tests.conftest import next_weekday
 from tests.servers import serving_in_a_thread
 
@@ -335,7 +335,7 @@ def test_sources_too_big_too_slow_or_not_calendars_are_refused(app, clinic, sour
 
 
 def test_the_scheduler_refreshes_external_calendars_every_15_minutes(app):
-    [work] = [w for w in scheduler.PERIODIC_WORK if w.run is refresh_external_calendars]
+    [work] = [w for w in periodic_work.PERIODIC_WORK if w.run is refresh_external_calendars]
     assert app.config[work.interval_setting] == 15 * 60
 
 

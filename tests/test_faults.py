@@ -25,8 +25,8 @@ from sqlalchemy import create_engine, select, text
 
 from booking import create_app, scheduling
 from booking.extensions import db
-from booking.manage_links import manage_token_for
 from booking.models import Notification, utc_now
+from booking.patients.manage_links import manage_token_for
 from config import TestConfig
 from tests.conftest import CLINIC_FILE, local, next_weekday
 from tests.postgres_server import restart_postgres, running_postgres

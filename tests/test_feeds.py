@@ -14,11 +14,12 @@ import vobject
 from icalendar import Calendar
 from sqlalchemy import select
 
-from booking import clinic_file, scheduling
+from booking import scheduling
+from booking.calendars.feed_tokens import clinic_feed_url, feed_url_for
+from booking.calendars.ical import FeedEvent, calendar_file, feed_event, feed_event_text, vtimezone
+from booking.clinic import clinic_file
 from booking.extensions import db
-from booking.feed_tokens import clinic_feed_url, feed_url_for
 from booking.feeds import content as feed_content
-from booking.ical import FeedEvent, calendar_file, feed_event, feed_event_text, vtimezone
 from booking.models import Therapist, WorkingHours, utc_now
 from booking.notifications.dispatcher import send_due
 from tests.conftest import CLINIC_FILE, CLINIC_ZONE, local, next_weekday

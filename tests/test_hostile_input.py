@@ -14,13 +14,13 @@ import pytest
 from jinja2 import TemplateNotFound
 from sqlalchemy import func, select
 
-from booking.clinic_file import ClinicFileError, parse_clinic_file
+from booking.calendars.feed_tokens import feed_token_for
+from booking.clinic.clinic_file import ClinicFileError, parse_clinic_file
 from booking.extensions import db
-from booking.feed_tokens import feed_token_for
-from booking.manage_links import manage_token_for
 from booking.models import Appointment, Notification, Patient, utc_now
 from booking.notifications.dispatcher import DispatchReport, send_due
 from booking.notifications.messages import mail_templates
+from booking.patients.manage_links import manage_token_for
 from tests.conftest import local, next_weekday
 from tests.desk_staff import signed_in, staff_logins
 

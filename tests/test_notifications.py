@@ -11,10 +11,10 @@ from sqlalchemy import select
 
 from booking import scheduling
 from booking.extensions import db
-from booking.manage_links import manage_url_for
 from booking.models import Notification, utc_now
 from booking.notifications.dispatcher import DispatchReport, send_due
 from booking.notifications.outbox import outside_quiet_hours
+from booking.patients.manage_links import manage_url_for
 from tests.conftest import CLINIC_ZONE, local, next_weekday
 
 # smtp_settings first: it must add the mail server to the settings before `app` is built.

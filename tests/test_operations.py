@@ -17,9 +17,9 @@ from sqlalchemy.engine import make_url
 
 from booking import create_app
 from booking.extensions import db
-from booking.manage_links import manage_token_for
 from booking.models import Notification, record_dispatcher_run, utc_now
 from booking.notifications.dispatcher import send_due
+from booking.patients.manage_links import manage_token_for
 from config import TestConfig, load_config
 from tests.conftest import _worker, local, next_weekday
 from tests.postgres_server import _pg_bin

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import select
 
 from booking.extensions import db
-from booking.manage_links import manage_token_for
 from booking.models import Appointment, AppointmentStatus, Patient
+from booking.patients.manage_links import manage_token_for
 from booking.scheduling import appointments_overlapping_count
 from tests.conftest import local, next_weekday, screenshot
 

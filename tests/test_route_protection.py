@@ -13,11 +13,11 @@ import pytest
 from flask import url_for
 from sqlalchemy import select
 
+from booking.calendars.busy_calendars import add_calendar_upload
+from booking.calendars.feed_tokens import feed_token_for
 from booking.extensions import db
-from booking.external_calendars import add_calendar_upload
-from booking.feed_tokens import feed_token_for
-from booking.manage_links import manage_token_for
 from booking.models import Notification, TimeOff, utc_now
+from booking.patients.manage_links import manage_token_for
 from tests.conftest import local, next_weekday
 from tests.desk_staff import signed_in, staff_logins
 

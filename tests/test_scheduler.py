@@ -29,7 +29,7 @@ from sqlalchemy import delete, func, insert, select
 from booking import create_app
 from booking.extensions import db
 from booking.models import Notification, utc_now
-from booking.scheduler import (
+from booking.notifications.periodic_work import (
     build_scheduler,
     start_in_process,
     stop_in_process,

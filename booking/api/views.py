@@ -9,11 +9,10 @@ from datetime import datetime
 
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import HTTPException
 
-from booking import idempotency, scheduling
+from booking import scheduling
 from booking.api.openapi import openapi_document
 from booking.api.operations import ApiError, operation
 from booking.api.schemas import (
@@ -28,11 +27,13 @@ from booking.api.schemas import (
     TherapistOut,
     TherapistQuery,
 )
-from booking.calendars import ClinicNotConfigured, current_clinic, zone_named
+from booking.clinic.reference import ClinicNotConfigured, current_clinic, zone_named
 from booking.database import hold_write_lock
 from booking.extensions import db, limiter
-from booking.manage_links import appointment_for_token, manage_token_for
 from booking.models import Appointment, Service, Therapist
+from booking.patients.manage_links import appointment_for_token, manage_token_for
+from booking.scheduling import idempotency
+from booking.web.requests import show_problems_with
 
 api = Blueprint("api", __name__)
 
@@ -284,13 +285,6 @@ def _no_clinic(error: ClinicNotConfigured):
     return ApiError(503, "clinic_not_configured", str(error)).response()
 
 
-@api.errorhandler(OperationalError)
-def _database_unavailable(error: OperationalError):
-    db.session.rollback()
-    current_app.logger.warning("database unavailable: %s", type(error.orig).__name__)
-    return ApiError(503, "service_unavailable", "please try again in a moment").response()
-
-
 _HTTP_CODES = {
     400: "bad_request",
     404: "not_found",
@@ -320,4 +314,10 @@ def http_error_as_json(error: HTTPException):
 
 @api.record_once
 def _register_app_handlers(state):
+    show_problems_with(
+        api.name,
+        lambda status, _title, _message: ApiError(
+            status, "service_unavailable", "please try again in a moment"
+        ).response(),
+    )
     state.app.register_error_handler(HTTPException, http_error_as_json)

@@ -1,7 +1,7 @@
 """The back office's busy calendars: a therapist's calendars kept elsewhere (a hospital rota, a
 personal calendar) whose events block online booking. Listed with how their last refresh went;
 added by address or upload, refreshed, replaced and removed by the front desk for any
-therapist, or by the therapist for themself. booking/external_calendars.py does the work.
+therapist, or by the therapist for themself. booking/calendars/busy_calendars.py does the work.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from booking import external_calendars
-from booking.calendars import clinic_zone
+from booking.calendars import busy_calendars as busy_calendar_sources
+from booking.calendars.busy_calendars import ExternalCalendarError
+from booking.clinic.reference import clinic_zone
 from booking.desk import access
 from booking.desk.access import EVERYONE, allowed
 from booking.desk.forms import (
@@ -28,7 +29,6 @@ from booking.desk.forms import (
 )
 from booking.desk.views import desk
 from booking.extensions import csrf, db
-from booking.external_calendars import ExternalCalendarError
 from booking.models import AuditEntry, ExternalBusyTime, ExternalCalendar, Therapist, utc_now
 
 # "How many busy times it adds" counts those starting within this many weeks from now.
@@ -95,7 +95,7 @@ def _list_page(therapist: Therapist, *, url_form=None, upload_form=None, status=
     ahead = busy_times_ahead(therapist, now, now + timedelta(weeks=COMING_WEEKS))
     listed = [
         ListedCalendar(calendar, source_of(calendar), ahead.get(calendar.id, 0))
-        for calendar in external_calendars.calendars_of(therapist)
+        for calendar in busy_calendar_sources.calendars_of(therapist)
     ]
     return render_template(
         "desk/busy_calendars.html",
@@ -135,7 +135,7 @@ def add_busy_calendar_by_url(slug: str):
     try:
         # Fetched once now, within EXTERNAL_CALENDAR_TIMEOUT_SECONDS: a wrong address is
         # said at once rather than at the first refresh.
-        calendar = external_calendars.add_calendar_by_url(
+        calendar = busy_calendar_sources.add_calendar_by_url(
             therapist, form.url.data, name=form.name.data or ""
         )
     except ExternalCalendarError as refused:
@@ -161,7 +161,7 @@ def upload_busy_calendar(slug: str):
     if not _validated(form):
         return _list_page(therapist, upload_form=form, status=422)
     try:
-        calendar = external_calendars.add_calendar_upload(
+        calendar = busy_calendar_sources.add_calendar_upload(
             therapist,
             _file_bytes(form),
             name=form.name.data or _name_from_file(form.file.data.filename),
@@ -185,7 +185,7 @@ def refresh_busy_calendar(slug: str, calendar_id: int):
     therapist = access.therapist_in_reach(slug)
     calendar = calendar_in_reach(therapist, calendar_id)
     _require_token()
-    outcome = external_calendars.refresh_calendar(calendar)
+    outcome = busy_calendar_sources.refresh_calendar(calendar)
     db.session.commit()
     if outcome == "failed":
         flash(
@@ -232,7 +232,7 @@ def replace_busy_calendar(slug: str, calendar_id: int):
     if not _validated(form):
         return _replace_page(therapist, calendar, form, status=422)
     try:
-        external_calendars.replace_upload(calendar, _file_bytes(form))
+        busy_calendar_sources.replace_upload(calendar, _file_bytes(form))
     except ExternalCalendarError as refused:
         db.session.rollback()
         _show_refusal(form, refused, default=form.file)
@@ -265,7 +265,7 @@ def remove_busy_calendar(slug: str, calendar_id: int):
     _require_token()
     _record("busy_calendar_removed", calendar)
     name = calendar.name
-    external_calendars.remove_calendar(calendar)
+    busy_calendar_sources.remove_calendar(calendar)
     db.session.commit()
     flash(f"Removed {name}: its times no longer block booking.")
     return redirect(url_for("desk.busy_calendars", slug=slug), 303)
@@ -319,7 +319,7 @@ def _name_from_file(filename: str | None) -> str:
     """"Hospital rota.ics" -> "Hospital rota"; the name staff see when they gave none."""
     base = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
     stem = base[: -len(".ics")] if base.lower().endswith(".ics") else base
-    return stem[: external_calendars.NAME_MAX]
+    return stem[: busy_calendar_sources.NAME_MAX]
 
 
 def _show_refusal(form, refused: ExternalCalendarError, *, default) -> None:

@@ -8,7 +8,6 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
-from booking.calendars import local_day_bounds
 from booking.desk.calendar_grid import Column, day_column
 from booking.extensions import db
 from booking.models import (
@@ -20,6 +19,7 @@ from booking.models import (
     TimeOff,
     WorkingHours,
 )
+from booking.scheduling.therapist_time import local_day_bounds
 
 PATIENT_LIST_LIMIT = 100
 AUDIT_PAGE_LIMIT = 200

@@ -21,8 +21,9 @@ from flask import (
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 
-from booking import schedules, scheduling
-from booking.calendars import ClinicNotConfigured, clinic_zone, current_clinic
+from booking import scheduling
+from booking.calendars.feed_tokens import feed_url_for, rotate_feed_token
+from booking.clinic.reference import ClinicNotConfigured, clinic_zone, current_clinic
 from booking.desk import access, queries
 from booking.desk.access import ADMIN, DESK, EVERYONE, allowed
 from booking.desk.accounts import AccountRefused, create_staff_user, set_active
@@ -42,7 +43,6 @@ from booking.desk.forms import (
     choices,
 )
 from booking.extensions import db, limiter
-from booking.feed_tokens import feed_url_for, rotate_feed_token
 from booking.models import (
     AppointmentStatus,
     AuditEntry,
@@ -57,6 +57,8 @@ from booking.models import (
 )
 from booking.models.staff import no_such_staff_user
 from booking.notifications import outbox
+from booking.scheduling import therapist_hours
+from booking.web.requests import show_problems_with
 
 desk = Blueprint("desk", __name__)
 
@@ -103,6 +105,13 @@ def _not_kept(response):
 def _no_clinic(_error):
     return render_template("desk/message.html", title="No clinic loaded yet",
                            message="Load the clinic file first: flask clinic load FILE."), 503
+
+
+def _problem_page(status: int, title: str, message: str):
+    return render_template("desk/message.html", title=title, message=message), status
+
+
+show_problems_with(desk.name, _problem_page)
 
 
 @desk.errorhandler(403)
@@ -512,7 +521,7 @@ def _schedule_page(therapist: Therapist, *, hours_form=None, time_off_form=None,
         time_off_form=time_off_form or TimeOffForm(formdata=None),
         remove_form=PostOnlyForm(formdata=None),
         time_off=[row for row in therapist.time_off if row.ends_local > now_local],
-        stranded=schedules.stranded_visits(therapist),
+        stranded=therapist_hours.stranded_visits(therapist),
         can_change=not access.is_therapist(),
     ), status
 
@@ -527,13 +536,13 @@ def hours(slug: str):
     weekly, refused = {}, False
     for weekday, field in enumerate(form.day_fields()):
         try:
-            weekly[weekday] = schedules.parse_day_hours(weekday, field.data or "", field.name)
-        except schedules.ScheduleError as error:
+            weekly[weekday] = therapist_hours.parse_day_hours(weekday, field.data or "", field.name)
+        except therapist_hours.ScheduleError as error:
             field.errors = [*field.errors, error.message]
             refused = True
     if refused:
         return _schedule_page(therapist, hours_form=form, status=422)
-    stranded = schedules.set_weekly_hours(therapist, weekly, by=current_user.actor)
+    stranded = therapist_hours.set_weekly_hours(therapist, weekly, by=current_user.actor)
     db.session.commit()
     flash(_saved_message("Hours saved", stranded))
     return redirect(url_for("desk.schedule", slug=slug), 303)
@@ -546,7 +555,7 @@ def add_time_off(slug: str):
     form = TimeOffForm()
     if not form.validate_on_submit():
         return _schedule_page(therapist, time_off_form=form, status=422)
-    stranded = schedules.add_time_off(
+    stranded = therapist_hours.add_time_off(
         therapist,
         form.starts.data,
         form.ends.data,
@@ -567,7 +576,7 @@ def remove_time_off(slug: str, time_off_id: int):
         abort(404)
     if not PostOnlyForm().validate_on_submit():
         abort(400, description="the form is missing its security token")
-    schedules.remove_time_off(row, by=current_user.actor)
+    therapist_hours.remove_time_off(row, by=current_user.actor)
     db.session.commit()
     flash("Time off removed.")
     return redirect(url_for("desk.schedule", slug=slug), 303)

@@ -7,14 +7,14 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from booking.calendars import ClinicNotConfigured, current_clinic
-from booking.extensions import db
-from booking.feed_tokens import (
+from booking.calendars.feed_tokens import (
     clinic_feed_url,
     feed_url_for,
     rotate_clinic_feed_token,
     rotate_feed_token,
 )
+from booking.clinic.reference import ClinicNotConfigured, current_clinic
+from booking.extensions import db
 from booking.models import Clinic, Therapist
 
 feed_commands = AppGroup("feeds", help="Show or replace the secret calendar feed URLs.")

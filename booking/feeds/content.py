@@ -20,8 +20,8 @@ from functools import lru_cache
 from flask import current_app
 from sqlalchemy import bindparam, func, or_, select
 
+from booking.calendars.ical import ZONE_RULES_YEARS, FeedEvent, feed_text
 from booking.extensions import db
-from booking.ical import ZONE_RULES_YEARS, FeedEvent, feed_text
 from booking.models import Appointment, AppointmentStatus, Clinic, Patient, Service, Therapist
 
 # Raised when what a feed says about a visit changes shape, so every ETag changes with it.

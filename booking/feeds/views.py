@@ -9,8 +9,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, request
 from werkzeug.http import http_date
 
-from booking.calendars import ClinicNotConfigured, current_clinic
-from booking.feed_tokens import feed_owner_for_token
+from booking.calendars.feed_tokens import feed_owner_for_token
+from booking.clinic.reference import ClinicNotConfigured, current_clinic
 from booking.feeds.content import FeedVersion, build_feed, feed_version
 from booking.models import utc_now
 

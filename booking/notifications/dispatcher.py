@@ -21,7 +21,7 @@ from flask import current_app
 from sqlalchemy import Connection, and_, or_, select, update
 from sqlalchemy.orm import joinedload
 
-from booking.calendars import current_clinic
+from booking.clinic.reference import current_clinic
 from booking.database import hold_write_lock, is_postgresql
 from booking.extensions import db
 from booking.models import (

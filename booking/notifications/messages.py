@@ -27,10 +27,10 @@ from jinja2 import (
     select_autoescape,
 )
 
-from booking.calendars import current_clinic, zone_named
-from booking.ical import calendar_file
-from booking.manage_links import manage_url_for
+from booking.calendars.ical import calendar_file
+from booking.clinic.reference import current_clinic, zone_named
 from booking.models import Appointment, Clinic, Notification, NotificationKind, Service, utc_now
+from booking.patients.manage_links import manage_url_for
 
 
 def sender_address(clinic: Clinic) -> str:

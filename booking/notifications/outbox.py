@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from booking.calendars import clinic_zone
-from booking.clinic_file import parse_duration
+from booking.clinic.clinic_file import parse_duration
+from booking.clinic.reference import clinic_zone
 from booking.extensions import db
 from booking.models import Appointment, Notification, NotificationKind, NotificationStatus
 

@@ -20,12 +20,12 @@ from flask import (
 )
 
 from booking import scheduling
-from booking.calendars import current_clinic, zone_named
+from booking.calendars.ical import calendar_file
+from booking.clinic.reference import current_clinic, zone_named
 from booking.database import hold_write_lock
 from booking.extensions import db, limiter
-from booking.ical import calendar_file
-from booking.manage_links import appointment_for_token
 from booking.models import Appointment, AppointmentStatus, utc_now
+from booking.patients.manage_links import appointment_for_token
 from booking.public.forms import CancelVisitForm, RescheduleVisitForm, parse_start, week_from_query
 from booking.public.problems import PageProblem, problem_page
 from booking.public.week_of_times import (

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, url_for
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import OperationalError
 
 from booking import scheduling
-from booking.calendars import ClinicNotConfigured
+from booking.clinic.reference import ClinicNotConfigured
 from booking.extensions import db
+from booking.web.requests import show_problems_with
 
 
 class PageProblem(Exception):
@@ -32,6 +32,8 @@ def problem_page(status: int, title: str, message: str, *, back_url: str | None 
 
 
 def register_problem_pages(blueprint: Blueprint) -> None:
+    show_problems_with(blueprint.name, problem_page)
+
     @blueprint.errorhandler(PageProblem)
     def _page_problem(problem: PageProblem):
         db.session.rollback()
@@ -81,8 +83,3 @@ def register_problem_pages(blueprint: Blueprint) -> None:
     def _not_configured(error):
         return render_template("public/not_configured.html"), 503
 
-    @blueprint.errorhandler(OperationalError)
-    def _database_unavailable(error):
-        db.session.rollback()
-        return problem_page(503, "Please try again in a moment",
-                            "We could not reach our booking system just now. Nothing was saved.")

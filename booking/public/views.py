@@ -14,11 +14,11 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from sqlalchemy import select
 
 from booking import scheduling
-from booking.calendars import ClinicNotConfigured, current_clinic, zone_named
+from booking.clinic.reference import ClinicNotConfigured, current_clinic, zone_named
 from booking.database import hold_write_lock
 from booking.extensions import db, limiter
-from booking.manage_links import manage_token_for
 from booking.models import Service, ServiceKind, utc_now
+from booking.patients.manage_links import manage_token_for
 from booking.public.forms import VisitDetailsForm, parse_start, week_from_query
 from booking.public.manage import manage
 from booking.public.problems import PageProblem, register_problem_pages

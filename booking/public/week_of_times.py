@@ -12,8 +12,8 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from booking import scheduling
-from booking.availability import Slot
 from booking.models import Appointment, Clinic, Service
+from booking.rules.availability import Slot
 
 WEEK_DAYS = 7
 # When the chosen time is gone: this many free times, searched this many days either side.

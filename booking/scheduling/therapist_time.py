@@ -1,4 +1,5 @@
-"""What the database knows about therapists' time, as the plain values availability takes.
+"""What the database knows about therapists' time, as the plain values availability takes:
+their hours, time off and busy spans, and a service's booking rules.
 
 One query each for hours, time off and busy spans, whatever the number of therapists.
 """
@@ -8,48 +9,27 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from booking.availability import BookingRules, Interval, TherapistCalendar, TimeOff, WorkingHours
 from booking.extensions import db
 from booking.models import (
     Appointment,
     AppointmentStatus,
-    Clinic,
     ExternalBusyTime,
     Service,
     Therapist,
 )
 from booking.models import TimeOff as TimeOffRow
 from booking.models import WorkingHours as WorkingHoursRow
-
-
-class ClinicNotConfigured(Exception):
-    """No clinic file has been loaded yet."""
-
-
-def current_clinic() -> Clinic:
-    # Asked for many times in a request: after the first, the session's identity map answers.
-    known_id = db.session.info.get("clinic_id")
-    clinic = db.session.get(Clinic, known_id) if known_id else None
-    if clinic is None:
-        clinic = db.session.scalars(select(Clinic).limit(1)).first()
-    if clinic is None:
-        raise ClinicNotConfigured("no clinic loaded: run `flask --app wsgi clinic load FILE`")
-    db.session.info["clinic_id"] = clinic.id
-    return clinic
-
-
-@lru_cache(maxsize=16)
-def zone_named(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
-def clinic_zone() -> ZoneInfo:
-    return zone_named(current_clinic().timezone)
+from booking.rules.availability import (
+    BookingRules,
+    Interval,
+    TherapistCalendar,
+    TimeOff,
+    WorkingHours,
+)
 
 
 def booking_rules(service: Service, slot_step_minutes: int, *, staff_override: bool = False):

@@ -5,10 +5,9 @@ us rather than by the driver, so that a booking can take the write lock first
 (`BEGIN IMMEDIATE`) and then re-check the slot, with no one able to slip in between.
 """
 
-from flask import Response, current_app
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from booking.extensions import db
@@ -55,18 +54,6 @@ def init_app(app) -> None:
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _on_sqlite_connect)
             event.listen(engine, "begin", _on_sqlite_begin)
-    app.register_error_handler(OperationalError, _database_unavailable)
-
-
-def _database_unavailable(error: OperationalError) -> Response:
-    """The database is out of reach (restarting, down, its disk read-only): a 503 wherever no
-    blueprint answers more kindly (the API and the patient pages do), never a 500."""
-    db.session.rollback()
-    current_app.logger.warning("database unavailable: %s", type(error.orig).__name__)
-    return Response(
-        "The booking service is unavailable for a moment; please try again shortly.\n",
-        503, {"Retry-After": "5"}, mimetype="text/plain",
-    )
 
 
 def is_postgresql() -> bool:

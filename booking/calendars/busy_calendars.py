@@ -31,10 +31,10 @@ from urllib.parse import urljoin, urlsplit
 from flask import current_app
 from sqlalchemy import delete, insert, select
 
-from booking.calendars import clinic_zone
+from booking.calendars.ical import UnreadableCalendar, busy_spans, read_calendar
+from booking.clinic.reference import clinic_zone
 from booking.database import hold_write_lock, is_postgresql
 from booking.extensions import db
-from booking.ical import UnreadableCalendar, busy_spans, read_calendar
 from booking.models import ExternalBusyTime, ExternalCalendar, Therapist, utc_now
 
 log = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ from flask.cli import AppGroup
 from flask.helpers import get_debug_flag
 from werkzeug.serving import is_running_from_reloader
 
-from booking.external_calendars import refresh_external_calendars
+from booking.calendars.busy_calendars import refresh_external_calendars
 from booking.models import utc_now
 from booking.notifications import dispatcher
 

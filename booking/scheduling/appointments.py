@@ -16,14 +16,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
-from booking import availability
-from booking.calendars import (
-    booking_rules,
-    current_clinic,
-    local_day_bounds,
-    therapist_calendars,
-    zone_named,
-)
+from booking.clinic.reference import current_clinic, zone_named
 from booking.database import hold_write_lock, is_exclusion_violation
 from booking.database import insert_for_dialect as _insert
 from booking.extensions import db
@@ -39,6 +32,8 @@ from booking.models import (
     utc_now,
 )
 from booking.notifications import outbox
+from booking.rules import availability
+from booking.scheduling.therapist_time import booking_rules, local_day_bounds, therapist_calendars
 
 
 class SchedulingError(Exception):

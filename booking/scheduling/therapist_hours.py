@@ -13,8 +13,8 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from booking import clinic_file
-from booking.calendars import clinic_zone
+from booking.clinic import clinic_file
+from booking.clinic.reference import clinic_zone
 from booking.extensions import db
 from booking.models import (
     Appointment,

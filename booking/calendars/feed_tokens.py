@@ -14,7 +14,7 @@ import hmac
 from flask import current_app
 from sqlalchemy import select
 
-from booking.calendars import ClinicNotConfigured, current_clinic
+from booking.clinic.reference import ClinicNotConfigured, current_clinic
 from booking.extensions import db
 from booking.models import Clinic, Therapist
 

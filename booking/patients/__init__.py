@@ -1,0 +1,1 @@
+"""Patients as they reach the clinic: the manage link that opens one visit."""

@@ -1,0 +1,1 @@
+"""The infrastructure of every request: security headers and input guards."""

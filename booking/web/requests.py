@@ -1,0 +1,78 @@
+"""The shape of every request: parse, check access, act, commit once.
+
+A view that changes the clinic is marked `@writing`. Its transaction takes the write lock
+from its first statement (SQLite's `BEGIN IMMEDIATE`; on PostgreSQL an ordinary transaction,
+the exclusion constraint being the arbiter), so nothing it reads can change under it and a
+busy database makes it wait rather than fail half way. It commits once, when the view answers
+with a success or a redirect, and rolls back when the view answers with an error (a form shown
+again with what was wrong changes nothing) or raises.
+
+When the database cannot be reached, every surface answers one way: a 503 in its own look
+(JSON for the API, the patient's page, the back office's page), chosen from what each
+blueprint registers with `show_problems_with`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from flask import Flask, Response, current_app, make_response, request
+from sqlalchemy.exc import OperationalError
+
+from booking.database import hold_write_lock
+from booking.extensions import db
+
+# A blueprint's way of showing a problem: (status, title, message) -> a response.
+ProblemPage = Callable[[int, str, str], Response]
+_PROBLEM_PAGES: dict[str, ProblemPage] = {}
+
+
+def writing(view):
+    """The view changes the clinic: write lock first, one commit, or nothing at all."""
+
+    @wraps(view)
+    def run_writing(*args, **kwargs):
+        hold_write_lock()
+        try:
+            response = make_response(view(*args, **kwargs))
+        except BaseException:
+            db.session.rollback()
+            raise
+        if response.status_code < 400:
+            db.session.commit()
+        else:
+            db.session.rollback()
+        return response
+
+    return run_writing
+
+
+def show_problems_with(blueprint_name: str, problem_page: ProblemPage) -> None:
+    """How `blueprint_name` shows a problem (a 503) in its own look."""
+    _PROBLEM_PAGES[blueprint_name] = problem_page
+
+
+def problem_response(status: int, title: str, message: str) -> Response:
+    show = _PROBLEM_PAGES.get(request.blueprint or "")
+    if show is None:
+        return Response(f"{message}\n", status, mimetype="text/plain")
+    return make_response(show(status, title, message))
+
+
+def _database_unavailable(error: OperationalError) -> Response:
+    """The database is out of reach (restarting, down, its disk read-only): a 503, never a
+    500, and nothing half-saved."""
+    db.session.rollback()
+    current_app.logger.warning("database unavailable: %s", type(error.orig).__name__)
+    response = problem_response(
+        503,
+        "Please try again in a moment",
+        "We could not reach the booking system just now. Nothing was saved.",
+    )
+    response.headers["Retry-After"] = "5"
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(OperationalError, _database_unavailable)
