@@ -55,9 +55,13 @@ def show_problems_with(blueprint_name: str, problem_page: ProblemPage) -> None:
 
 def problem_response(status: int, title: str, message: str) -> Response:
     show = _PROBLEM_PAGES.get(request.blueprint or "")
-    if show is None:
-        return Response(f"{message}\n", status, mimetype="text/plain")
-    return make_response(show(status, title, message))
+    if show is not None:
+        try:
+            return make_response(show(status, title, message))
+        except OperationalError:
+            # The surface's page itself needs the database (the clinic's name, say).
+            db.session.rollback()
+    return Response(f"{message}\n", status, mimetype="text/plain")
 
 
 def _database_unavailable(error: OperationalError) -> Response:
