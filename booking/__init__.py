@@ -36,9 +36,10 @@ def create_app(config=None) -> Flask:
 
     db.init_app(app)
     database.init_app(app)
-    from booking.web import requests
+    from booking.web import record_ids, requests
 
     requests.init_app(app)
+    record_ids.init_app(app)
     migrate.init_app(
         app, db, directory=str(PROJECT_ROOT / "booking" / "migrations"), render_as_batch=True
     )

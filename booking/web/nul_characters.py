@@ -7,10 +7,10 @@ The JSON API is left to its own validation, which refuses control characters fie
 
 from __future__ import annotations
 
-from flask import abort, request
+from flask import abort, current_app, request
 
 _NUL = "\x00"
-_PLAIN_FORM = "application/x-www-form-urlencoded"
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def refuse_nul_characters():
@@ -19,8 +19,11 @@ def refuse_nul_characters():
     if request.blueprint == "api":
         return
     values = list(request.args.items(multi=True))
-    # Multipart forms (calendar uploads) are read by their views under their own size limit.
-    if request.mimetype == _PLAIN_FORM:
+    # Any form, however encoded. A multipart body over the usual size is a calendar upload,
+    # read by its own view under its own size limit (and checked there).
+    if request.mimetype in _FORMS and (request.content_length or 0) <= current_app.config[
+        "MAX_CONTENT_LENGTH"
+    ]:
         values += request.form.items(multi=True)
     for name, value in values:
         if _NUL in name or _NUL in value:
