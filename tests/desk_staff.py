@@ -42,11 +42,12 @@ class DeskClient(FlaskClient):
     """A test client whose every request finds its user anew.
 
     The tests' app context outlives requests, so Flask-Login's per-request cache of the user
-    (on `g`) would carry one request's login into the next.
+    and Flask-WTF's of the form token (both on `g`) would carry one request's into the next.
     """
 
     def open(self, *args, **kwargs):
         g.pop("_login_user", None)
+        g.pop("csrf_token", None)
         return super().open(*args, **kwargs)
 
 
@@ -59,6 +60,6 @@ def signed_in(app, user: StaffUser | None) -> DeskClient:
     client = desk_client(app)
     if user is not None:
         with client.session_transaction() as session:
-            session["_user_id"] = str(user.id)
+            session["_user_id"] = user.get_id()
             session["_fresh"] = True
     return client

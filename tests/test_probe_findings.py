@@ -4,6 +4,8 @@ however it is encoded."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import func, select
 
@@ -47,3 +49,83 @@ def test_a_nul_character_in_a_multipart_desk_form_is_refused_and_nothing_is_save
     assert "reason: must not contain a NUL character" in answer.get_data(as_text=True)
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(TimeOff)) == 0
+
+
+# --- staff sessions ------------------------------------------------------------------------
+
+from tests.desk_staff import PASSWORD, desk_client  # noqa: E402
+
+
+def _logged_in(app, email: str):
+    client = desk_client(app)
+    answer = client.post("/desk/login", data={"email": email, "password": PASSWORD})
+    assert answer.status_code == 303
+    return client
+
+
+def _with_cookie_of(app, client):
+    copy = desk_client(app)
+    copy.set_cookie("session", client.get_cookie("session").value)
+    return copy
+
+
+@pytest.mark.usefixtures("clinic")
+def test_a_session_cookie_copied_before_signing_out_opens_nothing_after(app):
+    staff_logins()
+    client = _logged_in(app, "desk@clinic.example")
+    copy = _with_cookie_of(app, client)
+    assert copy.get("/desk/patients").status_code == 200
+    assert client.post("/desk/logout").status_code == 303
+    assert copy.get("/desk/patients").status_code == 302
+
+
+@pytest.mark.usefixtures("clinic")
+def test_a_login_switched_off_and_on_again_ends_the_sessions_it_had(app):
+    logins = staff_logins()
+    client = _logged_in(app, "desk@clinic.example")
+    admin = signed_in(app, logins["admin"])
+    desk_id = logins["front_desk"].id
+    for state in ("off", "on"):
+        answer = admin.post(f"/desk/users/{desk_id}/active", data={"active": state})
+        assert answer.status_code == 303
+    assert client.get("/desk/patients").status_code == 302
+    assert _logged_in(app, "desk@clinic.example").get("/desk/patients").status_code == 200
+
+
+@pytest.mark.usefixtures("clinic")
+def test_a_next_address_with_a_line_break_leads_to_the_day_view(app):
+    staff_logins()
+    answer = desk_client(app).post(
+        "/desk/login",
+        data={"email": "desk@clinic.example", "password": PASSWORD,
+              "next": "/desk/patients\r\nSet-Cookie: x=1"},
+    )
+    assert answer.status_code == 303
+    assert answer.headers["Location"] == "/desk/"
+    assert "x=1" not in answer.headers.get("Set-Cookie", "")
+
+
+@pytest.fixture
+def csrf_on(app_settings):
+    app_settings["WTF_CSRF_ENABLED"] = True
+
+
+def _csrf_token_in(html: str) -> str:
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+
+
+@pytest.mark.usefixtures("csrf_on", "clinic")
+def test_the_form_token_of_the_login_page_does_not_work_after_signing_in(app):
+    staff_logins()
+    client = desk_client(app)
+    before = _csrf_token_in(client.get("/desk/login").get_data(as_text=True))
+    answer = client.post("/desk/login", data={
+        "email": "desk@clinic.example", "password": PASSWORD, "csrf_token": before,
+    })
+    assert answer.status_code == 303
+    refused = client.post("/desk/logout", data={"csrf_token": before})
+    assert refused.status_code == 400
+    page = client.get("/desk/patients")
+    assert page.status_code == 200, page.headers
+    after = _csrf_token_in(page.get_data(as_text=True))
+    assert client.post("/desk/logout", data={"csrf_token": after}).status_code == 303

@@ -21,12 +21,19 @@ DESK = (StaffRole.ADMIN, StaffRole.FRONT_DESK)
 ADMIN = (StaffRole.ADMIN,)
 
 
-def load_staff_user(user_id: str) -> StaffUser | None:
-    """Flask-Login's loader: the active login with this id, or nobody."""
-    if not user_id.isdigit():
+def load_staff_user(session_id: str) -> StaffUser | None:
+    """Flask-Login's loader: the active login of this session ("id.version"), or nobody.
+
+    A session whose version is not the login's current one has been ended (signed out, the
+    login switched off): even a copy of its cookie opens nothing.
+    """
+    user_id, _, version = session_id.partition(".")
+    if not (user_id.isdigit() and version.isdigit() and len(user_id) <= 18):
         return None
     user = db.session.get(StaffUser, int(user_id))
-    return user if user is not None and user.active else None
+    if user is None or not user.active or user.session_version != int(version):
+        return None
+    return user
 
 
 def allowed(*roles: str):

@@ -63,6 +63,7 @@ def set_active(user: StaffUser, active: bool, *, by: str) -> None:
     if user.active == active:
         return
     user.active = active
+    user.end_sessions()
     _audit(by, "login_reactivated" if active else "login_deactivated", user, user.therapist)
 
 

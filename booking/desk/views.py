@@ -58,7 +58,7 @@ from booking.models import (
 from booking.models.staff import no_such_staff_user
 from booking.notifications import outbox
 from booking.scheduling import therapist_hours
-from booking.web.requests import show_problems_with
+from booking.web.requests import show_problems_with, writing
 
 desk = Blueprint("desk", __name__)
 
@@ -145,6 +145,8 @@ def login():
         return render_template(
             "desk/login.html", form=form, failed="That email and password do not match."
         ), 401
+    # A new form token with the new session: one seen before signing in proves nothing.
+    session.pop("csrf_token", None)
     login_user(user)
     session.permanent = True
     return redirect(_safe_next(form.next.data) or url_for("desk.day"), 303)
@@ -154,6 +156,8 @@ def _safe_next(target: str | None) -> str | None:
     """Only a path inside the back office: the login page is no open redirect."""
     if not target:
         return None
+    if any(character < " " or character == "\x7f" for character in target):
+        return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not parts.path.startswith("/desk/") or "\\" in target:
         return None
@@ -162,7 +166,9 @@ def _safe_next(target: str | None) -> str | None:
 
 @desk.post("/logout")
 @allowed(*EVERYONE)
+@writing
 def logout():
+    current_user.end_sessions()  # a copy of this session's cookie ends with it
     logout_user()
     session.clear()
     return redirect(url_for("desk.login"), 303)

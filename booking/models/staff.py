@@ -9,7 +9,7 @@ from datetime import datetime
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from booking.extensions import db
@@ -51,12 +51,22 @@ class StaffUser(UserMixin, db.Model):
     )
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    # Part of every session's login id: raising it ends every session of this login, even a
+    # copy of the cookie taken before (signing out, the login switched off, a new password).
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     therapist: Mapped[Therapist | None] = relationship()
 
     @property
     def is_active(self) -> bool:  # Flask-Login: a deactivated login cannot sign in
         return self.active
+
+    def get_id(self) -> str:  # Flask-Login: what the session cookie keeps
+        return f"{self.id}.{self.session_version}"
+
+    def end_sessions(self) -> None:
+        """Every session of this login ends at its next request; the caller commits."""
+        self.session_version += 1
 
     @property
     def actor(self) -> str:
