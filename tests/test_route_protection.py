@@ -71,6 +71,7 @@ OPEN_TO_ANYONE = {
     "api.openapi": "public JSON API",
     "api.book": "public JSON API",
     "api.show_appointment": "JSON API, with the manage token",
+    "api.staff.day_appointments": "staff API, with a staff login's token (401 without)",
     "api.cancel": "JSON API, with the manage token",
     "api.reschedule": "JSON API, with the manage token",
     "feeds.calendar_feed": "the holder of a secret feed token",

@@ -54,7 +54,12 @@ def openapi_document(version: str) -> dict:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "the appointment's manage_token",
-                }
+                },
+                "staffToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "a staff login's personal token (`flask users token`)",
+                },
             },
         },
     }
@@ -95,6 +100,8 @@ def _operation(op: Operation, refs: dict) -> dict:
         }
     if op.manage_token:
         document["security"] = [{"manageToken": []}]
+    if op.staff_token:
+        document["security"] = [{"staffToken": []}]
     document["responses"] = {}
     answers = dict(op.responses)
     for extra, applies in (

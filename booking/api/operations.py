@@ -36,6 +36,7 @@ class Operation:
     body: type[BaseModel] | None = None
     responses: dict[int, tuple[str, type[BaseModel] | None]] = field(default_factory=dict)
     manage_token: bool = False
+    staff_token: bool = False
     headers: tuple[str, ...] = ()
     rate_limited: bool = False
     reads_database: bool = True
@@ -54,6 +55,7 @@ def operation(
     query: type[BaseModel] | None = None,
     body: type[BaseModel] | None = None,
     manage_token: bool = False,
+    staff_token: bool = False,
     headers: tuple[str, ...] = (),
     decorators: tuple[Callable, ...] = (),
     reads_database: bool = True,
@@ -64,13 +66,15 @@ def operation(
         OPERATIONS.append(
             Operation(
                 method=method.lower(),
-                path=_openapi_path(rule),
+                # A nested blueprint (the staff API) carries its own prefix.
+                path=_openapi_path((blueprint.url_prefix or "") + rule),
                 operation_id=view.__name__,
                 summary=summary,
                 query=query,
                 body=body,
                 responses=responses,
                 manage_token=manage_token,
+                staff_token=staff_token,
                 headers=headers,
                 # The operations' only decorators are their rate limits.
                 rate_limited=bool(decorators),

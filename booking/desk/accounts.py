@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from booking.extensions import db
-from booking.models import AuditEntry, StaffRole, StaffUser, Therapist, hash_password, utc_now
+from booking.models import (
+    AuditEntry,
+    StaffApiToken,
+    StaffRole,
+    StaffUser,
+    Therapist,
+    hash_password,
+    utc_now,
+)
 
 
 class AccountRefused(Exception):
@@ -78,3 +86,31 @@ def _audit(by: str, action: str, user: StaffUser, therapist: Therapist | None) -
             details={"login": user.email, "role": user.role},
         )
     )
+
+
+def staff_user_by_email(email: str) -> StaffUser:
+    found = db.session.scalars(
+        select(StaffUser).where(StaffUser.email == email.strip().lower())
+    ).first()
+    if found is None:
+        raise AccountRefused(f"there is no login {email.strip()!r}", field="email")
+    return found
+
+
+def issue_api_token(user: StaffUser, *, by: str) -> str:
+    """A new personal API token for the staff API; earlier ones keep working. Shown once."""
+    if not user.active:
+        raise AccountRefused(f"{user.email} is switched off", field="email")
+    row, token = StaffApiToken.issue(user)
+    db.session.add(row)
+    _audit(by, "api_token_issued", user, user.therapist)
+    return token
+
+
+def revoke_api_tokens(user: StaffUser, *, by: str) -> int:
+    """End every API token of this login at once; returns how many there were."""
+    ended = db.session.execute(
+        delete(StaffApiToken).where(StaffApiToken.staff_user_id == user.id)
+    ).rowcount
+    _audit(by, "api_tokens_revoked", user, user.therapist)
+    return ended

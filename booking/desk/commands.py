@@ -1,4 +1,5 @@
-"""`flask users create`: staff logins, made from the command line (CONTRACT section 1)."""
+"""`flask users create|token|revoke-tokens`: staff logins and their personal API tokens, from
+the command line (CONTRACT section 1)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ import sys
 import click
 from flask.cli import AppGroup
 
-from booking.desk.accounts import AccountRefused, create_staff_user
+from booking.desk.accounts import (
+    AccountRefused,
+    create_staff_user,
+    issue_api_token,
+    revoke_api_tokens,
+    staff_user_by_email,
+)
 from booking.extensions import db
 from booking.models import StaffRole
 
@@ -44,3 +51,27 @@ def create_user(email: str, role: str, therapist_slug: str | None, password_stdi
     db.session.commit()
     who = f" for {user.therapist.name}" if user.therapist else ""
     click.echo(f"Created the {role} login {user.email}{who}.")
+
+
+@user_commands.command("token")
+@click.option("--email", required=True, help="The login's email address.")
+def issue_token(email: str):
+    """Print a new personal API token for /api/v1/staff (earlier tokens keep working)."""
+    try:
+        token = issue_api_token(staff_user_by_email(email), by="cli")
+    except AccountRefused as refused:
+        raise click.BadParameter(refused.message, param_hint="--email") from None
+    db.session.commit()
+    click.echo(token)
+
+
+@user_commands.command("revoke-tokens")
+@click.option("--email", required=True, help="The login's email address.")
+def revoke_tokens(email: str):
+    """End every API token of that login at once."""
+    try:
+        ended = revoke_api_tokens(staff_user_by_email(email), by="cli")
+    except AccountRefused as refused:
+        raise click.BadParameter(refused.message, param_hint="--email") from None
+    db.session.commit()
+    click.echo(f"Ended {ended} API token{'s' if ended != 1 else ''} of {email.strip().lower()}.")

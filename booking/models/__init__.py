@@ -37,7 +37,13 @@ from booking.models.notifications import (
     NotificationStatus,
     new_message_id,
 )
-from booking.models.staff import StaffRole, StaffUser, hash_password
+from booking.models.staff import (
+    StaffApiToken,
+    StaffRole,
+    StaffUser,
+    api_token_digest,
+    hash_password,
+)
 
 __all__ = [
     "DISCIPLINES",
@@ -55,6 +61,7 @@ __all__ = [
     "Patient",
     "Service",
     "ServiceKind",
+    "StaffApiToken",
     "StaffRole",
     "StaffUser",
     "Therapist",
@@ -62,6 +69,7 @@ __all__ = [
     "UTCDateTime",
     "WorkingHours",
     "dispatcher_state",
+    "api_token_digest",
     "hash_password",
     "last_dispatcher_run",
     "new_calendar_uid",

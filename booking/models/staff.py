@@ -1,8 +1,11 @@
-"""The clinic's staff logins: who may open the back office, and with which role."""
+"""The clinic's staff logins: who may open the back office, and with which role; and the
+personal API tokens of those logins for the staff API (`/api/v1/staff`)."""
 
 from __future__ import annotations
 
 import enum
+import hashlib
+import secrets
 from contextlib import suppress
 from datetime import datetime
 
@@ -88,3 +91,30 @@ def no_such_staff_user(password: str) -> bool:
     with suppress(VerificationError, InvalidHashError):
         _hasher.verify(_NOBODY_HASH, password)
     return False
+
+
+def api_token_digest(token: str) -> str:
+    """What is kept of a token: its SHA-256. A token is 256 random bits, so no slow hash is
+    needed, and a copy of the database holds nothing that opens the API."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class StaffApiToken(db.Model):
+    """A personal API token of one staff login (`flask users token`); several may be live."""
+
+    __tablename__ = "staff_api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_user_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="CASCADE"), index=True
+    )
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+    staff_user: Mapped[StaffUser] = relationship()
+
+    @classmethod
+    def issue(cls, user: StaffUser) -> tuple[StaffApiToken, str]:
+        """A new token for `user`: the row to add, and the token, shown once."""
+        token = secrets.token_urlsafe(32)
+        return cls(staff_user=user, digest=api_token_digest(token), created_at=utc_now()), token

@@ -54,7 +54,10 @@ def show_problems_with(blueprint_name: str, problem_page: ProblemPage) -> None:
 
 
 def problem_response(status: int, title: str, message: str) -> Response:
-    show = _PROBLEM_PAGES.get(request.blueprint or "")
+    # A nested blueprint (the staff API in the API) shows problems as its parent does.
+    show = next(
+        (_PROBLEM_PAGES[name] for name in request.blueprints if name in _PROBLEM_PAGES), None
+    )
     if show is not None:
         try:
             return make_response(show(status, title, message))

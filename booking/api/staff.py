@@ -1,0 +1,155 @@
+"""The staff API (`/api/v1/staff`): the back office's data for the clinic's own tools.
+
+A request carries a staff login's personal token (`flask users token`) as
+`Authorization: Bearer TOKEN`; the roles of the back office apply: a therapist sees only
+their own schedule. No token, a wrong or revoked one, or a switched-off login: `401`; a role
+that may not: `403`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import wraps
+
+from flask import Blueprint, g, jsonify, request
+from pydantic import BaseModel, ConfigDict, RootModel
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from booking.api.operations import ApiError, operation
+from booking.api.schemas import Day, Slug
+from booking.clinic.reference import clinic_zone
+from booking.extensions import db
+from booking.models import (
+    Appointment,
+    StaffApiToken,
+    StaffRole,
+    StaffUser,
+    Therapist,
+    api_token_digest,
+)
+from booking.scheduling.therapist_time import local_day_bounds
+
+staff_api = Blueprint("staff", __name__, url_prefix="/staff")
+
+EVERY_ROLE = tuple(StaffRole)
+
+_E401 = ("no valid staff token", None)
+_E403 = ("this login's role may not", None)
+_E422 = ("invalid input; `field` names it", None)
+
+
+def staff_token_user() -> StaffUser:
+    """The active login whose token the request carries, else a 401."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() == "bearer" and token and len(token) <= 200:
+        user = db.session.scalars(
+            select(StaffUser)
+            .join(StaffApiToken, StaffApiToken.staff_user_id == StaffUser.id)
+            .where(StaffApiToken.digest == api_token_digest(token))
+        ).first()
+        if user is not None and user.active:
+            return user
+    raise ApiError(401, "unauthorized", "send a staff API token: Authorization: Bearer TOKEN")
+
+
+def staff_only(*roles: StaffRole):
+    """The request's login, checked, is `g.staff`; a role outside `roles` gets a 403."""
+
+    def decorate(view):
+        @wraps(view)
+        def checked(*args, **kwargs):
+            user = staff_token_user()
+            if user.role not in roles:
+                raise ApiError(403, "forbidden", f"a {user.role} login may not do this")
+            g.staff = user
+            return view(*args, **kwargs)
+
+        return checked
+
+    return decorate
+
+
+# --- the day's appointments ----------------------------------------------------------------
+
+
+class StaffAppointmentsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    date: Day
+    therapist: Slug | None = None
+
+
+class PatientDetailsOut(BaseModel):
+    name: str
+    email: str
+    phone: str
+    date_of_birth: date | None
+    guardian_name: str
+
+
+class StaffAppointmentOut(BaseModel):
+    id: int
+    status: str
+    service: str
+    therapist: str
+    start: str
+    end: str
+    patient: PatientDetailsOut
+
+
+class StaffAppointmentList(RootModel[list[StaffAppointmentOut]]):
+    pass
+
+
+@operation(
+    staff_api, "/appointments", "GET", summary="The day's appointments, with the patients",
+    query=StaffAppointmentsQuery, staff_token=True,
+    responses={200: ("the appointments, by start", StaffAppointmentList),
+               401: _E401, 403: _E403, 422: _E422},
+)
+@staff_only(*EVERY_ROLE)
+def day_appointments(query: StaffAppointmentsQuery):
+    staff: StaffUser = g.staff
+    zone = clinic_zone()
+    start, end = local_day_bounds(query.date, query.date, zone)
+    wanted = select(Appointment).options(
+        joinedload(Appointment.service),
+        joinedload(Appointment.therapist),
+        joinedload(Appointment.patient),
+    ).where(Appointment.start_at >= start, Appointment.start_at < end)
+    if query.therapist is not None:
+        therapist = db.session.scalars(
+            select(Therapist).where(Therapist.slug == query.therapist)
+        ).first()
+        if therapist is None:
+            raise ApiError(422, "unknown_therapist", f"there is no therapist {query.therapist!r}",
+                           "therapist")
+        wanted = wanted.where(Appointment.therapist_id == therapist.id)
+    if staff.role == StaffRole.THERAPIST:
+        if query.therapist is not None and query.therapist != staff.therapist.slug:
+            raise ApiError(403, "forbidden", "a therapist sees only their own schedule",
+                           "therapist")
+        wanted = wanted.where(Appointment.therapist_id == staff.therapist_id)
+    visits = db.session.scalars(wanted.order_by(Appointment.start_at, Appointment.id)).all()
+    return jsonify([_staff_appointment_out(visit, zone) for visit in visits])
+
+
+def _staff_appointment_out(visit: Appointment, zone) -> dict:
+    patient = visit.patient
+    return StaffAppointmentOut(
+        id=visit.id,
+        status=visit.status,
+        service=visit.service.slug,
+        therapist=visit.therapist.slug,
+        start=visit.start_at.astimezone(zone).isoformat(),
+        end=visit.end_at.astimezone(zone).isoformat(),
+        patient=PatientDetailsOut(
+            name=patient.name,
+            email=patient.email,
+            phone=patient.phone,
+            date_of_birth=patient.date_of_birth,
+            guardian_name=patient.guardian_name,
+        ),
+    ).model_dump(mode="json")
