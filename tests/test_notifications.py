@@ -194,7 +194,8 @@ def test_quiet_hours_end_at_eight_on_the_night_clocks_go_forward():
 
 
 def test_a_reminder_due_at_half_past_ten_at_night_waits_for_eight(book, smtp_inbox):
-    scheduling.bookable_service("schedule-a-call").reminders = ["630m"]  # 22:30 the night before
+    # 630 minutes before 09:00 is 22:30 the night before.
+    scheduling.bookable_service("schedule-a-call").reminders = [timedelta(minutes=630)]
     db.session.commit()
     appointment = book("schedule-a-call", start=local(MONDAY, 9))
     assert due_times(appointment, "reminder") == [local(MONDAY, 8)]
