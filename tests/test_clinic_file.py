@@ -611,6 +611,34 @@ def test_bad_time_off_is_refused(period, key, problem):
     assert only_problem_in(text) == f"clinic.toml: therapists[0].time_off[0].{key}: {problem}"
 
 
+def test_a_service_says_which_care_advice_its_mail_gives():
+    text = small_clinic_with(
+        "requires_evaluation = true",
+        'requires_evaluation = true\naftercare_advice = "dry-needling"',
+    )
+
+    services = parse_clinic_file(text, "clinic.toml").services
+    assert [service.aftercare_advice for service in services] == ["none", "dry-needling"]
+    assert only_problem_in(text.replace('advice = "dry-needling"', 'advice = "soreness"')) == (
+        "clinic.toml: services[1].aftercare_advice: must be one of none, dry-needling "
+        '(got "soreness")'
+    )
+
+
+def test_the_care_advice_is_loaded_and_exported(app):
+    load(
+        small_clinic_with(
+            "requires_evaluation = true",
+            'requires_evaluation = true\naftercare_advice = "dry-needling"',
+        )
+    )
+
+    dry_needling = db.session.scalars(select(Service).where(Service.slug == "dry-needling")).one()
+    assert dry_needling.aftercare_advice == "dry-needling"
+    assert 'aftercare_advice = "dry-needling"\nrequires_evaluation = true\n' in export_clinic()
+    assert load(SMALL_CLINIC) == ['service dry-needling: aftercare_advice "dry-needling" -> "none"']
+
+
 @pytest.mark.parametrize(
     "email",
     [

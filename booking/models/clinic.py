@@ -35,8 +35,8 @@ DISCIPLINES = ("PT", "OT", "SLP")
 # What a calendar feed's event says about a visit: the service and the patient's initials,
 # or the service alone.
 FEED_DETAILS = ("service-and-initials", "service")
-# Which aftercare advice a service's aftercare notes give: none, or the dry needling soreness
-# advice (mild soreness for 24-48 hours, what helps, when to call).
+# Which care advice a service's mail gives: none, or the dry needling advice in its reminders
+# (what to wear, a light meal beforehand). The clinic file's aftercare_advice key says which.
 AFTERCARE_ADVICE = ("none", "dry-needling")
 
 

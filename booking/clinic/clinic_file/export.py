@@ -53,7 +53,10 @@ def current_clinic_spec() -> ClinicSpec:
 
 
 def _columns_of(row: Any, model: type[BaseModel]) -> dict[str, Any]:
-    return {field: getattr(row, field) for field in model.model_fields if hasattr(row, field)}
+    """The row's values of the model's fields: a field of the file is a column of the same name.
+
+    The few that are not (durations, relations) are replaced by the caller."""
+    return {field: getattr(row, field) for field in model.model_fields}
 
 
 def _service_table(service: Service) -> dict[str, Any]:
