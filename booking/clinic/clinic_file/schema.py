@@ -128,11 +128,12 @@ def _text(limit: int, *, required: bool = False) -> Callable[[Any], str]:
     return check
 
 
-def Text(limit: int, *, required: bool = False) -> Any:  # noqa: N802 - reads as a type
+def one_line_text(limit: int, *, required: bool = False) -> Any:
+    """The type of a one-line text key of at most limit characters."""
     return Annotated[str, PlainValidator(_text(limit, required=required))]
 
 
-Name = Text(NAME_MAX, required=True)
+Name = one_line_text(NAME_MAX, required=True)
 _slug_text = _text(SLUG_MAX, required=True)
 
 
@@ -193,7 +194,9 @@ def _is_whole_number(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)  # TOML true is not 1
 
 
-def WholeNumber(low: int, high: int) -> Any:  # noqa: N802 - reads as a type
+def whole_number(low: int, high: int) -> Any:
+    """The type of a whole-number key from low to high."""
+
     def check(value: Any) -> int:
         if not _is_whole_number(value):
             raise problem(f"must be a whole number (got {shown(value)})")
@@ -234,7 +237,8 @@ def _choice(choices: tuple[str, ...]) -> Callable[[Any], str]:
     return check
 
 
-def Choice(choices: tuple[str, ...]) -> Any:  # noqa: N802 - reads as a type
+def one_of(choices: tuple[str, ...]) -> Any:
+    """The type of a key that is one of a few words."""
     return Annotated[str, PlainValidator(_choice(choices))]
 
 
@@ -387,7 +391,7 @@ class TimeOffEntry(BaseModel):
 
     start: Annotated[datetime, PlainValidator(_local_datetime)]
     end: Annotated[datetime, PlainValidator(_local_datetime)]
-    reason: Text(NAME_MAX) = ""
+    reason: one_line_text(NAME_MAX) = ""
 
     @model_validator(mode="after")
     def _ends_after_it_starts(self) -> TimeOffEntry:
@@ -468,11 +472,11 @@ class ClinicDetails(BaseModel):
     name: Name
     timezone: Annotated[str, PlainValidator(_time_zone)]
     email: Annotated[str, PlainValidator(_email(optional=False))]
-    phone: Text(PHONE_MAX, required=True)
-    address: Text(ADDRESS_MAX) = ""
+    phone: one_line_text(PHONE_MAX, required=True)
+    address: one_line_text(ADDRESS_MAX) = ""
     website: Annotated[str, PlainValidator(_website)] = ""
     slot_step_minutes: Annotated[int, PlainValidator(_slot_step)] = 15
-    feed_details: Choice(FEED_DETAILS) = FEED_DETAILS[0]
+    feed_details: one_of(FEED_DETAILS) = FEED_DETAILS[0]
 
 
 class ServiceSpec(BaseModel):
@@ -482,15 +486,15 @@ class ServiceSpec(BaseModel):
 
     slug: Slug
     name: Name
-    description: Text(DESCRIPTION_MAX) = ""
-    kind: Choice(SERVICE_KINDS)
-    duration_minutes: WholeNumber(1, MINUTES_IN_A_DAY)
-    buffer_after_minutes: WholeNumber(0, MINUTES_IN_A_DAY) = 0
-    min_notice_hours: WholeNumber(0, HOURS_IN_A_YEAR) = 0
-    max_advance_days: WholeNumber(1, MAX_ADVANCE_DAYS_LIMIT) = 60
+    description: one_line_text(DESCRIPTION_MAX) = ""
+    kind: one_of(SERVICE_KINDS)
+    duration_minutes: whole_number(1, MINUTES_IN_A_DAY)
+    buffer_after_minutes: whole_number(0, MINUTES_IN_A_DAY) = 0
+    min_notice_hours: whole_number(0, HOURS_IN_A_YEAR) = 0
+    max_advance_days: whole_number(1, MAX_ADVANCE_DAYS_LIMIT) = 60
     reminders: Durations = ()
     aftercare: Durations = ()
-    aftercare_advice: Choice(AFTERCARE_ADVICE) = AFTERCARE_ADVICE[0]
+    aftercare_advice: one_of(AFTERCARE_ADVICE) = AFTERCARE_ADVICE[0]
     requires_evaluation: Annotated[bool, PlainValidator(_yes_or_no)] = False
 
     @model_validator(mode="after")
