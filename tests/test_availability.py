@@ -12,6 +12,7 @@ from booking.rules.availability import (
     TherapistCalendar,
     TimeOff,
     WorkingHours,
+    fits_hours,
     free_slots,
     is_slot_free,
 )
@@ -424,3 +425,58 @@ def test_naive_instants_are_refused():
 def test_hours_must_end_after_they_start():
     with pytest.raises(ValueError, match="end after"):
         WorkingHours(0, time(12), time(8))
+
+
+# --- whether a visit fits the hours: the one rule the slots and the back office share -------
+
+
+def test_a_visit_fits_inside_one_window_and_not_past_closing_or_across_lunch():
+    calendar = TherapistCalendar(
+        "ana", (WorkingHours(0, time(8), time(12)), WorkingHours(0, time(13), time(17)))
+    )
+
+    def fits(hour, minute, length):
+        start = detroit(MONDAY, hour, minute)
+        return fits_hours(calendar, DETROIT, start, start + timedelta(minutes=length))
+
+    assert fits(8, 0, 45) is True
+    assert fits(11, 15, 45) is True  # ends at closing
+    assert fits(11, 30, 45) is False  # runs past closing
+    assert fits(11, 30, 120) is False  # across the lunch break
+    assert fits(7, 45, 45) is False  # starts before opening
+    start = detroit(TUESDAY, 9)
+    assert fits_hours(calendar, DETROIT, start, start + timedelta(minutes=45)) is False
+
+
+def test_a_visit_overlapping_time_off_does_not_fit_but_one_touching_it_does():
+    calendar = mornings(time_off=(TimeOff(local(MONDAY, 10), local(MONDAY, 11), "Dentist"),))
+
+    def fits(hour, minute):
+        start = detroit(MONDAY, hour, minute)
+        return fits_hours(calendar, DETROIT, start, start + timedelta(minutes=45))
+
+    assert (fits(9, 15), fits(9, 30), fits(10, 30), fits(11, 0)) == (True, False, False, True)
+
+
+@pytest.mark.parametrize(
+    "day", [MONDAY, date(2027, 3, 14), date(2026, 11, 1)], ids=["ordinary", "spring", "fall"]
+)
+def test_every_slot_offered_fits_the_hours_and_every_grid_time_not_offered_does_not(day):
+    # The slots and the back office's stranded visits decide "fits the hours" the same way.
+    calendar = TherapistCalendar(
+        "ana",
+        tuple(WorkingHours(weekday, time(0, 30), time(4)) for weekday in range(7))
+        + tuple(WorkingHours(weekday, time(8), time(12)) for weekday in range(7)),
+        (TimeOff(local(day, 10), local(day, 10, 30)),),
+    )
+    offered = {slot.start for slot in free_slots([calendar], rules(), DETROIT, day, day, LONG_AGO)}
+    midnight = datetime.combine(day, time(), tzinfo=DETROIT).astimezone(UTC)
+    for quarter in range(4 * 25):
+        start = midnight + timedelta(minutes=15 * quarter)
+        wall = start.astimezone(DETROIT)
+        # The grid offers a wall time the clocks show twice once, the first time: a grid rule.
+        if wall.date() != day or wall.fold:
+            continue
+        fits = fits_hours(calendar, DETROIT, start, start + timedelta(minutes=45))
+        assert fits == (start in offered), start.astimezone(DETROIT)
+    assert offered

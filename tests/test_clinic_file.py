@@ -3,7 +3,7 @@ loading and exporting it does to the database."""
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,8 +13,6 @@ from booking.clinic.clinic_file import (
     DEMO_CLINIC_FILE,
     ClinicFileError,
     ServiceSpec,
-    TimeOffSpec,
-    WorkingWindow,
     apply_clinic,
     clinic_file_text,
     export_clinic,
@@ -31,6 +29,8 @@ from booking.models import (
     WorkingHours,
     therapist_services,
 )
+from booking.rules.availability import TimeOff as TimeOffSpec
+from booking.rules.availability import WorkingHours as WorkingWindow
 
 TEST_CLINIC_FILE = Path(__file__).with_name("clinic.toml")  # the conftest's `clinic`
 DEMO_TEXT = DEMO_CLINIC_FILE.read_text(encoding="utf-8")
@@ -97,8 +97,8 @@ def only_problem_in(text: str) -> str:
 def test_the_demo_clinic_serves_kids_and_adults_in_three_disciplines():
     demo = read_clinic_file(DEMO_CLINIC_FILE)
 
-    assert demo.name == "Crawl Walk Jump Run Therapy Clinic"
-    assert demo.timezone == "America/Detroit"
+    assert demo.clinic.name == "Crawl Walk Jump Run Therapy Clinic"
+    assert demo.clinic.timezone == "America/Detroit"
     assert [service.slug for service in demo.services] == [
         "schedule-a-call",
         "pt-evaluation",
@@ -140,6 +140,7 @@ def test_dry_needling_in_the_demo_follows_an_evaluation_and_sends_aftercare():
         max_advance_days=90,
         reminders=("48h", "2h"),
         aftercare=("2h", "48h"),
+        aftercare_advice="dry-needling",
         requires_evaluation=True,
     )
     assert services["schedule-a-call"].duration_minutes == 15
@@ -149,7 +150,11 @@ def test_dry_needling_in_the_demo_follows_an_evaluation_and_sends_aftercare():
 def test_keys_left_out_take_their_documented_defaults():
     spec = parse_clinic_file(SMALL_CLINIC, "clinic.toml")
 
-    assert (spec.address, spec.website, spec.slot_step_minutes) == ("", "", 15)
+    assert (spec.clinic.address, spec.clinic.website, spec.clinic.slot_step_minutes) == (
+        "",
+        "",
+        15,
+    )
     assert spec.services[0] == ServiceSpec(
         slug="schedule-a-call",
         name="Schedule a call",
@@ -160,6 +165,7 @@ def test_keys_left_out_take_their_documented_defaults():
         max_advance_days=60,
         reminders=(),
         aftercare=(),
+        aftercare_advice="none",
         requires_evaluation=False,
         description="",
     )
@@ -539,7 +545,7 @@ def test_slot_steps_that_divide_an_hour_are_accepted(step):
         'phone = "+1 586 555 0199"', f'phone = "1"\nslot_step_minutes = {step}'
     )
 
-    assert parse_clinic_file(text, "clinic.toml").slot_step_minutes == step
+    assert parse_clinic_file(text, "clinic.toml").clinic.slot_step_minutes == step
 
 
 def test_disciplines_are_pt_ot_or_slp_each_once():
@@ -603,6 +609,34 @@ def test_bad_time_off_is_refused(period, key, problem):
     text = small_clinic_with(ALEX_TIME_OFF, f"time_off = [ {period} ]")
 
     assert only_problem_in(text) == f"clinic.toml: therapists[0].time_off[0].{key}: {problem}"
+
+
+def test_a_service_says_which_care_advice_its_mail_gives():
+    text = small_clinic_with(
+        "requires_evaluation = true",
+        'requires_evaluation = true\naftercare_advice = "dry-needling"',
+    )
+
+    services = parse_clinic_file(text, "clinic.toml").services
+    assert [service.aftercare_advice for service in services] == ["none", "dry-needling"]
+    assert only_problem_in(text.replace('advice = "dry-needling"', 'advice = "soreness"')) == (
+        "clinic.toml: services[1].aftercare_advice: must be one of none, dry-needling "
+        '(got "soreness")'
+    )
+
+
+def test_the_care_advice_is_loaded_and_exported(app):
+    load(
+        small_clinic_with(
+            "requires_evaluation = true",
+            'requires_evaluation = true\naftercare_advice = "dry-needling"',
+        )
+    )
+
+    dry_needling = db.session.scalars(select(Service).where(Service.slug == "dry-needling")).one()
+    assert dry_needling.aftercare_advice == "dry-needling"
+    assert 'aftercare_advice = "dry-needling"\nrequires_evaluation = true\n' in export_clinic()
+    assert load(SMALL_CLINIC) == ['service dry-needling: aftercare_advice "dry-needling" -> "none"']
 
 
 @pytest.mark.parametrize(
@@ -703,7 +737,7 @@ def test_the_file_text_of_a_clinic_reads_back_as_the_same_clinic():
 
     for spec in (demo, quirky):
         assert parse_clinic_file(clinic_file_text(spec), "export.toml") == spec
-    assert quirky.name == 'Small "Steps" \\ Thérapie'
+    assert quirky.clinic.name == 'Small "Steps" \\ Thérapie'
 
 
 # --- Loading into the database and exporting ------------------------------------------------
@@ -764,8 +798,9 @@ def test_loading_the_demo_creates_six_therapists_and_the_services_with_their_hou
     ]
     dry_needling = services[4]
     assert [t.slug for t in dry_needling.therapists] == ["alex-rivera", "priya-natarajan"]
-    assert dry_needling.reminders == ["48h", "2h"]
-    assert dry_needling.aftercare == ["2h", "48h"]
+    assert dry_needling.reminders == [timedelta(hours=48), timedelta(hours=2)]
+    assert dry_needling.aftercare == [timedelta(hours=2), timedelta(hours=48)]
+    assert dry_needling.aftercare_advice == "dry-needling"
     assert hours_of("alex-rivera") == [
         (0, time(8, 0), time(12, 0)),
         (0, time(13, 0), time(17, 0)),
@@ -852,6 +887,7 @@ def test_the_export_writes_every_key_in_the_clinic_file_style(app):
         "max_advance_days = 60\n"
         "reminders = []\n"
         "aftercare = []\n"
+        'aftercare_advice = "none"\n'
         "requires_evaluation = false\n"
         "\n"
         "[[services]]\n"
@@ -865,6 +901,7 @@ def test_the_export_writes_every_key_in_the_clinic_file_style(app):
         "max_advance_days = 60\n"
         'reminders = ["48h", "2h"]\n'
         'aftercare = ["2h", "48h"]\n'
+        'aftercare_advice = "none"\n'
         "requires_evaluation = true\n"
         "\n"
         "[[therapists]]\n"

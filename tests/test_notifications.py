@@ -10,12 +10,13 @@ from icalendar import Calendar
 from sqlalchemy import select
 
 from booking import scheduling
+from booking.clinic import clinic_file
 from booking.extensions import db
 from booking.models import Notification, utc_now
 from booking.notifications.dispatcher import DispatchReport, send_due
 from booking.notifications.outbox import outside_quiet_hours
 from booking.patients.manage_links import manage_url_for
-from tests.conftest import CLINIC_ZONE, local, next_weekday
+from tests.conftest import CLINIC_FILE, CLINIC_ZONE, local, next_weekday
 
 # smtp_settings first: it must add the mail server to the settings before `app` is built.
 pytestmark = pytest.mark.usefixtures("smtp_settings", "clinic")
@@ -194,7 +195,8 @@ def test_quiet_hours_end_at_eight_on_the_night_clocks_go_forward():
 
 
 def test_a_reminder_due_at_half_past_ten_at_night_waits_for_eight(book, smtp_inbox):
-    scheduling.bookable_service("schedule-a-call").reminders = ["630m"]  # 22:30 the night before
+    # 630 minutes before 09:00 is 22:30 the night before.
+    scheduling.bookable_service("schedule-a-call").reminders = [timedelta(minutes=630)]
     db.session.commit()
     appointment = book("schedule-a-call", start=local(MONDAY, 9))
     assert due_times(appointment, "reminder") == [local(MONDAY, 8)]
@@ -389,6 +391,31 @@ def test_the_dry_needling_reminder_says_what_to_wear_and_to_eat_beforehand(book,
     html = " ".join(html_of(reminder).split())
     assert "wear loose, comfortable clothing" in html
     assert "eat a light meal" in html
+
+
+def test_the_clinic_file_says_which_service_gets_the_dry_needling_advice(clinic, book, smtp_inbox):
+    # The advice follows the service's aftercare_advice key, not the word in its name.
+    written = CLINIC_FILE.read_text(encoding="utf-8")
+    moved = written.replace('aftercare_advice = "dry-needling"\n', "").replace(
+        'slug = "pt-evaluation"\n', 'slug = "pt-evaluation"\naftercare_advice = "dry-needling"\n'
+    )
+    assert moved.count("aftercare_advice") == 1
+    clinic_file.apply_clinic(clinic_file.parse_clinic_file(moved, "clinic.toml"))
+    db.session.commit()
+    book("pt-evaluation", start=local(MONDAY, 9))
+    book("dry-needling", start=local(THURSDAY, 9))
+    send_due(utc_now())
+    smtp_inbox.take()
+
+    send_due(local(TUESDAY, 9))
+    reminders = {
+        " ".join(mail["Subject"].split()).split(" on ")[0]: mail for mail in smtp_inbox.take()
+    }
+
+    assert "wear loose, comfortable clothing" in " ".join(
+        text_of(reminders["Reminder: Physical therapy evaluation"]).split()
+    )
+    assert "loose" not in text_of(reminders["Reminder: Dry needling session"])
 
 
 def test_a_call_reminder_has_no_dry_needling_advice(book, smtp_inbox):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import (
     JSON,
@@ -19,6 +19,7 @@ from sqlalchemy import (
     Time,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 from booking.extensions import db
 from booking.models.instants import UTCDateTime, utc_now
@@ -34,6 +35,32 @@ DISCIPLINES = ("PT", "OT", "SLP")
 # What a calendar feed's event says about a visit: the service and the patient's initials,
 # or the service alone.
 FEED_DETAILS = ("service-and-initials", "service")
+# Which care advice a service's mail gives: none, or the dry needling advice in its reminders
+# (what to wear, a light meal beforehand). The clinic file's aftercare_advice key says which.
+AFTERCARE_ADVICE = ("none", "dry-needling")
+
+
+class Durations(TypeDecorator):
+    """A list of timedeltas, kept as a JSON list of whole minutes.
+
+    Reminder and aftercare offsets: the outbox subtracts and adds them as they are.
+    """
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        minute = timedelta(minutes=1)
+        if any(duration % minute for duration in value):
+            raise ValueError(f"offsets are whole minutes: {value!r}")
+        return [duration // minute for duration in value]
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return [timedelta(minutes=minutes) for minutes in value]
 
 
 class Clinic(db.Model):
@@ -85,9 +112,12 @@ class Service(db.Model):
     buffer_after_minutes: Mapped[int] = mapped_column(Integer, default=0)
     min_notice_hours: Mapped[int] = mapped_column(Integer, default=0)
     max_advance_days: Mapped[int] = mapped_column(Integer, default=60)
-    # Durations as written in the clinic file ("24h", "90m"), so an export gives them back as-is.
-    reminders: Mapped[list[str]] = mapped_column(JSON, default=list)
-    aftercare: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # How long before the visit each reminder goes, and after it each aftercare note.
+    reminders: Mapped[list[timedelta]] = mapped_column(Durations, default=list)
+    aftercare: Mapped[list[timedelta]] = mapped_column(Durations, default=list)
+    aftercare_advice: Mapped[str] = mapped_column(  # one of AFTERCARE_ADVICE
+        String(32), default="none", server_default="none"
+    )
     requires_evaluation: Mapped[bool] = mapped_column(Boolean, default=False)
     # A service dropped from the clinic file is retired, never deleted: appointments refer to it.
     active: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -137,7 +137,7 @@ def mail_templates() -> Environment:
 
 def is_dry_needling(service: Service) -> bool:
     """Dry needling visits get their own advice (what to wear, eating beforehand)."""
-    return "needling" in service.slug or "needling" in service.name.lower()
+    return service.aftercare_advice == "dry-needling"
 
 
 def spoken_time(instant: datetime, clinic: Clinic) -> str:

@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from booking.clinic.clinic_file import parse_duration
 from booking.clinic.reference import clinic_zone
 from booking.extensions import db
 from booking.models import Appointment, Notification, NotificationKind, NotificationStatus
@@ -41,8 +40,8 @@ def reminder_times(
     the quiet hours would push to the start of the visit or later.
     """
     times = []
-    for written in appointment.service.reminders:
-        due = appointment.start_at - parse_duration(written)
+    for before in appointment.service.reminders:
+        due = appointment.start_at - before
         moved = outside_quiet_hours(due, zone)
         times.append(moved if due > now and moved < appointment.start_at else None)
     return times
@@ -50,8 +49,8 @@ def reminder_times(
 
 def aftercare_times(appointment: Appointment, zone: ZoneInfo) -> list[datetime]:
     return [
-        outside_quiet_hours(appointment.end_at + parse_duration(written), zone)
-        for written in appointment.service.aftercare
+        outside_quiet_hours(appointment.end_at + after, zone)
+        for after in appointment.service.aftercare
     ]
 
 

@@ -33,6 +33,7 @@ class TimeOff:
 
     start: datetime
     end: datetime
+    reason: str = ""  # for staff; it changes nothing about availability
 
     def __post_init__(self) -> None:
         if self.end <= self.start:
@@ -212,6 +213,31 @@ def is_slot_free(
     _require_aware(start, "start")
     day = start.astimezone(zone).date()
     return any(slot.start == start for slot in free_slots([calendar], rules, zone, day, day, now))
+
+
+def fits_hours(
+    calendar: TherapistCalendar, zone: ZoneInfo, start: datetime, end: datetime
+) -> bool:
+    """Whether a visit [start, end) (aware) lies inside one of the therapist's working windows
+    on its local day and outside all their time off. Busy times are not considered.
+
+    The one statement of that rule: free_slots applies the same comparisons, in bulk, to
+    whole grids of starts (a window's opening and closing instants, time off as instants).
+    """
+    _require_aware(start, "start")
+    _require_aware(end, "end")
+    day = start.astimezone(zone).date()
+    begins, ends = start.timestamp(), end.timestamp()
+    inside_hours = any(
+        datetime.combine(day, window.start, tzinfo=zone).timestamp() <= begins
+        and ends <= datetime.combine(day, window.end, tzinfo=zone).timestamp()
+        for window in calendar.hours
+        if window.weekday == day.weekday()
+    )
+    return inside_hours and not any(
+        _local_instant(period.start, zone) < ends and begins < _local_instant(period.end, zone)
+        for period in calendar.time_off
+    )
 
 
 def _slug(calendar: TherapistCalendar) -> str:

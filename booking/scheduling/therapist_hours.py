@@ -8,12 +8,11 @@ returned, for staff to move or cancel themselves.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from booking.clinic import clinic_file
 from booking.clinic.reference import clinic_zone
 from booking.extensions import db
 from booking.models import (
@@ -25,8 +24,7 @@ from booking.models import (
     WorkingHours,
     utc_now,
 )
-
-WEEKDAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+from booking.rules import availability, weekly_hours
 
 
 class ScheduleError(Exception):
@@ -36,40 +34,34 @@ class ScheduleError(Exception):
         self.field = field
 
 
-def parse_day_hours(weekday: int, written: str, field: str) -> list[tuple[time, time]]:
+def parse_day_hours(
+    weekday: int, written: str, field: str
+) -> list[availability.WorkingHours]:
     """ "08:00-12:00, 13:00-17:00" as windows, with the clinic file's rules and messages."""
     items = [item.strip() for item in written.split(",") if item.strip()]
-    problems: list[clinic_file.Problem] = []
-    # The clinic file's own reading of a day's hours: one rule for both ways of setting them.
-    windows = clinic_file._day_windows(weekday, items, WEEKDAY_KEYS[weekday], problems)
-    if problems:
+    try:
+        return weekly_hours.day_windows(weekday, items)
+    except weekly_hours.DayHoursError as error:
         raise ScheduleError(
-            "; ".join(problem.what for problem in problems)
-            + ' (write the hours like "08:00-12:00, 13:00-17:00")',
-            field=field,
-        )
-    return [(window.start, window.end) for window in windows or []]
+            f'{error} (write the hours like "08:00-12:00, 13:00-17:00")', field=field
+        ) from None
 
 
 def set_weekly_hours(
     therapist: Therapist,
-    hours: dict[int, list[tuple[time, time]]],
+    hours: dict[int, list[availability.WorkingHours]],
     *,
     by: str,
     now: datetime | None = None,
 ) -> list[Appointment]:
     """Replace the therapist's weekly hours; returns the visits left outside them."""
-    before = _hours_summary(
-        (row.weekday, row.start_time, row.end_time) for row in therapist.hours
-    )
+    before = weekly_hours.hours_summary(weekly_windows(therapist))
+    windows = weekly_hours.in_week_order(window for day in hours.values() for window in day)
     therapist.hours = [
-        WorkingHours(weekday=weekday, start_time=start, end_time=end)
-        for weekday in sorted(hours)
-        for start, end in sorted(hours[weekday])
+        WorkingHours(weekday=window.weekday, start_time=window.start, end_time=window.end)
+        for window in windows
     ]
-    after = _hours_summary(
-        (weekday, start, end) for weekday, windows in hours.items() for start, end in windows
-    )
+    after = weekly_hours.hours_summary(windows)
     if before != after:
         _audit(by, "hours_changed", therapist, {"from": before, "to": after}, now)
     db.session.flush()
@@ -138,52 +130,30 @@ def stranded_visits(therapist: Therapist, now: datetime | None = None) -> list[A
     ).all()
     if not visits:
         return []
-    windows = [(row.weekday, row.start_time, row.end_time) for row in therapist.hours]
-    last = visits[-1].end_at.astimezone(zone).replace(tzinfo=None)
-    time_off = [
-        (row.starts_local, row.ends_local)
-        for row in therapist.time_off
-        if row.ends_local > now.astimezone(zone).replace(tzinfo=None) and row.starts_local < last
-    ]
+    calendar = availability.TherapistCalendar(
+        therapist.slug, weekly_windows(therapist), therapist_time_off(therapist)
+    )
     return [
         visit
         for visit in visits
-        if not fits(
-            visit.start_at.astimezone(zone).replace(tzinfo=None),
-            visit.end_at.astimezone(zone).replace(tzinfo=None),
-            windows,
-            time_off,
-        )
+        if not availability.fits_hours(calendar, zone, visit.start_at, visit.end_at)
     ]
 
 
-def fits(
-    start: datetime,
-    end: datetime,
-    windows: list[tuple[int, time, time]],
-    time_off: list[tuple[datetime, datetime]],
-) -> bool:
-    """Whether a visit (wall clock) lies inside one working window and outside all time off."""
-    day: date = start.date()
-    inside_hours = end.date() == day or end == datetime.combine(day + timedelta(days=1), time())
-    inside_hours = inside_hours and any(
-        weekday == day.weekday() and start.time() >= first and _wall_end(end, day) <= last
-        for weekday, first, last in windows
-    )
-    return inside_hours and not any(
-        off_start < end and start < off_end for off_start, off_end in time_off
-    )
+def weekly_windows(therapist: Therapist) -> list[availability.WorkingHours]:
+    """The therapist's hours rows as availability's windows."""
+    return [
+        availability.WorkingHours(row.weekday, row.start_time, row.end_time)
+        for row in therapist.hours
+    ]
 
 
-def _wall_end(end: datetime, day: date) -> time:
-    return end.time() if end.date() == day else time.max
-
-
-def _hours_summary(windows) -> str:
-    by_day: dict[int, list[str]] = {}
-    for weekday, start, end in sorted(windows):
-        by_day.setdefault(weekday, []).append(f"{start:%H:%M}-{end:%H:%M}")
-    return "; ".join(f"{WEEKDAY_KEYS[day]} {', '.join(spans)}" for day, spans in by_day.items())
+def therapist_time_off(therapist: Therapist) -> list[availability.TimeOff]:
+    """The therapist's time off rows as availability's periods (clinic wall clock)."""
+    return [
+        availability.TimeOff(row.starts_local, row.ends_local, row.reason)
+        for row in therapist.time_off
+    ]
 
 
 def _audit(actor: str, action: str, therapist: Therapist, details: dict, now: datetime | None):
