@@ -4,6 +4,7 @@ protection, as the patient sees them (status, page text) and as the clinic recor
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from html import unescape
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import func, select
 
 from booking import create_app
 from booking.extensions import db
-from booking.models import Appointment, AppointmentStatus, Patient
+from booking.models import Appointment, AppointmentStatus, Patient, utc_now
 from tests.conftest import local, next_weekday
 
 pytestmark = pytest.mark.usefixtures("clinic")
@@ -271,6 +272,56 @@ def test_a_time_taken_meanwhile_keeps_what_was_typed_and_offers_the_nearest(clie
     assert db.session.scalar(
         select(Appointment.start_at).join(Patient).where(Patient.name == "Sam Late")
     ) == local(MONDAY, 10, 15)
+
+
+def test_a_time_off_the_grid_is_told_so_not_that_it_was_taken(client):
+    form = visit_form(local(MONDAY, 10, 7), therapist="alex-rivera", name="Sam Odd")
+    answer = client.post(f"{CALL}/details", data=form)
+    assert answer.status_code == 409
+    text = text_of(answer)
+    assert (f"Sorry, 10:07 AM on {MONDAY:%A}, {MONDAY:%B} {MONDAY.day} is not one of our times "
+            "Visits start every 15 minutes from the hour, and 10:07 AM falls between two of "
+            "them. Nothing was booked for you, and what you typed is kept below.") in text
+    assert "taken" not in text and "Someone" not in text
+    html = answer.get_data(as_text=True)
+    assert 'value="Sam Odd"' in html
+    assert re.findall(r'name="other_start"[^>]*value="([^"]+)"', html) == [
+        local(MONDAY, hour, minute).isoformat() for hour, minute in ((9, 45), (10, 0), (10, 15))]
+    assert appointment_count() == 0
+
+
+def test_a_time_inside_the_notice_is_told_it_is_too_soon(client):
+    now = utc_now()
+    soon = (now + timedelta(minutes=45)).replace(second=0, microsecond=0)
+    soon -= timedelta(minutes=soon.minute % 15)  # on the grid: the notice is the only reason
+    answer = client.post(f"{CALL}/details", data=visit_form(soon))
+    assert answer.status_code == 409
+    text = text_of(answer)
+    assert "is too soon to book online Schedule a call is booked at least 2 hours ahead. For a " \
+           "visit sooner than that, please call the clinic on +1 586 555 0100." in text
+    assert "taken" not in text
+    html = answer.get_data(as_text=True)
+    offered = re.findall(r'name="other_start"[^>]*value="([^"]+)"', html)
+    assert all(datetime.fromisoformat(start) >= now + timedelta(hours=2) for start in offered)
+    assert appointment_count() == 0
+
+
+def test_a_day_chip_opens_that_day_and_the_first_free_day_opens_by_default(client):
+    def open_day(url: str) -> str:
+        html = client.get(url).get_data(as_text=True)
+        [day] = re.findall(r'class="day-times is-open" data-day="([^"]+)"', html)
+        [current] = re.findall(r'data-day-link="([^"]+)" aria-current="true"', html)
+        assert current == day
+        return day
+
+    week = f"{CALL}?week={MONDAY.isoformat()}"
+    assert open_day(week) == MONDAY.isoformat()
+    assert open_day(f"{week}&day={TUESDAY.isoformat()}") == TUESDAY.isoformat()
+    sunday = MONDAY + timedelta(days=6)  # no one works on Sunday: the first free day opens
+    assert open_day(f"{week}&day={sunday.isoformat()}") == MONDAY.isoformat()
+    answer = client.get(f"{week}&day=tuesday")
+    assert answer.status_code == 400
+    assert "Day: use a date like 2026-12-01." in text_of(answer)
 
 
 # --- the manage link -----------------------------------------------------------------------

@@ -441,10 +441,10 @@ def _refusal_message(
     """The reason in plain words; staff see it with a note on what an override waives."""
     whose = "the therapist's" if therapists == 1 else "the therapists'"
     why = {
-        SlotRefusal.TOO_SOON: f"it is too soon: {service.name} is booked at least "
-        f"{_hours(rules.min_notice)} ahead",
-        SlotRefusal.TOO_FAR: f"it is too far ahead: {service.name} is booked at most "
-        f"{rules.max_advance.days} days ahead",
+        SlotRefusal.TOO_SOON: f"it is too soon ({service.name} is booked at least "
+        f"{_hours(rules.min_notice)} ahead)" if rules.min_notice else "it is in the past",
+        SlotRefusal.TOO_FAR: f"it is too far ahead ({service.name} is booked at most "
+        f"{rules.max_advance.days} days ahead)",
         SlotRefusal.OFF_GRID: f"visits start every {rules.slot_step_minutes} minutes from the "
         "hour, and that time is between two of them",
         SlotRefusal.OUTSIDE_HOURS: f"the visit would not fit in {whose} working hours",
