@@ -393,6 +393,19 @@ def test_moving_to_a_time_taken_meanwhile_offers_the_nearest(client, book):
     assert mine.start_at == local(MONDAY, 10)
 
 
+def test_moving_to_a_time_too_far_ahead_is_told_so(client):
+    token = book_through_the_page(client, local(MONDAY, 10), therapist="alex-rivera")
+    far = next_weekday(0, at_least_days=70)  # calls are booked at most 60 days ahead
+    answer = client.post(f"/manage/{token}/reschedule", data={"start": local(far, 9).isoformat()})
+    assert answer.status_code == 409
+    text = text_of(answer)
+    assert (f"Sorry, 9:00 AM on {far:%A}, {far:%B} {far.day} is too far ahead Schedule a call "
+            "can be booked up to 60 days ahead. Your visit has not moved.") in text
+    assert "taken" not in text
+    db.session.rollback()
+    assert db.session.scalars(select(Appointment)).one().start_at == local(MONDAY, 10)
+
+
 # --- protections ---------------------------------------------------------------------------
 
 

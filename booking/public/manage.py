@@ -137,7 +137,7 @@ def reschedule(token: str):
     hold_write_lock()
     try:
         scheduling.reschedule_appointment(appointment, start, changed_by="patient")
-    except scheduling.SlotUnavailable:
+    except scheduling.SlotUnavailable as refusal:
         db.session.rollback()
         appointment = _appointment_for(token)
         nearest = nearest_free_times(
@@ -145,7 +145,7 @@ def reschedule(token: str):
             therapist_slug=appointment.therapist.slug,
         )
         return _visit_page("public/reschedule.html", token, appointment, form=form,
-                           taken=start, nearest=nearest), 409
+                           wanted=start, refusal=refusal.reason, nearest=nearest), 409
     except scheduling.AppointmentNotChangeable:
         db.session.rollback()
         return _cannot_change(token)
