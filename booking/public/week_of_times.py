@@ -1,8 +1,8 @@
 """The free times a patient picks from: a week of them grouped by day (one day open at a time
 on a phone), or the few nearest to a time they could not have.
 
-Reads through scheduling.free_slots and shapes the answer for the pages, in the clinic's zone;
-it decides nothing about availability itself.
+Reads through scheduling.free_slots and nearest_free_slots and shapes the answer for the pages,
+in the clinic's zone; it decides nothing about availability itself.
 """
 
 from __future__ import annotations
