@@ -2,6 +2,8 @@
    without it (plain links and forms). Loaded with `defer`; no inline scripts (see the CSP).
 
    - The week of free times changes (other week, other therapist) without a page reload.
+   - A day chip opens its day in place (on a phone, the one day shown; else it scrolls to it).
+   - The date of birth hint says how to type a date where the browser has no date box.
    - A note when the browser's time zone is not the clinic's.
    - The child's fields show only when the visit is for a child.
    - A form is sent once, and an error summary takes the focus. */
@@ -84,6 +86,34 @@
     showTimes(link.href, true, true);
   });
 
+  // A day chip: the same day its `?day=` link would open, without loading the page again.
+  document.addEventListener("click", function (event) {
+    var chip = event.target.closest && event.target.closest("a[data-day-link]");
+    if (!chip || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) {
+      return;
+    }
+    var day = chip.getAttribute("data-day-link");
+    var times = chip.closest("#times");
+    var section = times && times.querySelector('.day-times[data-day="' + day + '"]');
+    if (!section) {
+      return;  // the link still works
+    }
+    event.preventDefault();
+    times.querySelectorAll(".day-times.is-open").forEach(function (open) {
+      open.classList.remove("is-open");
+    });
+    section.classList.add("is-open");
+    times.querySelectorAll("a[data-day-link]").forEach(function (link) {
+      if (link === chip) {
+        link.setAttribute("aria-current", "true");
+      } else {
+        link.removeAttribute("aria-current");
+      }
+    });
+    window.history.replaceState(window.history.state, "", chip.href.split("#")[0]);
+    section.focus();  // on a wide screen this is the jump the link's #fragment makes
+  });
+
   function timesFormUrl(form) {
     var query = new URLSearchParams(new FormData(form)).toString();
     return form.action + (query ? "?" + query : "");
@@ -123,6 +153,14 @@
       hint.textContent = "Your child is the patient; you are the contact for the visit.";
     }
   }
+
+  // Without a date box the browser shows a plain text field, read as year-month-day.
+  document.querySelectorAll('input[name="child_date_of_birth"]').forEach(function (input) {
+    var hint = document.getElementById(input.id + "-hint");
+    if (hint && input.type !== "date") {
+      hint.textContent = "Type it as year-month-day, for example 2019-04-23.";
+    }
+  });
 
   // --- sending forms ------------------------------------------------------------------------
 

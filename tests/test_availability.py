@@ -9,12 +9,15 @@ from booking.rules.availability import (
     BookingRules,
     Interval,
     Slot,
+    SlotRefusal,
     TherapistCalendar,
     TimeOff,
     WorkingHours,
     fits_hours,
     free_slots,
     is_slot_free,
+    nearest_to_free,
+    why_not_free,
 )
 
 DETROIT = ZoneInfo("America/Detroit")
@@ -406,6 +409,96 @@ def test_is_slot_free_refuses_the_repeated_hour_when_clocks_go_back():
 
     assert is_slot_free(calendar, sixty, DETROIT, utc(2026, 11, 1, 5), LONG_AGO)  # 01:00 EDT
     assert not is_slot_free(calendar, sixty, DETROIT, utc(2026, 11, 1, 6), LONG_AGO)  # 01:00 EST
+
+
+# Why a start is not offered: each reason told as it is
+
+
+def test_a_free_start_has_no_reason_against_it():
+    assert why_not_free(mornings(), rules(), DETROIT, detroit(MONDAY, 9, 15), LONG_AGO) is None
+
+
+def test_a_start_between_two_grid_times_is_off_the_grid():
+    assert why_not_free(mornings(), rules(), DETROIT, detroit(MONDAY, 9, 5), LONG_AGO) == "off_grid"
+    seconds_late = detroit(MONDAY, 9).replace(second=30)
+    assert why_not_free(mornings(), rules(), DETROIT, seconds_late, LONG_AGO) == "off_grid"
+
+
+def test_a_start_before_the_notice_is_too_soon_even_off_the_grid():
+    now = detroit(MONDAY, 8)
+    notice = rules(notice=timedelta(hours=1))
+
+    assert why_not_free(mornings(), notice, DETROIT, detroit(MONDAY, 8, 45), now) == "too_soon"
+    assert why_not_free(mornings(), notice, DETROIT, detroit(MONDAY, 8, 50), now) == "too_soon"
+    assert why_not_free(mornings(), notice, DETROIT, detroit(MONDAY, 9), now) is None
+
+
+def test_a_start_beyond_the_booking_window_is_too_far():
+    now = detroit(MONDAY, 8)
+    week = rules(advance=timedelta(days=7))
+
+    assert why_not_free(mornings(), week, DETROIT, detroit(MONDAY + timedelta(days=7), 8), now) \
+        is None
+    later = detroit(MONDAY + timedelta(days=7), 8, 15)
+    assert why_not_free(mornings(), week, DETROIT, later, now) == "too_far"
+
+
+def test_a_visit_that_does_not_fit_in_the_hours_is_outside_hours():
+    calendar = mornings()
+
+    for start in (detroit(MONDAY, 7, 45), detroit(MONDAY, 11, 30), detroit(MONDAY, 13),
+                  detroit(date(2026, 6, 20), 9)):
+        assert why_not_free(calendar, rules(), DETROIT, start, LONG_AGO) == "outside_hours"
+    assert why_not_free(calendar, rules(), DETROIT, detroit(MONDAY, 11, 15), LONG_AGO) is None
+
+
+def test_a_visit_running_into_time_off_is_time_off_but_its_buffer_may():
+    calendar = mornings(time_off=[TimeOff(local(MONDAY, 10), local(MONDAY, 11))])
+    buffered = rules(buffer=30)
+
+    assert why_not_free(calendar, buffered, DETROIT, detroit(MONDAY, 9, 30), LONG_AGO) \
+        == "time_off"
+    assert why_not_free(calendar, buffered, DETROIT, detroit(MONDAY, 10, 45), LONG_AGO) \
+        == "time_off"
+    assert why_not_free(calendar, buffered, DETROIT, detroit(MONDAY, 9, 15), LONG_AGO) is None
+    assert why_not_free(calendar, buffered, DETROIT, detroit(MONDAY, 11), LONG_AGO) is None
+
+
+def test_a_start_blocked_by_a_visit_or_its_buffer_is_taken():
+    calendar = mornings(busy=[Interval(detroit(MONDAY, 9), detroit(MONDAY, 10))])
+
+    for start in (detroit(MONDAY, 8, 15), detroit(MONDAY, 9), detroit(MONDAY, 9, 45)):
+        assert why_not_free(calendar, rules(buffer=15), DETROIT, start, LONG_AGO) == "taken"
+    assert why_not_free(calendar, rules(buffer=15), DETROIT, detroit(MONDAY, 8), LONG_AGO) is None
+    assert why_not_free(calendar, rules(buffer=15), DETROIT, detroit(MONDAY, 10), LONG_AGO) is None
+
+
+def test_the_repeated_hour_when_clocks_go_back_is_off_the_grid():
+    calendar = TherapistCalendar("ana", (WorkingHours(6, time(0), time(4)),))
+    sixty = rules(visit=60, step=60)
+
+    assert why_not_free(calendar, sixty, DETROIT, utc(2026, 11, 1, 5), LONG_AGO) is None
+    assert why_not_free(calendar, sixty, DETROIT, utc(2026, 11, 1, 6), LONG_AGO) == "off_grid"
+
+
+def test_there_is_a_reason_exactly_when_a_start_is_not_free():
+    calendar = mornings(
+        busy=[Interval(detroit(TUESDAY, 9), detroit(TUESDAY, 9, 40))],
+        time_off=[TimeOff(local(WEDNESDAY, 10), local(THURSDAY, 9))],
+    )
+    now = detroit(MONDAY, 10, 5)
+    service = rules(buffer=10, notice=timedelta(hours=1), advance=timedelta(days=3))
+    for day in (MONDAY, TUESDAY, WEDNESDAY, THURSDAY, FRIDAY):
+        for minutes in range(7 * 60, 13 * 60, 5):
+            start = detroit(day, minutes // 60, minutes % 60)
+            reason = why_not_free(calendar, service, DETROIT, start, now)
+            assert (reason is None) == is_slot_free(calendar, service, DETROIT, start, now)
+
+
+def test_for_several_therapists_the_reason_nearest_to_free_is_told():
+    assert nearest_to_free([SlotRefusal.OUTSIDE_HOURS, SlotRefusal.TAKEN]) == "taken"
+    assert nearest_to_free([SlotRefusal.TIME_OFF, SlotRefusal.OUTSIDE_HOURS]) == "time_off"
+    assert nearest_to_free([SlotRefusal.TOO_SOON]) == "too_soon"
 
 
 # Values the clinic must not get wrong

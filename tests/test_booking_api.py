@@ -150,23 +150,32 @@ def test_booking_with_no_therapist_chooses_one_who_is_free(client, book):
 
 
 @pytest.mark.parametrize(
-    "start, why",
+    "start, why, reason, says",
     [
-        (lambda: local(MONDAY, 12), "lunch break"),
-        (lambda: local(MONDAY, 16, 30), "visit would run past closing"),
-        (lambda: local(MONDAY, 9, 10), "off the 15-minute grid"),
-        (lambda: local(next_weekday(6), 10), "Sunday, no hours"),
-        (lambda: local(next_weekday(0, at_least_days=0), 9).replace(year=2020), "in the past"),
-        (lambda: local(next_weekday(0, at_least_days=95), 9), "beyond 90 days"),
+        (lambda: local(MONDAY, 12), "lunch break", "outside_hours",
+         "the visit would not fit in the therapist's working hours"),
+        (lambda: local(MONDAY, 16, 30), "visit would run past closing", "outside_hours",
+         "the visit would not fit in the therapist's working hours"),
+        (lambda: local(MONDAY, 9, 10), "off the 15-minute grid", "off_grid",
+         "visits start every 15 minutes from the hour, and that time is between two of them"),
+        (lambda: local(next_weekday(6), 10), "Sunday, no hours", "outside_hours",
+         "the visit would not fit in the therapist's working hours"),
+        (lambda: local(next_weekday(0, at_least_days=0), 9).replace(year=2020), "in the past",
+         "too_soon", "it is too soon (Physical therapy evaluation is booked at least 24 hours "
+         "ahead)"),
+        (lambda: local(next_weekday(0, at_least_days=95), 9), "beyond 90 days", "too_far",
+         "it is too far ahead (Physical therapy evaluation is booked at most 90 days ahead)"),
     ],
 )
-def test_a_time_that_is_not_offered_is_refused(client, start, why):
+def test_a_time_that_is_not_offered_is_refused(client, start, why, reason, says):
     # An evaluation, so that the rule on evaluations does not answer first.
     answer = client.post(
         "/api/v1/appointments", json=a_booking(therapist="alex-rivera", start=start().isoformat())
     )
     assert answer.status_code == 409, why
     assert answer.json["error"]["code"] == "slot_unavailable"
+    assert answer.json["error"]["reason"] == reason, why
+    assert answer.json["error"]["message"] == f"that time is not available: {says}"
     assert appointment_count() == 0
 
 
@@ -182,6 +191,20 @@ def test_a_call_inside_the_two_hour_notice_is_refused(client):
     )
     assert answer.status_code == 409
     assert answer.json["error"]["code"] == "slot_unavailable"
+    assert answer.json["error"]["reason"] == "too_soon"
+    assert answer.json["error"]["message"] == (
+        "that time is not available: it is too soon (Schedule a call is booked at least "
+        "2 hours ahead)")
+
+
+def test_a_taken_time_is_refused_as_taken(client, book):
+    book("pt-evaluation", local(MONDAY, 9), "alex-rivera")
+    answer = client.post("/api/v1/appointments", json=a_booking(therapist="alex-rivera"))
+    assert answer.status_code == 409
+    assert answer.json["error"] == {
+        "code": "slot_unavailable", "field": "start", "reason": "taken",
+        "message": "that time is not available: it is already booked",
+    }
 
 
 def test_dry_needling_without_an_evaluation_is_refused_and_nothing_is_booked(client):

@@ -4,6 +4,7 @@ protection, as the patient sees them (status, page text) and as the clinic recor
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from html import unescape
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import func, select
 
 from booking import create_app
 from booking.extensions import db
-from booking.models import Appointment, AppointmentStatus, Patient
+from booking.models import Appointment, AppointmentStatus, Patient, utc_now
 from tests.conftest import local, next_weekday
 
 pytestmark = pytest.mark.usefixtures("clinic")
@@ -80,7 +81,11 @@ def test_a_week_of_free_times_is_grouped_by_day_in_the_clinic_zone(client, book)
     text = text_of(page)
     assert (f'<h3 class="day" id="day-{MONDAY.isoformat()}">Monday, {MONDAY:%B} {MONDAY.day}</h3>'
             in html)
-    assert f'<a href="#day-{MONDAY.isoformat()}">Mon {MONDAY.day}' in html
+    chip = re.search(r'<a class="day-chip" href="([^"]+)"[^>]*>(.*?)</a>', html)
+    assert unescape(chip.group(1)) == (
+        f"{CALL}?week={MONDAY.isoformat()}&day={MONDAY.isoformat()}#day-{MONDAY.isoformat()}")
+    assert " ".join(unescape(re.sub(r"<[^>]+>", " ", chip.group(2))).split()) == (
+        f"Mon {MONDAY.day} {MONDAY:%B} 35 free times")  # 8:00 to 4:45 PM, but not 9:00
     assert "All times are clinic time (America/Detroit)." in text
     monday = text.split(f"Monday, {MONDAY:%B} {MONDAY.day}", 2)[2].split("Tuesday")[0]
     assert monday.startswith(" 8:00 AM 8:15 AM 8:30 AM 8:45 AM 9:15 AM")  # 9:00 is taken twice
@@ -258,15 +263,65 @@ def test_a_time_taken_meanwhile_keeps_what_was_typed_and_offers_the_nearest(clie
     assert 'value="Sam Late"' in html and re.search(r">\s*Shoulder</textarea>", html)
     nearest = re.findall(r'name="other_start"[^>]*value="([^"]+)"', html)
     assert nearest == [local(MONDAY, hour, minute).isoformat() for hour, minute in
-                       ((9, 15), (9, 30), (9, 45), (10, 15), (10, 30), (10, 45))]
+                       ((9, 30), (9, 45), (10, 15))]
     assert appointment_count() == 1
 
-    answer = client.post(f"{CALL}/details", data={**form, "other_start": nearest[3]})
+    answer = client.post(f"{CALL}/details", data={**form, "other_start": nearest[2]})
     assert answer.status_code == 303
     db.session.rollback()
     assert db.session.scalar(
         select(Appointment.start_at).join(Patient).where(Patient.name == "Sam Late")
     ) == local(MONDAY, 10, 15)
+
+
+def test_a_time_off_the_grid_is_told_so_not_that_it_was_taken(client):
+    form = visit_form(local(MONDAY, 10, 7), therapist="alex-rivera", name="Sam Odd")
+    answer = client.post(f"{CALL}/details", data=form)
+    assert answer.status_code == 409
+    text = text_of(answer)
+    assert (f"Sorry, 10:07 AM on {MONDAY:%A}, {MONDAY:%B} {MONDAY.day} is not one of our times "
+            "Visits start every 15 minutes from the hour, and 10:07 AM falls between two of "
+            "them. Nothing was booked for you, and what you typed is kept below.") in text
+    assert "taken" not in text and "Someone" not in text
+    html = answer.get_data(as_text=True)
+    assert 'value="Sam Odd"' in html
+    assert re.findall(r'name="other_start"[^>]*value="([^"]+)"', html) == [
+        local(MONDAY, hour, minute).isoformat() for hour, minute in ((9, 45), (10, 0), (10, 15))]
+    assert appointment_count() == 0
+
+
+def test_a_time_inside_the_notice_is_told_it_is_too_soon(client):
+    now = utc_now()
+    soon = (now + timedelta(minutes=45)).replace(second=0, microsecond=0)
+    soon -= timedelta(minutes=soon.minute % 15)  # on the grid: the notice is the only reason
+    answer = client.post(f"{CALL}/details", data=visit_form(soon))
+    assert answer.status_code == 409
+    text = text_of(answer)
+    assert "is too soon to book online Schedule a call is booked at least 2 hours ahead. For a " \
+           "visit sooner than that, please call the clinic on +1 586 555 0100." in text
+    assert "taken" not in text
+    html = answer.get_data(as_text=True)
+    offered = re.findall(r'name="other_start"[^>]*value="([^"]+)"', html)
+    assert all(datetime.fromisoformat(start) >= now + timedelta(hours=2) for start in offered)
+    assert appointment_count() == 0
+
+
+def test_a_day_chip_opens_that_day_and_the_first_free_day_opens_by_default(client):
+    def open_day(url: str) -> str:
+        html = client.get(url).get_data(as_text=True)
+        [day] = re.findall(r'class="day-times is-open" data-day="([^"]+)"', html)
+        [current] = re.findall(r'data-day-link="([^"]+)" aria-current="true"', html)
+        assert current == day
+        return day
+
+    week = f"{CALL}?week={MONDAY.isoformat()}"
+    assert open_day(week) == MONDAY.isoformat()
+    assert open_day(f"{week}&day={TUESDAY.isoformat()}") == TUESDAY.isoformat()
+    sunday = MONDAY + timedelta(days=6)  # no one works on Sunday: the first free day opens
+    assert open_day(f"{week}&day={sunday.isoformat()}") == MONDAY.isoformat()
+    answer = client.get(f"{week}&day=tuesday")
+    assert answer.status_code == 400
+    assert "Day: use a date like 2026-12-01." in text_of(answer)
 
 
 # --- the manage link -----------------------------------------------------------------------
@@ -336,6 +391,19 @@ def test_moving_to_a_time_taken_meanwhile_offers_the_nearest(client, book):
     db.session.rollback()
     mine = db.session.scalars(select(Appointment).order_by(Appointment.id)).first()
     assert mine.start_at == local(MONDAY, 10)
+
+
+def test_moving_to_a_time_too_far_ahead_is_told_so(client):
+    token = book_through_the_page(client, local(MONDAY, 10), therapist="alex-rivera")
+    far = next_weekday(0, at_least_days=70)  # calls are booked at most 60 days ahead
+    answer = client.post(f"/manage/{token}/reschedule", data={"start": local(far, 9).isoformat()})
+    assert answer.status_code == 409
+    text = text_of(answer)
+    assert (f"Sorry, 9:00 AM on {far:%A}, {far:%B} {far.day} is too far ahead Schedule a call "
+            "can be booked up to 60 days ahead. Your visit has not moved.") in text
+    assert "taken" not in text
+    db.session.rollback()
+    assert db.session.scalars(select(Appointment)).one().start_at == local(MONDAY, 10)
 
 
 # --- protections ---------------------------------------------------------------------------

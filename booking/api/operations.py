@@ -16,14 +16,17 @@ from pydantic import BaseModel, ValidationError
 class ApiError(Exception):
     """An error answer in the contract's shape: {"error": {"code", "message", "field"}}."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None, *,
+                 reason: str | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.field = status, code, message, field
+        self.reason = reason  # slot_unavailable only: why the time is not offered
 
     def response(self):
-        return jsonify(
-            error={"code": self.code, "message": self.message, "field": self.field}
-        ), self.status
+        detail = {"code": self.code, "message": self.message, "field": self.field}
+        if self.reason is not None:
+            detail["reason"] = self.reason
+        return jsonify(error=detail), self.status
 
 
 @dataclass

@@ -183,6 +183,10 @@ class ErrorDetail(BaseModel):
     code: str
     message: str
     field: str | None = None
+    reason: str | None = Field(
+        None, description="with slot_unavailable: taken, outside_hours, time_off, too_soon, "
+        "too_far or off_grid"
+    )
 
 
 class ErrorOut(BaseModel):

@@ -277,7 +277,8 @@ def _api_error(error: ApiError):
 @api.errorhandler(scheduling.SchedulingError)
 def _scheduling_error(error: scheduling.SchedulingError):
     db.session.rollback()
-    return ApiError(error.status, error.code, error.message, error.field).response()
+    return ApiError(error.status, error.code, error.message, error.field,
+                    reason=getattr(error, "reason", None)).response()
 
 
 @api.errorhandler(ClinicNotConfigured)

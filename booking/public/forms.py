@@ -52,14 +52,24 @@ def parse_start(text: str | None) -> datetime | None:
 
 def week_from_query() -> date | None:
     """The `week` query value: the first day of the week of times to show (YYYY-MM-DD)."""
-    text = request.args.get("week", "").strip()
+    return _date_in_query("week")
+
+
+def day_from_query() -> date | None:
+    """The `day` query value: the day of that week whose times a phone shows (YYYY-MM-DD)."""
+    return _date_in_query("day")
+
+
+def _date_in_query(name: str) -> date | None:
+    text = request.args.get(name, "").strip()
     if not text:
         return None
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise PageProblem(400, "Choose another week",
-                          "Week: use a date like 2026-12-01.", field="week") from None
+        raise PageProblem(400, f"Choose another {name}",
+                          f"{name.capitalize()}: use a date like 2026-12-01.",
+                          field=name) from None
 
 
 class _Phone:

@@ -26,7 +26,13 @@ from booking.database import hold_write_lock
 from booking.extensions import db, limiter
 from booking.models import Appointment, AppointmentStatus, utc_now
 from booking.patients.manage_links import appointment_for_token
-from booking.public.forms import CancelVisitForm, RescheduleVisitForm, parse_start, week_from_query
+from booking.public.forms import (
+    CancelVisitForm,
+    RescheduleVisitForm,
+    day_from_query,
+    parse_start,
+    week_from_query,
+)
 from booking.public.problems import PageProblem, problem_page
 from booking.public.week_of_times import (
     day_label,
@@ -116,11 +122,13 @@ def reschedule(token: str):
     if not form.validate_on_submit():
         week = week_of_free_times(
             appointment.service, zone, utc_now(), first_day=week_from_query(),
-            therapist_slug=appointment.therapist.slug,
+            therapist_slug=appointment.therapist.slug, open_day=day_from_query(),
         )
         return _visit_page(
             "public/reschedule.html", token, appointment, form=form, week=week,
-            week_url=lambda day: url_for(".reschedule", token=token, week=day.isoformat()),
+            week_url=lambda first_day, open_day=None: url_for(
+                ".reschedule", token=token, week=first_day.isoformat(),
+                day=open_day.isoformat() if open_day else None),
         )
     start = parse_start(form.start.data)
     if start is None:
@@ -129,7 +137,7 @@ def reschedule(token: str):
     hold_write_lock()
     try:
         scheduling.reschedule_appointment(appointment, start, changed_by="patient")
-    except scheduling.SlotUnavailable:
+    except scheduling.SlotUnavailable as refusal:
         db.session.rollback()
         appointment = _appointment_for(token)
         nearest = nearest_free_times(
@@ -137,7 +145,7 @@ def reschedule(token: str):
             therapist_slug=appointment.therapist.slug,
         )
         return _visit_page("public/reschedule.html", token, appointment, form=form,
-                           taken=start, nearest=nearest), 409
+                           wanted=start, refusal=refusal.reason, nearest=nearest), 409
     except scheduling.AppointmentNotChangeable:
         db.session.rollback()
         return _cannot_change(token)

@@ -19,7 +19,7 @@ from booking.database import hold_write_lock
 from booking.extensions import db, limiter
 from booking.models import Service, ServiceKind, utc_now
 from booking.patients.manage_links import manage_token_for
-from booking.public.forms import VisitDetailsForm, parse_start, week_from_query
+from booking.public.forms import VisitDetailsForm, day_from_query, parse_start, week_from_query
 from booking.public.manage import manage
 from booking.public.problems import PageProblem, register_problem_pages
 from booking.public.week_of_times import (
@@ -69,13 +69,15 @@ def choose_time(service_slug: str):
         scheduling.therapists_offering(service, therapist_slug)  # refuses an unknown one
     zone = zone_named(clinic.timezone)
     week = week_of_free_times(
-        service, zone, utc_now(), first_day=week_from_query(), therapist_slug=therapist_slug
+        service, zone, utc_now(), first_day=week_from_query(), therapist_slug=therapist_slug,
+        open_day=day_from_query(),
     )
     return render_template(
         "public/choose_time.html", clinic=clinic, service=service, therapists=therapists,
         therapist_slug=therapist_slug or "", week=week, zone=zone,
-        week_url=lambda day: url_for(".choose_time", service_slug=service.slug,
-                                     therapist=therapist_slug, week=day.isoformat()),
+        week_url=lambda first_day, open_day=None: url_for(
+            ".choose_time", service_slug=service.slug, therapist=therapist_slug,
+            week=first_day.isoformat(), day=open_day.isoformat() if open_day else None),
     )
 
 
@@ -121,12 +123,12 @@ def visit_details(service_slug: str):
             "public/evaluation_required.html", clinic=clinic, service=service,
             evaluations=_evaluations(),
         ), 422
-    except scheduling.SlotUnavailable:
+    except scheduling.SlotUnavailable as refusal:
         db.session.rollback()
         nearest = nearest_free_times(
             service, start, page["zone"], utc_now(), therapist_slug=therapist_slug
         )
-        return render_template("public/visit_details.html", **page, taken=True,
+        return render_template("public/visit_details.html", **page, refusal=refusal.reason,
                                nearest=nearest), 409
     token = manage_token_for(appointment)
     db.session.commit()

@@ -1,7 +1,8 @@
-"""The free times a patient picks from: a week of them grouped by day, or the nearest few.
+"""The free times a patient picks from: a week of them grouped by day (one day open at a time
+on a phone), or the few nearest to a time they could not have.
 
-Reads through scheduling.free_slots and shapes the answer for the pages, in the clinic's zone;
-it decides nothing about availability itself.
+Reads through scheduling.free_slots and nearest_free_slots and shapes the answer for the pages,
+in the clinic's zone; it decides nothing about availability itself.
 """
 
 from __future__ import annotations
@@ -16,9 +17,6 @@ from booking.models import Appointment, Clinic, Service
 from booking.rules.availability import Slot
 
 WEEK_DAYS = 7
-# When the chosen time is gone: this many free times, searched this many days either side.
-NEAREST_COUNT = 6
-NEAREST_SEARCH_DAYS = 3
 
 
 @dataclass(frozen=True)
@@ -45,6 +43,9 @@ class Week:
     days: list[DayOfTimes]
     earlier: date | None  # the first day of the week before, when it can hold times
     later: date | None
+    # The day whose times a phone shows (the others are a tap away): the one asked for when it
+    # has free times, else the first day that has.
+    open_day: date | None
 
     @property
     def last_day(self) -> date:
@@ -66,6 +67,7 @@ def week_of_free_times(
     *,
     first_day: date | None,
     therapist_slug: str | None,
+    open_day: date | None = None,
 ) -> Week:
     """The free times of the week from `first_day` (default: the first week with any).
 
@@ -97,11 +99,16 @@ def week_of_free_times(
         by_day.setdefault(time.start.date(), []).append(time)
     earlier = max(first_day - timedelta(days=WEEK_DAYS), today) if first_day > today else None
     later = first_day + timedelta(days=WEEK_DAYS)
+    days = [DayOfTimes(day, times) for day, times in sorted(by_day.items())]
+    days_with_times = [day.day for day in days if day.times]
+    if open_day not in days_with_times:
+        open_day = days_with_times[0] if days_with_times else None
     return Week(
         first_day=first_day,
-        days=[DayOfTimes(day, times) for day, times in sorted(by_day.items())],
+        days=days,
         earlier=earlier,
         later=later if later <= last_bookable_day else None,
+        open_day=open_day,
     )
 
 
@@ -123,16 +130,9 @@ def nearest_free_times(
     *,
     therapist_slug: str | None,
 ) -> list[FreeTime]:
-    """The free times closest to the one the patient wanted, earliest first."""
-    wanted_day = wanted.astimezone(zone).date()
-    first_day = max(wanted_day - timedelta(days=NEAREST_SEARCH_DAYS), today_at(zone, now))
-    slots = scheduling.free_slots(
-        service, first_day, wanted_day + timedelta(days=NEAREST_SEARCH_DAYS),
-        therapist_slug=therapist_slug, now=now,
-    )
-    times = free_times(slots, zone, keep_therapist=therapist_slug is not None)
-    closest = sorted(times, key=lambda time: abs(time.start - wanted))[:NEAREST_COUNT]
-    return sorted(closest, key=lambda time: time.start)
+    """The few free times nearest to the one the patient wanted, in the order of the day."""
+    slots = scheduling.nearest_free_slots(service, wanted, therapist_slug=therapist_slug, now=now)
+    return free_times(slots, zone, keep_therapist=therapist_slug is not None)
 
 
 def day_label(day: date) -> str:

@@ -9,6 +9,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 
@@ -226,18 +227,91 @@ def fits_hours(
     """
     _require_aware(start, "start")
     _require_aware(end, "end")
-    day = start.astimezone(zone).date()
     begins, ends = start.timestamp(), end.timestamp()
-    inside_hours = any(
+    return _inside_hours(calendar, zone, start, begins, ends) and not _in_time_off(
+        calendar, zone, begins, ends
+    )
+
+
+def _inside_hours(
+    calendar: TherapistCalendar, zone: ZoneInfo, start: datetime, begins: float, ends: float
+) -> bool:
+    day = start.astimezone(zone).date()
+    return any(
         datetime.combine(day, window.start, tzinfo=zone).timestamp() <= begins
         and ends <= datetime.combine(day, window.end, tzinfo=zone).timestamp()
         for window in calendar.hours
         if window.weekday == day.weekday()
     )
-    return inside_hours and not any(
+
+
+def _in_time_off(calendar: TherapistCalendar, zone: ZoneInfo, begins: float, ends: float) -> bool:
+    # The same open-ended overlaps as _blocked_starts: touching is not overlapping.
+    return any(
         _local_instant(period.start, zone) < ends and begins < _local_instant(period.end, zone)
         for period in calendar.time_off
     )
+
+
+class SlotRefusal(StrEnum):
+    """Why a start is not a free slot, told to the patient as it is.
+
+    Declared from the clinic's rules to the therapist's day: a later reason is nearer to free
+    (see `nearest_to_free`).
+    """
+
+    TOO_SOON = "too_soon"  # before now + the service's notice
+    TOO_FAR = "too_far"  # after now + the service's booking window
+    OFF_GRID = "off_grid"  # not on the clinic's grid of start times
+    OUTSIDE_HOURS = "outside_hours"  # the visit does not fit in the therapist's hours
+    TIME_OFF = "time_off"  # the therapist is away then
+    TAKEN = "taken"  # another visit (or a busy time elsewhere) is in the way
+
+
+def why_not_free(
+    calendar: TherapistCalendar,
+    rules: BookingRules,
+    zone: ZoneInfo,
+    start: datetime,
+    now: datetime,
+) -> SlotRefusal | None:
+    """Why `start` (aware) is not one of this therapist's free slots, or None when it is one.
+
+    When several reasons hold, the first in SlotRefusal's order is given.
+    """
+    _require_aware(now, "now")
+    if is_slot_free(calendar, rules, zone, start, now):
+        return None
+    now_utc = now.astimezone(UTC)
+    if start < now_utc + rules.min_notice:
+        return SlotRefusal.TOO_SOON
+    if start > now_utc + rules.max_advance:
+        return SlotRefusal.TOO_FAR
+    wall = start.astimezone(zone)
+    if _micros_of_day(wall.timetz()) % (rules.slot_step_minutes * 60_000_000):
+        return SlotRefusal.OFF_GRID
+    begins = start.timestamp()
+    ends = begins + rules.duration.total_seconds()
+    if not _inside_hours(calendar, zone, start, begins, ends):
+        return SlotRefusal.OUTSIDE_HOURS
+    if _in_time_off(calendar, zone, begins, ends):
+        return SlotRefusal.TIME_OFF
+    # What is left is a start the wall-clock grid offers on paper but the day does not (the
+    # repeated hour of a fall-back night is offered once), or a busy span in the way.
+    reach = ends + rules.buffer_after.total_seconds()
+    if any(busy.start.timestamp() < reach and begins < busy.end.timestamp()
+           for busy in calendar.busy):
+        return SlotRefusal.TAKEN
+    return SlotRefusal.OFF_GRID
+
+
+def nearest_to_free(refusals: Sequence[SlotRefusal]) -> SlotRefusal:
+    """Of several therapists' reasons for one start, the one nearest to free.
+
+    "Taken" by one and "outside hours" for another is told as taken: someone works then.
+    """
+    order = list(SlotRefusal)
+    return max(refusals, key=order.index)
 
 
 def _slug(calendar: TherapistCalendar) -> str:

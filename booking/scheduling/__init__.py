@@ -1,7 +1,8 @@
 """The one writer: booking, moving, cancelling and attendance of appointments, and staff changes
 to therapists' hours and time off. Nothing else writes an appointment.
 
-`from booking import scheduling` gives the booking functions of `appointments`.
+`from booking import scheduling` gives the booking functions of `appointments`, and
+`nearest_free_slots`: what a patient is offered when the time they wanted is not free.
 """
 
 from booking.scheduling.appointments import (
@@ -25,6 +26,7 @@ from booking.scheduling.appointments import (
     reschedule_appointment,
     therapists_offering,
 )
+from booking.scheduling.nearest_slots import nearest_free_slots
 
 __all__ = [
     "ATTENDANCE",
@@ -43,6 +45,7 @@ __all__ = [
     "find_patient",
     "free_slots",
     "has_evaluation_before",
+    "nearest_free_slots",
     "record_attendance",
     "reschedule_appointment",
     "therapists_offering",

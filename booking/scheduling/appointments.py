@@ -33,6 +33,7 @@ from booking.models import (
 )
 from booking.notifications import outbox
 from booking.rules import availability
+from booking.rules.availability import SlotRefusal
 from booking.scheduling.therapist_time import booking_rules, local_day_bounds, therapist_calendars
 
 
@@ -51,9 +52,15 @@ class SchedulingError(Exception):
 
 
 class SlotUnavailable(SchedulingError):
+    """The start is not a free slot: `reason` (availability.SlotRefusal) says why."""
+
     code = "slot_unavailable"
     status = 409
     field = "start"
+
+    def __init__(self, reason: SlotRefusal, message: str):
+        super().__init__(message)
+        self.reason = reason
 
 
 class EvaluationRequired(SchedulingError):
@@ -234,8 +241,6 @@ def book_appointment(
         )
 
     candidates = _free_therapists_at(service, therapists, start, now, override=override)
-    if not candidates:
-        raise SlotUnavailable("that time is not available; please choose another")
 
     patient_row = _patient_for(existing_patient, patient)
     end = start + timedelta(minutes=service.duration_minutes)
@@ -276,7 +281,7 @@ def book_appointment(
             )
             outbox.plan_for_booking(appointment, now)
             return appointment
-    raise SlotUnavailable("that time was just taken; please choose another")
+    raise _lost_race()
 
 
 def reschedule_appointment(
@@ -299,8 +304,6 @@ def reschedule_appointment(
     candidates = _free_therapists_at(
         service, therapists, start, now, override=override, ignore_appointment_id=appointment.id
     )
-    if not candidates:
-        raise SlotUnavailable("that time is not available; please choose another")
     before = {"therapist": appointment.therapist.slug, "start": appointment.start_at.isoformat()}
     therapist = candidates[0]
     end = start + timedelta(minutes=service.duration_minutes)
@@ -311,7 +314,7 @@ def reschedule_appointment(
     appointment.sequence += 1
     appointment.updated_at = now
     if not _write_unless_overlapping(savepoint=False):
-        raise SlotUnavailable("that time was just taken; please choose another")
+        raise _lost_race()
     _audit(
         changed_by,
         "rescheduled",
@@ -404,7 +407,10 @@ def _free_therapists_at(
     override: StaffOverride | None,
     ignore_appointment_id: int | None = None,
 ) -> list[Therapist]:
-    """Those of `therapists` for whom `start` is a free slot, least busy that day first."""
+    """Those of `therapists` for whom `start` is a free slot, least busy that day first.
+
+    Raises SlotUnavailable, with the reason nearest to free, when there is none.
+    """
     clinic = current_clinic()
     zone = zone_named(clinic.timezone)
     local_day = start.astimezone(zone).date()
@@ -416,12 +422,47 @@ def _free_therapists_at(
         ignore_appointment_id=ignore_appointment_id,
     )
     rules = booking_rules(service, clinic.slot_step_minutes, staff_override=override is not None)
-    free = [
-        (len(calendar.busy), position, therapist)
-        for position, (therapist, calendar) in enumerate(zip(therapists, calendars, strict=True))
-        if availability.is_slot_free(calendar, rules, zone, start, now)
-    ]
+    free, refusals = [], []
+    for position, (therapist, calendar) in enumerate(zip(therapists, calendars, strict=True)):
+        refusal = availability.why_not_free(calendar, rules, zone, start, now)
+        if refusal is None:
+            free.append((len(calendar.busy), position, therapist))
+        else:
+            refusals.append(refusal)
+    if not free:
+        reason = availability.nearest_to_free(refusals)
+        raise SlotUnavailable(reason, _refusal_message(reason, service, rules, len(therapists)))
     return [therapist for _, _, therapist in sorted(free, key=lambda item: item[:2])]
+
+
+def _refusal_message(
+    reason: SlotRefusal, service: Service, rules: availability.BookingRules, therapists: int
+) -> str:
+    """The reason in plain words; staff see it with a note on what an override waives."""
+    whose = "the therapist's" if therapists == 1 else "the therapists'"
+    why = {
+        SlotRefusal.TOO_SOON: f"it is too soon ({service.name} is booked at least "
+        f"{_hours(rules.min_notice)} ahead)" if rules.min_notice else "it is in the past",
+        SlotRefusal.TOO_FAR: f"it is too far ahead ({service.name} is booked at most "
+        f"{rules.max_advance.days} days ahead)",
+        SlotRefusal.OFF_GRID: f"visits start every {rules.slot_step_minutes} minutes from the "
+        "hour, and that time is between two of them",
+        SlotRefusal.OUTSIDE_HOURS: f"the visit would not fit in {whose} working hours",
+        SlotRefusal.TIME_OFF: "the therapist is away then" if therapists == 1
+        else "the therapists are away then",
+        SlotRefusal.TAKEN: "it is already booked",
+    }[reason]
+    return f"that time is not available: {why}"
+
+
+def _hours(notice: timedelta) -> str:
+    hours = notice.total_seconds() / 3600
+    return "1 hour" if hours == 1 else f"{hours:g} hours"
+
+
+def _lost_race() -> SlotUnavailable:
+    """Another booking was written between the check and this one."""
+    return SlotUnavailable(SlotRefusal.TAKEN, "that time is not available: it was just booked")
 
 
 def _patient_for(existing: Patient | None, details: PatientDetails) -> Patient:

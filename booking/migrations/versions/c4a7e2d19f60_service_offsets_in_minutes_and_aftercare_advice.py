@@ -5,7 +5,7 @@ now they are JSON lists of whole minutes. The aftercare advice was guessed from 
 the service; existing services that the guess matched get the dry needling advice.
 
 Revision ID: c4a7e2d19f60
-Revises: 9e3a2b5c1d43
+Revises: b2c4d6e8f0a1
 Create Date: 2026-12-02 03:30:00.000000
 
 """
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'c4a7e2d19f60'
-down_revision = '9e3a2b5c1d43'
+down_revision = 'b2c4d6e8f0a1'
 branch_labels = None
 depends_on = None
 
