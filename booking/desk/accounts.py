@@ -7,7 +7,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from booking.extensions import db
-from booking.models import AuditEntry, StaffRole, StaffUser, Therapist, hash_password, utc_now
+from booking.models import StaffRole, StaffUser, Therapist, audit, hash_password, utc_now
 
 
 class AccountRefused(Exception):
@@ -67,13 +67,5 @@ def set_active(user: StaffUser, active: bool, *, by: str) -> None:
 
 
 def _audit(by: str, action: str, user: StaffUser, therapist: Therapist | None) -> None:
-    db.session.add(
-        AuditEntry(
-            created_at=utc_now(),
-            actor=by,
-            action=action,
-            appointment_id=None,
-            therapist_id=therapist.id if therapist else None,
-            details={"login": user.email, "role": user.role},
-        )
-    )
+    audit.record(action, actor=by, therapist_id=therapist.id if therapist else None,
+                 details={"login": user.email, "role": user.role})
