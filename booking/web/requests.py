@@ -54,10 +54,12 @@ def show_problems_with(blueprint_name: str, problem_page: ProblemPage) -> None:
 
 
 def problem_response(status: int, title: str, message: str) -> Response:
-    show = _PROBLEM_PAGES.get(request.blueprint or "")
-    if show is None:
-        return Response(f"{message}\n", status, mimetype="text/plain")
-    return make_response(show(status, title, message))
+    # A nested blueprint shows problems as the nearest blueprint around it that registered.
+    for name in request.blueprints:
+        show = _PROBLEM_PAGES.get(name)
+        if show is not None:
+            return make_response(show(status, title, message))
+    return Response(f"{message}\n", status, mimetype="text/plain")
 
 
 def _database_unavailable(error: OperationalError) -> Response:
