@@ -7,7 +7,7 @@ from __future__ import annotations
 from contextlib import suppress
 from datetime import date, datetime
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, g, render_template
 from flask_login import current_user
 
 from booking.clinic.reference import ClinicNotConfigured, clinic_zone, current_clinic
@@ -39,17 +39,20 @@ def _page_helpers():
     def local(instant: datetime) -> datetime:
         return instant.astimezone(clinic_zone())
 
-    try:
-        clinic = current_clinic()
-    except ClinicNotConfigured:
-        clinic = None
+    clinic = role = None
+    # A page about a problem reads nothing from the database: the database may be the problem.
+    if not g.get("showing_problem"):
+        with suppress(ClinicNotConfigured):
+            clinic = current_clinic()
+        if current_user.is_authenticated:
+            role = current_role()
     return {
         "local": local,
         "clinic": clinic,
         "logout_form": PostOnlyForm(),
         "audit_detail": _audit_detail,
         "StaffRole": StaffRole,
-        "role": current_role() if current_user.is_authenticated else None,
+        "role": role,
     }
 
 
@@ -84,4 +87,9 @@ def _forbidden(_error):
                         "This page belongs to another part of the clinic.", 403)
 
 
-show_problems_with(desk.name, lambda status, title, message: message_page(title, message, status))
+def _problem_page(status: int, title: str, message: str):
+    g.showing_problem = True
+    return message_page(title, message, status)
+
+
+show_problems_with(desk.name, _problem_page)
