@@ -20,17 +20,19 @@ class AccountRefused(Exception):
 
 
 def create_staff_user(
-    email: str, role: str, therapist_slug: str | None, password: str, *, by: str
+    email: str, role: StaffRole | str, therapist_slug: str | None, password: str, *, by: str
 ) -> StaffUser:
     """A new active login; the caller commits. Refuses duplicates and short passwords."""
     try:
         email = validate_email(email.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as error:
         raise AccountRefused(str(error), field="email") from None
-    if role not in set(StaffRole):
-        raise AccountRefused(f"must be one of {', '.join(StaffRole)}", field="role")
+    try:
+        role = StaffRole(role)
+    except ValueError:
+        raise AccountRefused(f"must be one of {', '.join(StaffRole)}", field="role") from None
     therapist = None
-    if role == StaffRole.THERAPIST:
+    if role is StaffRole.THERAPIST:
         if not therapist_slug:
             raise AccountRefused("a therapist login needs a therapist", field="therapist")
         therapist = db.session.scalars(
