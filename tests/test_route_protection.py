@@ -41,11 +41,11 @@ CSRF_CHECKED = {
     "desk.logins.create_login",
     "desk.logins.set_login_active",
     "desk.feeds.rotate_feed",
-    "desk.busy_calendars.add_busy_calendar_by_url",
-    "desk.busy_calendars.upload_busy_calendar",
-    "desk.busy_calendars.refresh_busy_calendar",
-    "desk.busy_calendars.replace_busy_calendar",
-    "desk.busy_calendars.remove_busy_calendar",
+    "desk.busy_calendars.add_by_url",
+    "desk.busy_calendars.add_upload",
+    "desk.busy_calendars.refresh",
+    "desk.busy_calendars.replace",
+    "desk.busy_calendars.remove",
 }
 # Routes that change something without a CSRF token, and why that is safe.
 CSRF_EXEMPT = {

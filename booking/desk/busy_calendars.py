@@ -167,7 +167,7 @@ def _size(count: int) -> str:
 @busy_calendars.post("/therapists/<slug>/busy-calendars/by-url")
 @allowed(*EVERYONE)
 @writing
-def add_busy_calendar_by_url(slug: str):
+def add_by_url(slug: str):
     therapist = access.therapist_in_reach(slug)
     form = BusyCalendarByUrlForm()
     if not form.validate_on_submit():
@@ -191,7 +191,7 @@ def add_busy_calendar_by_url(slug: str):
 @allowed(*EVERYONE)
 @_upload_read_first
 @writing
-def upload_busy_calendar(slug: str):
+def add_upload(slug: str):
     therapist = access.therapist_in_reach(slug)
     form = _posted_upload(BusyCalendarUploadForm)
     if isinstance(form, int):
@@ -220,7 +220,7 @@ def upload_busy_calendar(slug: str):
 @busy_calendars.post("/therapists/<slug>/busy-calendars/<int:calendar_id>/refresh")
 @allowed(*EVERYONE)
 @writing
-def refresh_busy_calendar(slug: str, calendar_id: int):
+def refresh(slug: str, calendar_id: int):
     therapist = access.therapist_in_reach(slug)
     calendar = calendar_in_reach(therapist, calendar_id)
     require_form_token()
@@ -239,7 +239,7 @@ def refresh_busy_calendar(slug: str, calendar_id: int):
 
 @busy_calendars.get("/therapists/<slug>/busy-calendars/<int:calendar_id>/replace")
 @allowed(*EVERYONE)
-def replace_busy_calendar_form(slug: str, calendar_id: int):
+def replace_form(slug: str, calendar_id: int):
     therapist = access.therapist_in_reach(slug)
     calendar = calendar_in_reach(therapist, calendar_id)
     return _replace_page(therapist, calendar)
@@ -261,7 +261,7 @@ def _replace_page(therapist, calendar, form=None, status=200):
 @allowed(*EVERYONE)
 @_upload_read_first
 @writing
-def replace_busy_calendar(slug: str, calendar_id: int):
+def replace(slug: str, calendar_id: int):
     therapist = access.therapist_in_reach(slug)
     calendar = calendar_in_reach(therapist, calendar_id)
     form = _posted_upload(BusyCalendarReplaceForm)
@@ -283,7 +283,7 @@ def replace_busy_calendar(slug: str, calendar_id: int):
 
 @busy_calendars.get("/therapists/<slug>/busy-calendars/<int:calendar_id>/remove")
 @allowed(*EVERYONE)
-def confirm_remove_busy_calendar(slug: str, calendar_id: int):
+def confirm_remove(slug: str, calendar_id: int):
     therapist = access.therapist_in_reach(slug)
     calendar = calendar_in_reach(therapist, calendar_id)
     return render_template(
@@ -298,7 +298,7 @@ def confirm_remove_busy_calendar(slug: str, calendar_id: int):
 @busy_calendars.post("/therapists/<slug>/busy-calendars/<int:calendar_id>/remove")
 @allowed(*EVERYONE)
 @writing
-def remove_busy_calendar(slug: str, calendar_id: int):
+def remove(slug: str, calendar_id: int):
     therapist = access.therapist_in_reach(slug)
     calendar = calendar_in_reach(therapist, calendar_id)
     require_form_token()
