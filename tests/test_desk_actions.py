@@ -24,8 +24,10 @@ from booking.models import (
     utc_now,
 )
 from booking.notifications import dispatcher
+from config import TestConfig, load_config
 from tests.conftest import CLINIC_ZONE, local, next_weekday
 from tests.desk_staff import signed_in, staff_logins
+from tests.servers import free_port
 
 
 @pytest.fixture
@@ -418,6 +420,21 @@ def test_time_off_saved_while_the_scheduler_writes_waits_its_turn_and_is_saved(
     db.session.rollback()
     assert [row.reason for row in db.session.scalars(select(TimeOff))] == ["Course"]
     assert last_dispatcher_run() is not None  # the scheduler's write stands too
+
+
+def test_with_the_database_out_of_reach_a_desk_page_says_so_in_the_back_offices_look():
+    nowhere = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/booking"  # nothing listens
+    app = create_app({**load_config(TestConfig), "SQLALCHEMY_DATABASE_URI": nowhere})
+    answer = app.test_client().post(
+        "/desk/login", data={"email": "desk@clinic.example", "password": "a long passphrase"}
+    )
+    assert answer.status_code == 503
+    assert answer.mimetype == "text/html"
+    page = answer.get_data(as_text=True)
+    assert "Please try again in a moment" in page
+    assert "Nothing was saved." in page
+    with app.app_context():
+        db.engine.dispose()
 
 
 # --- patients and their messages -----------------------------------------------------------
