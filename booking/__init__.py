@@ -48,7 +48,7 @@ def create_app(config=None) -> Flask:
     from booking.desk import desk, load_staff_user
 
     login.user_loader(load_staff_user)
-    login.login_view = "desk.login"
+    login.login_view = "desk.sign_in.login"
     login.login_message = "Please log in to the back office."
     limiter.init_app(app)
 

@@ -3,12 +3,14 @@ patients' messages, the audit log and a therapist's feed, as staff see them in t
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import event, select
 
-from booking import scheduling
+from booking import create_app, scheduling
+from booking.database import hold_write_lock
 from booking.extensions import db
 from booking.models import (
     Appointment,
@@ -17,11 +19,15 @@ from booking.models import (
     Service,
     Therapist,
     TimeOff,
+    last_dispatcher_run,
+    record_dispatcher_run,
     utc_now,
 )
 from booking.notifications import dispatcher
+from config import TestConfig, load_config
 from tests.conftest import CLINIC_ZONE, local, next_weekday
 from tests.desk_staff import signed_in, staff_logins
+from tests.servers import free_port
 
 
 @pytest.fixture
@@ -359,6 +365,76 @@ def test_time_off_ending_before_it_starts_is_refused(desk):
     )
     assert answer.status_code == 422
     assert "Until: Must be after the start." in answer.get_data(as_text=True)
+
+
+def test_time_off_saved_while_the_scheduler_writes_waits_its_turn_and_is_saved(
+    app, app_settings, desk
+):
+    """Under `make run` the scheduler writes to the same SQLite file as the pages. A save that
+    began by reading could not become a write once the scheduler had committed meanwhile, and
+    answered 503. Holding the write lock from its first statement, it waits for the scheduler
+    and then saves."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's one writer at a time; on PostgreSQL writers lock rows")
+    tuesday = next_weekday(1)
+    db.session.rollback()  # the save starts its own transaction, as in a fresh request
+    scheduler_writing, save_began = threading.Event(), threading.Event()
+    scheduler_failed: list[BaseException] = []
+
+    def scheduler_run():
+        scheduler = create_app(app_settings)  # its own process under `make run`
+        with scheduler.app_context():
+            try:
+                hold_write_lock()
+                record_dispatcher_run(utc_now())
+                scheduler_writing.set()
+                # The save has read (and, before the fix, taken its snapshot): now commit.
+                assert save_began.wait(timeout=30)
+                db.session.commit()
+            except BaseException as failure:
+                scheduler_failed.append(failure)
+                scheduler_writing.set()
+            finally:
+                db.session.remove()
+                db.engine.dispose()
+
+    def first_statement_ran(*_arguments):
+        save_began.set()
+
+    scheduler = threading.Thread(target=scheduler_run)
+    scheduler.start()
+    assert scheduler_writing.wait(timeout=30)
+    event.listen(db.engine, "after_cursor_execute", first_statement_ran)
+    try:
+        answer = desk.post(
+            "/desk/therapists/jamie-lee/time-off",
+            data={"starts": f"{tuesday}T12:00", "ends": f"{tuesday}T17:00", "reason": "Course"},
+        )
+    finally:
+        event.remove(db.engine, "after_cursor_execute", first_statement_ran)
+        save_began.set()
+        scheduler.join(timeout=30)
+    assert scheduler_failed == []
+    assert answer.status_code == 303, answer.get_data(as_text=True)
+    assert "Time off added." in desk.get(answer.location).get_data(as_text=True)
+    db.session.rollback()
+    assert [row.reason for row in db.session.scalars(select(TimeOff))] == ["Course"]
+    assert last_dispatcher_run() is not None  # the scheduler's write stands too
+
+
+def test_with_the_database_out_of_reach_a_desk_page_says_so_in_the_back_offices_look():
+    nowhere = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/booking"  # nothing listens
+    app = create_app({**load_config(TestConfig), "SQLALCHEMY_DATABASE_URI": nowhere})
+    answer = app.test_client().post(
+        "/desk/login", data={"email": "desk@clinic.example", "password": "a long passphrase"}
+    )
+    assert answer.status_code == 503
+    assert answer.mimetype == "text/html"
+    page = answer.get_data(as_text=True)
+    assert "Please try again in a moment" in page
+    assert "Nothing was saved." in page
+    with app.app_context():
+        db.engine.dispose()
 
 
 # --- patients and their messages -----------------------------------------------------------

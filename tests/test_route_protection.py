@@ -28,24 +28,24 @@ CSRF_CHECKED = {
     "public.visit_details",
     "public.manage.cancel",
     "public.manage.reschedule",
-    "desk.login",
-    "desk.logout",
-    "desk.book",
-    "desk.move",
-    "desk.cancel",
-    "desk.attendance",
-    "desk.resend",
-    "desk.hours",
-    "desk.add_time_off",
-    "desk.remove_time_off",
-    "desk.create_login",
-    "desk.set_login_active",
-    "desk.rotate_feed",
-    "desk.add_busy_calendar_by_url",
-    "desk.upload_busy_calendar",
-    "desk.refresh_busy_calendar",
-    "desk.replace_busy_calendar",
-    "desk.remove_busy_calendar",
+    "desk.sign_in.login",
+    "desk.sign_in.logout",
+    "desk.appointments.book",
+    "desk.appointments.move",
+    "desk.appointments.cancel",
+    "desk.appointments.attendance",
+    "desk.patients.resend",
+    "desk.hours.weekly_hours",
+    "desk.hours.add_time_off",
+    "desk.hours.remove_time_off",
+    "desk.logins.create_login",
+    "desk.logins.set_login_active",
+    "desk.feeds.rotate_feed",
+    "desk.busy_calendars.add_by_url",
+    "desk.busy_calendars.add_upload",
+    "desk.busy_calendars.refresh",
+    "desk.busy_calendars.replace",
+    "desk.busy_calendars.remove",
 }
 # Routes that change something without a CSRF token, and why that is safe.
 CSRF_EXEMPT = {
@@ -78,7 +78,7 @@ OPEN_TO_ANYONE = {
     "healthz": "load balancers and monitoring",
     "static": "style sheets and scripts",
 }
-DESK_WITHOUT_LOGIN = {"desk.login"}
+DESK_WITHOUT_LOGIN = {"desk.sign_in.login"}
 
 # A plausible form for any of the routes: were the token not missing, most would act on it.
 FORGED_FORM = {

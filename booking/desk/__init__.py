@@ -1,7 +1,23 @@
-"""The back office at /desk: the clinic's calendar, patients and schedules, behind a login."""
+"""The back office at /desk: the clinic's calendar, patients and schedules, behind a login.
 
-from booking.desk import busy_calendars  # noqa: F401  (its views join the blueprint)
+One module per area, each a blueprint nested under `desk` (booking/desk/pages.py: what every
+page shares), so an endpoint is named `desk.<area>.<view>`.
+"""
+
 from booking.desk.access import load_staff_user
-from booking.desk.views import desk
+from booking.desk.appointments import appointments
+from booking.desk.audit_log import audit_log
+from booking.desk.busy_calendars import busy_calendars
+from booking.desk.calendar import calendar
+from booking.desk.feeds import feeds
+from booking.desk.hours import hours
+from booking.desk.logins import logins
+from booking.desk.pages import desk
+from booking.desk.patients import patients
+from booking.desk.sign_in import sign_in
+
+for area in (sign_in, calendar, appointments, patients, hours, busy_calendars, logins,
+             audit_log, feeds):
+    desk.register_blueprint(area)
 
 __all__ = ["desk", "load_staff_user"]

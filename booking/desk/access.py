@@ -36,14 +36,19 @@ def load_staff_user(session_id: str) -> StaffUser | None:
     return user
 
 
-def allowed(*roles: str):
+def current_role() -> StaffRole:
+    """The signed-in login's role, as the enum: roles are compared as StaffRole, never text."""
+    return StaffRole(current_user.role)
+
+
+def allowed(*roles: StaffRole):
     """Logged in (else to the login page) and holding one of `roles` (else 403)."""
 
     def decorate(view):
         @wraps(view)
         @login_required
         def guarded(*args, **kwargs):
-            if current_user.role not in roles:
+            if current_role() not in roles:
                 abort(403)
             return view(*args, **kwargs)
 
@@ -53,7 +58,7 @@ def allowed(*roles: str):
 
 
 def is_therapist() -> bool:
-    return current_user.role == StaffRole.THERAPIST
+    return current_role() is StaffRole.THERAPIST
 
 
 def own_therapist_id() -> int | None:

@@ -8,11 +8,11 @@ from sqlalchemy import delete, select
 
 from booking.extensions import db
 from booking.models import (
-    AuditEntry,
     StaffApiToken,
     StaffRole,
     StaffUser,
     Therapist,
+    audit,
     hash_password,
     utc_now,
 )
@@ -28,17 +28,19 @@ class AccountRefused(Exception):
 
 
 def create_staff_user(
-    email: str, role: str, therapist_slug: str | None, password: str, *, by: str
+    email: str, role: StaffRole | str, therapist_slug: str | None, password: str, *, by: str
 ) -> StaffUser:
     """A new active login; the caller commits. Refuses duplicates and short passwords."""
     try:
         email = validate_email(email.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as error:
         raise AccountRefused(str(error), field="email") from None
-    if role not in set(StaffRole):
-        raise AccountRefused(f"must be one of {', '.join(StaffRole)}", field="role")
+    try:
+        role = StaffRole(role)
+    except ValueError:
+        raise AccountRefused(f"must be one of {', '.join(StaffRole)}", field="role") from None
     therapist = None
-    if role == StaffRole.THERAPIST:
+    if role is StaffRole.THERAPIST:
         if not therapist_slug:
             raise AccountRefused("a therapist login needs a therapist", field="therapist")
         therapist = db.session.scalars(
@@ -76,16 +78,8 @@ def set_active(user: StaffUser, active: bool, *, by: str) -> None:
 
 
 def _audit(by: str, action: str, user: StaffUser, therapist: Therapist | None) -> None:
-    db.session.add(
-        AuditEntry(
-            created_at=utc_now(),
-            actor=by,
-            action=action,
-            appointment_id=None,
-            therapist_id=therapist.id if therapist else None,
-            details={"login": user.email, "role": user.role},
-        )
-    )
+    audit.record(action, actor=by, therapist_id=therapist.id if therapist else None,
+                 details={"login": user.email, "role": user.role})
 
 
 def staff_user_by_email(email: str) -> StaffUser:

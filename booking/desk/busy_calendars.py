@@ -8,9 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from sqlalchemy import func, select
 from werkzeug.datastructures import ImmutableMultiDict
@@ -27,9 +38,10 @@ from booking.desk.forms import (
     BusyCalendarUploadForm,
     PostOnlyForm,
 )
-from booking.desk.views import desk
+from booking.desk.pages import require_form_token
 from booking.extensions import csrf, db
-from booking.models import AuditEntry, ExternalBusyTime, ExternalCalendar, Therapist, utc_now
+from booking.models import ExternalBusyTime, ExternalCalendar, Therapist, audit, utc_now
+from booking.web.requests import writing
 
 # "How many busy times it adds" counts those starting within this many weeks from now.
 COMING_WEEKS = 4
@@ -37,6 +49,8 @@ COMING_WEEKS = 4
 # the name and the CSRF token.
 FORM_ALLOWANCE = 64 * 1024
 UPLOADED = "uploaded file"
+
+busy_calendars = Blueprint("busy_calendars", __name__)
 
 
 @dataclass(frozen=True)
@@ -80,12 +94,37 @@ def calendar_in_reach(therapist: Therapist, calendar_id: int) -> ExternalCalenda
     return calendar
 
 
+def _upload_read_first(view):
+    """The upload is read, under the calendar's size limit rather than the app's
+    MAX_CONTENT_LENGTH (sized for JSON bodies), before the view's transaction takes the write
+    lock: a slow upload keeps nobody else from writing. This is why these two views are exempt
+    from the app-wide CSRF check, which would read the request first, under the smaller
+    limit; their forms check the token themselves."""
+
+    @wraps(view)
+    def read_first(*args, **kwargs):
+        request.max_content_length = (
+            current_app.config["EXTERNAL_CALENDAR_MAX_BYTES"] + FORM_ALLOWANCE
+        )
+        g.upload_too_large = False
+        try:
+            request.files  # noqa: B018 (reads the body now, under this limit)
+        except RequestEntityTooLarge:
+            # Nothing of it is read. What reads the form next (the page's log-out button)
+            # finds it empty rather than over the limit again.
+            request.form = request.files = ImmutableMultiDict()
+            g.upload_too_large = True
+        return view(*args, **kwargs)
+
+    return read_first
+
+
 # --- the list ----------------------------------------------------------------------------
 
 
-@desk.get("/therapists/<slug>/busy-calendars")
+@busy_calendars.get("/therapists/<slug>/busy-calendars")
 @allowed(*EVERYONE)
-def busy_calendars(slug: str):
+def calendar_list(slug: str):
     therapist = access.therapist_in_reach(slug)
     return _list_page(therapist)
 
@@ -125,9 +164,10 @@ def _size(count: int) -> str:
 # --- adding --------------------------------------------------------------------------------
 
 
-@desk.post("/therapists/<slug>/busy-calendars/by-url")
+@busy_calendars.post("/therapists/<slug>/busy-calendars/by-url")
 @allowed(*EVERYONE)
-def add_busy_calendar_by_url(slug: str):
+@writing
+def add_by_url(slug: str):
     therapist = access.therapist_in_reach(slug)
     form = BusyCalendarByUrlForm()
     if not form.validate_on_submit():
@@ -139,19 +179,19 @@ def add_busy_calendar_by_url(slug: str):
             therapist, form.url.data, name=form.name.data or ""
         )
     except ExternalCalendarError as refused:
-        db.session.rollback()
         _show_refusal(form, refused, default=form.url)
         return _list_page(therapist, url_form=form, status=refused.status)
     _record("busy_calendar_added", calendar)
-    db.session.commit()
     flash(f"Added {calendar.name}: {_blocks(calendar)}.")
-    return redirect(url_for("desk.busy_calendars", slug=slug), 303)
+    return redirect(url_for(".calendar_list", slug=slug), 303)
 
 
-@desk.post("/therapists/<slug>/busy-calendars/upload")
+@busy_calendars.post("/therapists/<slug>/busy-calendars/upload")
 @csrf.exempt  # the form checks its own token, once the request is read under the upload limit
 @allowed(*EVERYONE)
-def upload_busy_calendar(slug: str):
+@_upload_read_first
+@writing
+def add_upload(slug: str):
     therapist = access.therapist_in_reach(slug)
     form = _posted_upload(BusyCalendarUploadForm)
     if isinstance(form, int):
@@ -167,26 +207,24 @@ def upload_busy_calendar(slug: str):
             name=form.name.data or _name_from_file(form.file.data.filename),
         )
     except ExternalCalendarError as refused:
-        db.session.rollback()
         _show_refusal(form, refused, default=form.file)
         return _list_page(therapist, upload_form=form, status=refused.status)
     _record("busy_calendar_added", calendar)
-    db.session.commit()
     flash(f"Added {calendar.name}: {_blocks(calendar)}.")
-    return redirect(url_for("desk.busy_calendars", slug=slug), 303)
+    return redirect(url_for(".calendar_list", slug=slug), 303)
 
 
 # --- one calendar --------------------------------------------------------------------------
 
 
-@desk.post("/therapists/<slug>/busy-calendars/<int:calendar_id>/refresh")
+@busy_calendars.post("/therapists/<slug>/busy-calendars/<int:calendar_id>/refresh")
 @allowed(*EVERYONE)
-def refresh_busy_calendar(slug: str, calendar_id: int):
+@writing
+def refresh(slug: str, calendar_id: int):
     therapist = access.therapist_in_reach(slug)
     calendar = calendar_in_reach(therapist, calendar_id)
-    _require_token()
+    require_form_token()
     outcome = busy_calendar_sources.refresh_calendar(calendar)
-    db.session.commit()
     if outcome == "failed":
         flash(
             f"{calendar.name} could not be refreshed: {calendar.last_error}. "
@@ -196,12 +234,12 @@ def refresh_busy_calendar(slug: str, calendar_id: int):
         flash(f"Refreshed {calendar.name}: it changed; {_blocks(calendar)}.")
     else:
         flash(f"Refreshed {calendar.name}: unchanged since the last copy.")
-    return redirect(url_for("desk.busy_calendars", slug=slug), 303)
+    return redirect(url_for(".calendar_list", slug=slug), 303)
 
 
-@desk.get("/therapists/<slug>/busy-calendars/<int:calendar_id>/replace")
+@busy_calendars.get("/therapists/<slug>/busy-calendars/<int:calendar_id>/replace")
 @allowed(*EVERYONE)
-def replace_busy_calendar_form(slug: str, calendar_id: int):
+def replace_form(slug: str, calendar_id: int):
     therapist = access.therapist_in_reach(slug)
     calendar = calendar_in_reach(therapist, calendar_id)
     return _replace_page(therapist, calendar)
@@ -218,10 +256,12 @@ def _replace_page(therapist, calendar, form=None, status=200):
     ), status
 
 
-@desk.post("/therapists/<slug>/busy-calendars/<int:calendar_id>/replace")
+@busy_calendars.post("/therapists/<slug>/busy-calendars/<int:calendar_id>/replace")
 @csrf.exempt  # the form checks its own token, once the request is read under the upload limit
 @allowed(*EVERYONE)
-def replace_busy_calendar(slug: str, calendar_id: int):
+@_upload_read_first
+@writing
+def replace(slug: str, calendar_id: int):
     therapist = access.therapist_in_reach(slug)
     calendar = calendar_in_reach(therapist, calendar_id)
     form = _posted_upload(BusyCalendarReplaceForm)
@@ -234,18 +274,16 @@ def replace_busy_calendar(slug: str, calendar_id: int):
     try:
         busy_calendar_sources.replace_upload(calendar, _file_bytes(form))
     except ExternalCalendarError as refused:
-        db.session.rollback()
         _show_refusal(form, refused, default=form.file)
         return _replace_page(therapist, calendar, form, status=refused.status)
     _record("busy_calendar_replaced", calendar)
-    db.session.commit()
     flash(f"Replaced {calendar.name}: {_blocks(calendar)}.")
-    return redirect(url_for("desk.busy_calendars", slug=slug), 303)
+    return redirect(url_for(".calendar_list", slug=slug), 303)
 
 
-@desk.get("/therapists/<slug>/busy-calendars/<int:calendar_id>/remove")
+@busy_calendars.get("/therapists/<slug>/busy-calendars/<int:calendar_id>/remove")
 @allowed(*EVERYONE)
-def confirm_remove_busy_calendar(slug: str, calendar_id: int):
+def confirm_remove(slug: str, calendar_id: int):
     therapist = access.therapist_in_reach(slug)
     calendar = calendar_in_reach(therapist, calendar_id)
     return render_template(
@@ -257,39 +295,27 @@ def confirm_remove_busy_calendar(slug: str, calendar_id: int):
     )
 
 
-@desk.post("/therapists/<slug>/busy-calendars/<int:calendar_id>/remove")
+@busy_calendars.post("/therapists/<slug>/busy-calendars/<int:calendar_id>/remove")
 @allowed(*EVERYONE)
-def remove_busy_calendar(slug: str, calendar_id: int):
+@writing
+def remove(slug: str, calendar_id: int):
     therapist = access.therapist_in_reach(slug)
     calendar = calendar_in_reach(therapist, calendar_id)
-    _require_token()
+    require_form_token()
     _record("busy_calendar_removed", calendar)
     name = calendar.name
     busy_calendar_sources.remove_calendar(calendar)
-    db.session.commit()
     flash(f"Removed {name}: its times no longer block booking.")
-    return redirect(url_for("desk.busy_calendars", slug=slug), 303)
+    return redirect(url_for(".calendar_list", slug=slug), 303)
 
 
 # --- reading the forms ---------------------------------------------------------------------
 
 
 def _posted_upload(form_class):
-    """The posted form, read under the calendar's size limit, not the app's MAX_CONTENT_LENGTH
-    (sized for JSON bodies); 413 when the request is bigger still (nothing read, nothing
-    changed). This is why these two views are exempt from the app-wide CSRF check, which would
-    read the request first, under the smaller limit."""
-    request.max_content_length = (
-        current_app.config["EXTERNAL_CALENDAR_MAX_BYTES"] + FORM_ALLOWANCE
-    )
-    try:
-        request.files  # noqa: B018 (reads the body now, under this limit)
-    except RequestEntityTooLarge:
-        # Nothing of it is read. What reads the form next (the page's log-out button) finds
-        # it empty rather than over the limit again.
-        request.form = request.files = ImmutableMultiDict()
-        return 413
-    return form_class()
+    """The posted form, or 413 when the request was bigger than the limit (nothing read,
+    nothing changed)."""
+    return 413 if g.upload_too_large else form_class()
 
 
 def _validated(form) -> bool:
@@ -298,11 +324,6 @@ def _validated(form) -> bool:
     if "csrf_token" in form.errors:
         abort(400, description="the form is missing its security token")
     return False
-
-
-def _require_token() -> None:
-    if not PostOnlyForm().validate_on_submit():
-        abort(400, description="the form is missing its security token")
 
 
 def _file_bytes(form) -> bytes:
@@ -345,16 +366,13 @@ def _when(instant: datetime | None) -> str:
 
 
 def _record(action: str, calendar: ExternalCalendar) -> None:
-    db.session.add(
-        AuditEntry(
-            created_at=utc_now(),
-            actor=current_user.actor,
-            action=action,
-            therapist_id=calendar.therapist_id,
-            details={
-                "calendar": calendar.name,
-                "source": source_of(calendar),
-                "therapist": calendar.therapist.slug,
-            },
-        )
+    audit.record(
+        action,
+        actor=current_user.actor,
+        therapist_id=calendar.therapist_id,
+        details={
+            "calendar": calendar.name,
+            "source": source_of(calendar),
+            "therapist": calendar.therapist.slug,
+        },
     )

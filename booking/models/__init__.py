@@ -7,12 +7,12 @@ wall-clock values in the clinic's zone, turned into instants only when used.
 from booking.models.appointments import (
     Appointment,
     AppointmentStatus,
-    AuditEntry,
     IdempotencyKey,
     Patient,
     new_calendar_uid,
     patient_identity,
 )
+from booking.models.audit import AuditEntry
 from booking.models.clinic import (
     DISCIPLINES,
     Clinic,

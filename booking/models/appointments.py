@@ -1,4 +1,6 @@
-"""Patients and their appointments, and what is kept about them: idempotency keys, audit."""
+"""Patients and their appointments, and what is kept about them: idempotency keys.
+
+The audit log is booking/models/audit.py."""
 
 from __future__ import annotations
 
@@ -132,24 +134,3 @@ class IdempotencyKey(db.Model):
     response_status: Mapped[int] = mapped_column(Integer)
     response_body: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
-
-
-class AuditEntry(db.Model):
-    """Who changed what, when: every change to an appointment or a schedule."""
-
-    __tablename__ = "audit_entries"
-    __table_args__ = (Index("ix_audit_entries_appointment", "appointment_id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, index=True)
-    actor: Mapped[str] = mapped_column(String(120))
-    action: Mapped[str] = mapped_column(String(40))
-    appointment_id: Mapped[int | None] = mapped_column(
-        ForeignKey("appointments.id", ondelete="SET NULL"), nullable=True
-    )
-    therapist_id: Mapped[int | None] = mapped_column(
-        ForeignKey("therapists.id", ondelete="SET NULL"), nullable=True
-    )
-    details: Mapped[dict] = mapped_column(JSON, default=dict)
-
-

@@ -23,11 +23,11 @@ from booking.extensions import db
 from booking.models import (
     Appointment,
     AppointmentStatus,
-    AuditEntry,
     Patient,
     Service,
     ServiceKind,
     Therapist,
+    audit,
     patient_identity,
     utc_now,
 )
@@ -519,16 +519,8 @@ def _write_unless_overlapping(new: Appointment | None = None, *, savepoint: bool
 
 
 def _audit(actor: str, action: str, appointment: Appointment, details: dict, now: datetime):
-    db.session.add(
-        AuditEntry(
-            created_at=now,
-            actor=actor,
-            action=action,
-            appointment_id=appointment.id,
-            therapist_id=appointment.therapist_id,
-            details=details,
-        )
-    )
+    audit.record(action, actor=actor, appointment_id=appointment.id,
+                 therapist_id=appointment.therapist_id, details=details, at=now)
 
 
 def appointments_overlapping_count() -> int:

@@ -18,10 +18,10 @@ from booking.extensions import db
 from booking.models import (
     Appointment,
     AppointmentStatus,
-    AuditEntry,
     Therapist,
     TimeOff,
     WorkingHours,
+    audit,
     utc_now,
 )
 from booking.rules import availability, weekly_hours
@@ -157,13 +157,5 @@ def therapist_time_off(therapist: Therapist) -> list[availability.TimeOff]:
 
 
 def _audit(actor: str, action: str, therapist: Therapist, details: dict, now: datetime | None):
-    db.session.add(
-        AuditEntry(
-            created_at=now or utc_now(),
-            actor=actor,
-            action=action,
-            appointment_id=None,
-            therapist_id=therapist.id,
-            details={"therapist": therapist.slug, **details},
-        )
-    )
+    audit.record(action, actor=actor, therapist_id=therapist.id,
+                 details={"therapist": therapist.slug, **details}, at=now)

@@ -54,16 +54,16 @@ def show_problems_with(blueprint_name: str, problem_page: ProblemPage) -> None:
 
 
 def problem_response(status: int, title: str, message: str) -> Response:
-    # A nested blueprint (the staff API in the API) shows problems as its parent does.
-    show = next(
-        (_PROBLEM_PAGES[name] for name in request.blueprints if name in _PROBLEM_PAGES), None
-    )
-    if show is not None:
-        try:
-            return make_response(show(status, title, message))
-        except OperationalError:
-            # The surface's page itself needs the database (the clinic's name, say).
-            db.session.rollback()
+    # A nested blueprint shows problems as the nearest blueprint around it that registered.
+    for name in request.blueprints:
+        show = _PROBLEM_PAGES.get(name)
+        if show is not None:
+            try:
+                return make_response(show(status, title, message))
+            except OperationalError:
+                # The surface's page itself needs the database (the clinic's name, say).
+                db.session.rollback()
+                break
     return Response(f"{message}\n", status, mimetype="text/plain")
 
 

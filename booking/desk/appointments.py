@@ -1,0 +1,235 @@
+"""Visits, as the front desk handles them: an appointment's page with its history, booking on a
+patient's behalf (with an override reason where the rules allow one), moving, cancelling and
+recording attendance. Every change goes through `scheduling`; a refusal shows the form again
+under the field at fault, with nothing changed."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from datetime import date, datetime, time
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from booking import scheduling
+from booking.clinic.reference import clinic_zone
+from booking.desk import access, queries
+from booking.desk.access import DESK, EVERYONE, allowed
+from booking.desk.forms import AttendanceForm, BookingForm, CancelForm, MoveForm, choices
+from booking.desk.pages import today
+from booking.extensions import db
+from booking.models import AppointmentStatus, AuditEntry, Patient, Service, utc_now
+from booking.web.requests import writing
+
+appointments = Blueprint("appointments", __name__)
+
+
+@appointments.get("/appointments/<int:appointment_id>")
+@allowed(*EVERYONE)
+def appointment(appointment_id: int):
+    visit = access.appointment_in_reach(appointment_id)
+    return _appointment_page(visit)
+
+
+def _appointment_page(visit, *, move_form=None, cancel_form=None, attendance_form=None,
+                      error=None, status=200):
+    zone = clinic_zone()
+    if move_form is None:
+        move_form = MoveForm(formdata=None)
+        start = visit.start_at.astimezone(zone)
+        move_form.day.data, move_form.time.data = start.date(), start.time()
+        move_form.therapist.data = visit.therapist.slug
+    move_form.therapist.choices = _therapist_choices(visit.service)
+    history = db.session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.appointment_id == visit.id)
+        .order_by(AuditEntry.created_at, AuditEntry.id)
+    ).all()
+    return render_template(
+        "desk/appointment.html",
+        visit=visit,
+        history=history,
+        move_form=move_form,
+        cancel_form=cancel_form or CancelForm(formdata=None),
+        attendance_form=attendance_form or AttendanceForm(formdata=None),
+        can_change=not access.is_therapist(),
+        changeable=visit.status == AppointmentStatus.CONFIRMED and visit.start_at > utc_now(),
+        attendance_open=visit.status == AppointmentStatus.CONFIRMED
+        and visit.start_at.astimezone(zone).date() <= today(),
+        error=error,
+    ), status
+
+
+def _therapist_choices(service: Service) -> list:
+    return choices((t.slug, t.name) for t in service.therapists if t.active)
+
+
+@appointments.route("/book", methods=["GET", "POST"])
+@allowed(*DESK)
+def book():
+    # One address for the form and its answer; only the answer writes.
+    if request.method == "GET":
+        booking = _BookingPage()
+        _prefill_booking(booking.form)
+        return booking.shown()
+    return _book_posted()
+
+
+@writing
+def _book_posted():
+    booking = _BookingPage()
+    form, chosen = booking.form, booking.chosen
+    if not form.validate_on_submit():
+        return booking.shown(422)
+    details = (
+        scheduling.PatientDetails(
+            name=chosen.name, email=chosen.email, phone=chosen.phone,
+            date_of_birth=chosen.date_of_birth, guardian_name=chosen.guardian_name,
+        )
+        if chosen
+        else scheduling.PatientDetails(
+            name=form.name.data.strip(), email=form.email.data.strip(),
+            phone=(form.phone.data or "").strip(), date_of_birth=form.date_of_birth.data,
+            guardian_name=(form.guardian_name.data or "").strip(),
+        )
+    )
+    reason = (form.override_reason.data or "").strip()
+    try:
+        visit = scheduling.book_appointment(
+            scheduling.bookable_service(form.service.data),
+            datetime.combine(form.day.data, form.time.data, tzinfo=clinic_zone()),
+            details,
+            therapist_slug=form.therapist.data or None,
+            notes=(form.notes.data or "").strip(),
+            booked_by=current_user.actor,
+            override=scheduling.StaffOverride(current_user.actor, reason) if reason else None,
+        )
+    except scheduling.SchedulingError as error:
+        _explain_refusal(form, error, can_override=not reason)
+        return booking.shown(error.status)
+    flash(f"Booked {visit.service.name} for {visit.patient.name}.")
+    return redirect(url_for(".appointment", appointment_id=visit.id), 303)
+
+
+class _BookingPage:
+    """The booking form with its choices, the patient search and the patient chosen."""
+
+    def __init__(self):
+        self.form = BookingForm()
+        services = db.session.scalars(
+            select(Service).where(Service.active.is_(True)).order_by(Service.position)
+        ).all()
+        self.form.service.choices = choices((service.slug, service.name) for service in services)
+        self.form.therapist.choices = choices(
+            [("", "Whoever is free")]
+            + [(therapist.slug, therapist.name) for therapist in queries.active_therapists()]
+        )
+        self.search = request.args.get("q", "").strip()
+        self.found = queries.find_patients(self.search, limit=20) if self.search else []
+        self.chosen = _chosen_patient(self.form)
+
+    def shown(self, status: int = 200):
+        return render_template("desk/book.html", form=self.form, search=self.search,
+                               found=self.found, chosen=self.chosen), status
+
+
+def _chosen_patient(form: BookingForm) -> Patient | None:
+    written = form.patient_id.data or request.args.get("patient", "")
+    if not written or not str(written).isdigit():
+        return None
+    patient = db.session.get(Patient, int(written))
+    if patient is not None:
+        form.patient_id.data = str(patient.id)
+    return patient
+
+
+def _prefill_booking(form: BookingForm) -> None:
+    arguments = request.args
+    if arguments.get("service") in {choice.value for choice in form.service.choices}:
+        form.service.data = arguments["service"]
+    if arguments.get("therapist") in {choice.value for choice in form.therapist.choices}:
+        form.therapist.data = arguments["therapist"]
+    try:
+        form.day.data = date.fromisoformat(arguments.get("day", ""))
+    except ValueError:
+        form.day.data = today()
+    with suppress(ValueError):
+        form.time.data = time.fromisoformat(arguments.get("time", ""))
+
+
+def _explain_refusal(form, error: scheduling.SchedulingError, *, can_override: bool) -> None:
+    message = error.message
+    if can_override and isinstance(
+        error, scheduling.SlotUnavailable | scheduling.EvaluationRequired
+    ):
+        message += (
+            ". To book inside the minimum notice, beyond the booking window or without an "
+            "evaluation, give an override reason. A taken time or one outside the hours "
+            "cannot be overridden."
+        )
+    fields = {"start": form.time, "therapist": form.therapist,
+              "service": getattr(form, "service", form.time)}
+    target = fields.get(error.field or "", form.time)
+    target.errors = [*target.errors, message]
+
+
+@appointments.post("/appointments/<int:appointment_id>/move")
+@allowed(*DESK)
+@writing
+def move(appointment_id: int):
+    visit = access.appointment_in_reach(appointment_id)
+    form = MoveForm()
+    form.therapist.choices = _therapist_choices(visit.service)
+    if not form.validate_on_submit():
+        return _appointment_page(visit, move_form=form, status=422)
+    reason = (form.override_reason.data or "").strip()
+    try:
+        scheduling.reschedule_appointment(
+            visit,
+            datetime.combine(form.day.data, form.time.data, tzinfo=clinic_zone()),
+            therapist_slug=form.therapist.data,
+            changed_by=current_user.actor,
+            override=scheduling.StaffOverride(current_user.actor, reason) if reason else None,
+        )
+    except scheduling.SchedulingError as error:
+        _explain_refusal(form, error, can_override=not reason)
+        return _appointment_page(visit, move_form=form, status=error.status)
+    flash("Moved; the patient is told.")
+    return redirect(url_for(".appointment", appointment_id=appointment_id), 303)
+
+
+@appointments.post("/appointments/<int:appointment_id>/cancel")
+@allowed(*DESK)
+@writing
+def cancel(appointment_id: int):
+    visit = access.appointment_in_reach(appointment_id)
+    form = CancelForm()
+    if not form.validate_on_submit():
+        return _appointment_page(visit, cancel_form=form, status=422)
+    try:
+        scheduling.cancel_appointment(
+            visit, cancelled_by=current_user.actor, reason=form.reason.data.strip()
+        )
+    except scheduling.SchedulingError as error:
+        form.reason.errors = [*form.reason.errors, error.message]
+        return _appointment_page(visit, cancel_form=form, status=error.status)
+    flash("Cancelled; the patient is told.")
+    return redirect(url_for(".appointment", appointment_id=appointment_id), 303)
+
+
+@appointments.post("/appointments/<int:appointment_id>/attendance")
+@allowed(*DESK)
+@writing
+def attendance(appointment_id: int):
+    visit = access.appointment_in_reach(appointment_id)
+    form = AttendanceForm()
+    if not form.validate_on_submit():
+        return _appointment_page(visit, attendance_form=form, status=422)
+    try:
+        scheduling.record_attendance(visit, form.outcome.data, by=current_user.actor)
+    except scheduling.SchedulingError as error:
+        form.outcome.errors = [*form.outcome.errors, error.message]
+        return _appointment_page(visit, attendance_form=form, status=error.status)
+    flash(f"Recorded: {form.outcome.data.replace('_', '-')}.")
+    return redirect(url_for(".appointment", appointment_id=appointment_id), 303)

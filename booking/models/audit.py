@@ -1,0 +1,57 @@
+"""The audit log: who changed what, when. `record` is the one way an entry is written, by
+scheduling, the back office and the command line alike, inside the caller's transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from booking.extensions import db
+from booking.models.instants import UTCDateTime, utc_now
+
+
+class AuditEntry(db.Model):
+    """Who changed what, when: every change to an appointment or a schedule."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_entries_appointment", "appointment_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, index=True)
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(40))
+    appointment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("appointments.id", ondelete="SET NULL"), nullable=True
+    )
+    therapist_id: Mapped[int | None] = mapped_column(
+        ForeignKey("therapists.id", ondelete="SET NULL"), nullable=True
+    )
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+def record(
+    action: str,
+    *,
+    actor: str,
+    appointment_id: int | None = None,
+    therapist_id: int | None = None,
+    details: dict | None = None,
+    at: datetime | None = None,
+) -> AuditEntry:
+    """Add an audit entry to the session; the caller commits it with the change it tells of.
+
+    `actor` is `staff:<email>`, `patient`, `cli` and the like; `details` hold what staff need
+    to follow the change (never a patient's contact details or health answers).
+    """
+    entry = AuditEntry(
+        created_at=at or utc_now(),
+        actor=actor,
+        action=action,
+        appointment_id=appointment_id,
+        therapist_id=therapist_id,
+        details=details or {},
+    )
+    db.session.add(entry)
+    return entry
