@@ -59,7 +59,7 @@ def calendar_of(mail: EmailMessage):
 
 
 def test_the_confirmation_arrives_at_once_with_the_visit_and_a_calendar_file(book, smtp_inbox):
-    appointment = book()
+    appointment = book(phone="+1 586 555 0199")
     row = db.session.scalars(select(Notification).where(Notification.kind == "confirmation")).one()
 
     assert send_due(utc_now()) == DispatchReport(sent=1)
@@ -69,13 +69,15 @@ def test_the_confirmation_arrives_at_once_with_the_visit_and_a_calendar_file(boo
     assert mail["From"] == "Test Therapy Clinic <frontdesk@clinic.example>"
     assert mail["Message-ID"] == row.message_id
     assert mail["X-Booking-Notification"] == "confirmation"
-    assert mail["Subject"].startswith("Booked: Schedule a call on Monday")
+    assert mail["Subject"].startswith("Booked: a call from Alex Rivera, PT, DPT on Monday")
     text = text_of(mail)
-    assert "Your Schedule a call is booked for Monday" in text
+    assert "Your call with Alex Rivera, PT, DPT is booked for Monday" in text
     assert "at 9:00 AM (clinic time)" in text
+    assert "We will call you at +1 586 555 0199." in text
     assert manage_url_for(appointment) in text
-    assert "1 Test Street, Clinton Township, MI" in text
-    assert "+1 586 555 0100" in text
+    assert "Test Street" not in text  # a call happens on the phone, not at the clinic
+    assert "Test Street" not in html_of(mail)
+    assert "+1 586 555 0100" in text  # the clinic's own number, to call back
 
     attachment, calendar, event = calendar_of(mail)
     assert attachment.get_param("method") == "REQUEST"
@@ -84,7 +86,9 @@ def test_the_confirmation_arrives_at_once_with_the_visit_and_a_calendar_file(boo
     assert str(event["UID"]) == appointment.calendar_uid
     assert event["SEQUENCE"] == 0
     assert event["STATUS"] == "CONFIRMED"
-    assert event["SUMMARY"] == "Schedule a call at Test Therapy Clinic"
+    assert event["SUMMARY"] == "Call from Alex Rivera, PT, DPT (Test Therapy Clinic)"
+    assert event["DESCRIPTION"] == "We will call you at +1 586 555 0199."
+    assert "LOCATION" not in event
     assert event.decoded("DTSTART") == local(MONDAY, 9)
     assert event.decoded("DTEND") == local(MONDAY, 9, 15)
     assert str(event["ORGANIZER"]) == "mailto:frontdesk@clinic.example"
@@ -110,8 +114,10 @@ def test_each_reminder_arrives_at_its_time_and_not_before(book, smtp_inbox):
     assert send_due(local(SUNDAY, 9)) == DispatchReport(sent=1)
     [day_before] = smtp_inbox.take()
     assert day_before["X-Booking-Notification"] == "reminder"
-    assert day_before["Subject"].startswith("Reminder: Schedule a call on Monday")
-    assert "A reminder: your Schedule a call is on Monday" in text_of(day_before)
+    assert day_before["Subject"].startswith(
+        "Reminder: a call from Alex Rivera, PT, DPT on Monday"
+    )
+    assert "A reminder: your call with Alex Rivera, PT, DPT is on Monday" in text_of(day_before)
 
     assert send_due(local(MONDAY, 7, 59)) == DispatchReport()
     assert send_due(local(MONDAY, 8)) == DispatchReport(sent=1)
@@ -150,7 +156,8 @@ def test_dry_needling_brings_the_soreness_note_then_a_check_in(book, smtp_inbox)
     assert send_due(local(TUESDAY, 11, 45)) == DispatchReport(sent=1)
     [note] = smtp_inbox.take()
     assert note["X-Booking-Notification"] == "aftercare"
-    assert note["Subject"] == "After your Dry needling session: what to expect"
+    assert note["Subject"] == "After your dry needling session: what to expect"
+    assert list(note.iter_attachments()) == []  # after the visit: no calendar file
     text = " ".join(text_of(note).split())
     assert "Mild soreness or tenderness where the needles went in is expected for 24-48 hours" in (
         text
@@ -163,7 +170,9 @@ def test_dry_needling_brings_the_soreness_note_then_a_check_in(book, smtp_inbox)
     assert send_due(local(THURSDAY, 9, 44)) == DispatchReport()
     assert send_due(local(THURSDAY, 9, 45)) == DispatchReport(sent=1)
     [check_in] = smtp_inbox.take()
-    assert check_in["Subject"] == "Checking in after your Dry needling session"
+    assert check_in["Subject"] == "Checking in after your dry needling session"
+    assert list(check_in.iter_attachments()) == []
+    assert "after your dry needling session with Alex Rivera, PT, DPT" in text_of(check_in)
     assert "book your follow-up visit here:\nhttp://127.0.0.1:5000/" in text_of(check_in)
 
 
@@ -223,7 +232,7 @@ def test_cancelling_drops_the_reminders_and_sends_a_cancellation(book, smtp_inbo
     assert send_due(utc_now()) == DispatchReport(sent=1)
     [mail] = smtp_inbox.take()
     assert mail["X-Booking-Notification"] == "cancellation"
-    assert "Your Schedule a call on Monday" in text_of(mail)
+    assert "Your call with Alex Rivera, PT, DPT on Monday" in text_of(mail)
     assert "is cancelled" in text_of(mail)
     attachment, calendar, event = calendar_of(mail)
     assert attachment.get_param("method") == "CANCEL"
@@ -259,7 +268,7 @@ def test_rescheduling_moves_the_reminders_and_sends_a_notice(book, smtp_inbox):
     assert send_due(local(MONDAY, 9, 59)) == DispatchReport()
     assert send_due(local(MONDAY, 10)) == DispatchReport(sent=1)
     [reminder] = smtp_inbox.take()
-    assert reminder["Subject"].startswith("Reminder: Schedule a call on Tuesday")
+    assert reminder["Subject"].startswith("Reminder: a call from Alex Rivera, PT, DPT on Tuesday")
 
 
 def test_a_refused_message_is_deferred_then_sent_on_a_later_run(book, smtp_inbox):
@@ -375,11 +384,13 @@ def test_the_dry_needling_reminder_says_what_to_wear_and_to_eat_beforehand(book,
     send_due(utc_now())
     smtp_inbox.take()
 
-    send_due(local(TUESDAY, 9))  # 48 hours before (and the evaluation's mail until then)
+    send_due(local(MONDAY, 8))  # the evaluation's reminders, before it begins
+    send_due(local(TUESDAY, 9))  # 48 hours before the needling
     sent = smtp_inbox.take()
     subjects = [" ".join(mail["Subject"].split()).split(" on ")[0] for mail in sent]
-    assert subjects == ["Reminder: Physical therapy evaluation"] * 2 + [
-        "Reminder: Dry needling session"
+    evaluation = "Reminder: your physical therapy evaluation with Alex Rivera, PT, DPT"
+    assert subjects == [evaluation] * 2 + [
+        "Reminder: your dry needling session with Alex Rivera, PT, DPT"
     ]
     *evaluation_reminders, reminder = sent
     assert "loose" not in text_of(evaluation_reminders[0])  # an evaluation: no advice
@@ -414,7 +425,7 @@ def test_the_clinic_replaces_a_template_from_its_own_folder(app, book, smtp_inbo
     assert text.startswith("Dear Pat Example, see you Monday")
     assert "at Test Therapy Clinic." in text
     assert "+1 586 555 0100" in text  # the built-in signature, included from the override
-    assert "Your Schedule a call is booked for <strong>Monday" in html_of(mail)  # built-in
+    assert "Your call with Alex Rivera, PT, DPT is booked for <strong>Monday" in html_of(mail)
 
 
 def _only_row(kind: str) -> Notification:

@@ -234,6 +234,8 @@ class FeedEvent:
     last_modified: datetime
     summary: str
     location: str = ""
+    description: str = ""
+    url: str = ""  # the visit's page in the back office (behind the staff login)
 
 
 def feed_event(item: FeedEvent, zone: ZoneInfo) -> Event:
@@ -255,6 +257,10 @@ def feed_event(item: FeedEvent, zone: ZoneInfo) -> Event:
     event.add("transp", "TRANSPARENT" if item.cancelled else "OPAQUE")
     if item.location:
         event.add("location", item.location)
+    if item.description:
+        event.add("description", item.description)
+    if item.url:
+        event.add("url", item.url)
     return event
 
 
@@ -271,16 +277,20 @@ def feed_event_text(item: FeedEvent, zone: ZoneInfo) -> str:
         _folded("UID:" + _escaped(item.uid)),
         f"SEQUENCE:{item.sequence}",
         f"CREATED:{_stamp(_utc(item.created))}Z",
-        f"LAST-MODIFIED:{changed}Z",
     ]
     # icalendar writes the properties outside its canonical order alphabetically.
+    if item.description:
+        lines.append(_folded("DESCRIPTION:" + _escaped(item.description)))
+    lines.append(f"LAST-MODIFIED:{changed}Z")
     if item.location:
         lines.append(_folded("LOCATION:" + _escaped(item.location)))
     lines += [
         "STATUS:CANCELLED" if item.cancelled else "STATUS:CONFIRMED",
         "TRANSP:TRANSPARENT" if item.cancelled else "TRANSP:OPAQUE",
-        "END:VEVENT",
     ]
+    if item.url:
+        lines.append(_folded("URL:" + item.url))  # a URI: written as it is, unescaped
+    lines.append("END:VEVENT")
     return "\r\n".join(lines) + "\r\n"
 
 
