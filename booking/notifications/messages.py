@@ -139,7 +139,7 @@ def visit_words(appointment: Appointment) -> VisitWords:
     is_call = service.kind == ServiceKind.CALL
     return VisitWords(
         addressee=guardian or patient.name,
-        whose=f"{child}’s" if child else "your",
+        whose=f"{child}'s" if child else "your",
         child=child,
         visit_name="call" if is_call else _in_a_sentence(service.name),
         therapist=appointment.therapist.name,
