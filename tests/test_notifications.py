@@ -16,6 +16,7 @@ from booking.notifications.dispatcher import DispatchReport, send_due
 from booking.notifications.outbox import outside_quiet_hours
 from booking.patients.manage_links import manage_url_for
 from tests.conftest import CLINIC_ZONE, local, next_weekday
+from tests.desk_staff import signed_in, staff_logins
 
 # smtp_settings first: it must add the mail server to the settings before `app` is built.
 pytestmark = pytest.mark.usefixtures("smtp_settings", "clinic")
@@ -483,3 +484,96 @@ def test_a_line_break_in_a_name_cannot_add_a_header(book, smtp_inbox):
     [mail] = smtp_inbox.take()
     assert mail["Bcc"] is None
     assert mail["To"] == '"Pat Bcc: someone@example.com" <pat@example.com>'
+
+
+# --- a family's mail, a call, a dispatcher that was down ---------------------------------------
+
+
+def test_a_parent_booking_for_a_child_is_greeted_and_told_of_the_child_and_the_therapist(
+    book, smtp_inbox
+):
+    family = {"name": "Lily Chen", "email": "wei@example.com", "guardian_name": "Wei Chen",
+              "phone": "+1 586 555 0142", "date_of_birth": date(2019, 5, 4)}
+    book("pt-evaluation", start=local(MONDAY, 9), **family)
+    book("dry-needling", start=local(THURSDAY, 9), **family)  # ends 09:45
+    send_due(utc_now())
+    confirmations = smtp_inbox.take()
+    send_due(local(TUESDAY, 9))  # 48 hours before the needling
+    reminder = smtp_inbox.take()[-1]
+    send_due(local(THURSDAY, 11, 45))  # the aftercare note, two hours after
+    aftercare = smtp_inbox.take()[-1]
+
+    evaluation = confirmations[0]
+    assert evaluation["Subject"].startswith(
+        "Booked: Lily's physical therapy evaluation with Alex Rivera, PT, DPT on Monday"
+    )
+    assert " ".join(text_of(evaluation).split()).startswith(
+        "Hello Wei Chen, Lily's physical therapy evaluation with Alex Rivera, PT, DPT is booked "
+        "for Monday"
+    )
+    assert reminder["X-Booking-Notification"] == "reminder"
+    assert reminder["Subject"].startswith(
+        "Reminder: Lily's dry needling session with Alex Rivera, PT, DPT on Thursday"
+    )
+    assert "A reminder: Lily's dry needling session with Alex Rivera, PT, DPT is on Thursday" in (
+        " ".join(text_of(reminder).split())
+    )
+    assert aftercare["X-Booking-Notification"] == "aftercare"
+    assert aftercare["Subject"] == "After Lily's dry needling session: what to expect"
+    assert "Thank you for coming in for Lily's dry needling session with Alex Rivera, PT, DPT." in (
+        " ".join(text_of(aftercare).split())
+    )
+    for mail in (*confirmations, reminder, aftercare):
+        assert mail["To"] == "Wei Chen <wei@example.com>"
+        assert text_of(mail).startswith("Hello Wei Chen,\n")
+        assert "Hello Wei Chen," in html_of(mail)
+        assert "Lily Chen" not in text_of(mail)
+        assert "Alex Rivera, PT, DPT" in text_of(mail)
+
+
+def test_a_call_reminder_gives_the_number_to_be_called_and_no_street(book, smtp_inbox):
+    book("schedule-a-call", start=local(MONDAY, 9), phone="+1 586 555 0177")
+    send_due(local(SUNDAY, 9))
+    confirmation, reminder = smtp_inbox.take()
+    for mail in (confirmation, reminder):
+        assert "We will call you at +1 586 555 0177." in text_of(mail)
+        assert "We will call you at +1 586 555 0177." in html_of(mail)
+        assert "Test Street" not in text_of(mail) + html_of(mail)
+        _, _, event = calendar_of(mail)
+        assert str(event["DESCRIPTION"]) == "We will call you at +1 586 555 0177."
+        assert "LOCATION" not in event
+
+
+def test_a_reminder_due_while_the_dispatcher_was_down_is_skipped_once_the_visit_has_begun(
+    app, book, smtp_inbox
+):
+    appointment = book("schedule-a-call", start=local(MONDAY, 9))  # reminders: Sun 9, Mon 8
+    assert send_due(utc_now()) == DispatchReport(sent=1)
+    smtp_inbox.take()
+
+    # No dispatcher ran from before Sunday 09:00 until Monday 09:05, after the call began.
+    answer = app.test_cli_runner().invoke(
+        args=["notifications", "send-due", "--now", local(MONDAY, 9, 5).isoformat()]
+    )
+
+    assert answer.output == "sent 0, failed 0, deferred 0, skipped 2\n"
+    assert smtp_inbox.take() == []
+    assert notifications_of(appointment) == [
+        ("confirmation", "sent"),
+        ("reminder", "skipped"),
+        ("reminder", "skipped"),
+    ]
+    assert send_due(local(MONDAY, 10)) == DispatchReport()
+
+    desk = signed_in(app, staff_logins()["front_desk"])
+    page = desk.get(f"/desk/patients/{appointment.patient_id}")
+    assert page.status_code == 200
+    assert page.text.count("skipped (came due after the visit began)") == 2
+
+
+def test_a_reminder_still_goes_when_the_dispatcher_catches_up_before_the_visit(book, smtp_inbox):
+    book("schedule-a-call", start=local(MONDAY, 9))
+    assert send_due(local(MONDAY, 8, 59)) == DispatchReport(sent=3)
+    assert [mail["X-Booking-Notification"] for mail in smtp_inbox.take()] == [
+        "confirmation", "reminder", "reminder",
+    ]
