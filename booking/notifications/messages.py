@@ -13,6 +13,7 @@ patient's calendar update or cancel it; aftercare and check-ins carry none.
 from __future__ import annotations
 
 import os
+import textwrap
 from dataclasses import dataclass
 from datetime import datetime
 from email.charset import QP, Charset
@@ -81,7 +82,7 @@ def email_for(
         "call_note": call_note(patient) if words.is_call else "",
     }
     templates = mail_templates()
-    text = templates.get_template(f"{template}.txt").render(values)
+    text = _wrapped(templates.get_template(f"{template}.txt").render(values))
     html = templates.get_template(f"{template}.html").render(values)
 
     now = now or utc_now()
@@ -156,6 +157,22 @@ def _in_a_sentence(name: str) -> str:
 # Text parts in quoted-printable: readable in the raw message, unlike base64.
 _UTF8 = Charset("utf-8")
 _UTF8.body_encoding = QP
+
+
+def _wrapped(text: str, width: int = 78) -> str:
+    """The text part with long lines broken at spaces, as mail is read: a sentence with a
+    name, a therapist and a date in it runs past what a mail client shows. A link is never
+    broken; a list item's next lines are indented under it."""
+    lines = []
+    for line in text.split("\n"):
+        if len(line) <= width:
+            lines.append(line)
+            continue
+        indent = " " * (len(line) - len(line.lstrip(" -")))
+        lines += textwrap.wrap(
+            line, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False
+        )
+    return "\n".join(lines)
 
 
 def _header(value: str) -> str | Header:
