@@ -472,6 +472,34 @@ def test_feed_events_are_written_exactly_as_icalendar_writes_them(summary):
 
 
 @pytest.mark.parametrize(
+    ("description", "url"),
+    [
+        ("A phone call: the number to call is on the visit's page (staff login).",
+         "http://127.0.0.1:5000/desk/appointments/12"),
+        ("A phone call; the number.\nCancelled: Thérapeute malade, \\ " * 3, ""),
+        ("", "https://booking.clinic.example/desk/appointments/" + "9" * 60),
+    ],
+)
+def test_feed_event_descriptions_and_links_are_written_exactly_as_icalendar_writes_them(
+    description, url
+):
+    zone = ZoneInfo("America/Detroit")
+    item = FeedEvent(
+        uid="0b8a1f9e-2f55-4a1d-9b8e-3d8f1c2a7b6e@clinic-booking",
+        sequence=1,
+        cancelled=bool(url),
+        start=datetime(2027, 3, 14, 7, 30, tzinfo=UTC),
+        end=datetime(2027, 3, 14, 8, 15, tzinfo=UTC),
+        created=datetime(2026, 11, 1, 12, 0, 5, tzinfo=UTC),
+        last_modified=datetime(2026, 11, 2, 12, 0, 6, tzinfo=UTC),
+        summary="Schedule a call (PE)",
+        description=description,
+        url=url,
+    )
+    assert feed_event_text(item, zone) == feed_event(item, zone).to_ical().decode()
+
+
+@pytest.mark.parametrize(
     ("zone_name", "instants"),
     [
         ("America/Detroit", ["2027-03-14T06:59Z", "2027-03-14T07:00Z",
