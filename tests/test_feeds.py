@@ -367,7 +367,7 @@ def test_a_call_has_no_street_and_links_to_its_page_behind_the_login_with_the_nu
     assert str(call_event["URL"]) == page
     assert by_vobject[call.calendar_uid].url.value == page
     assert str(call_event["DESCRIPTION"]) == (
-        "A phone call: the number to call is on the visit's page (staff login)."
+        f"A phone call: the number to call is on the visit's page: {page}"
     )
     assert "586 555 0123" not in response.text
     assert str(by_icalendar[evaluation.calendar_uid]["LOCATION"]) == (

@@ -184,7 +184,8 @@ def build_feed(owner: Therapist | Clinic, clinic: Clinic, now: datetime) -> byte
             # A call happens on the phone: the clinic's street is not where it takes place.
             location="" if kind == ServiceKind.CALL else address,
             description=event_description(
-                kind, status, cancel_reason if clinic_wide else None
+                kind, status, cancel_reason if clinic_wide else None,
+                f"{visit_pages}{appointment_id}",
             ),
             url=f"{visit_pages}{appointment_id}",
         )
@@ -196,12 +197,14 @@ def build_feed(owner: Therapist | Clinic, clinic: Clinic, now: datetime) -> byte
     return feed_text(name=feed_name(owner, clinic), zone_name=clinic.timezone, events=events)
 
 
-def event_description(kind: str, status: str, reason: str | None) -> str:
-    """What an event says beyond its summary: how a call happens, and (`reason` given, in the
-    clinic-wide feed only) why a visit was called off."""
+def event_description(kind: str, status: str, reason: str | None, page: str) -> str:
+    """What an event says beyond its summary: how a call happens (the number is on the
+    visit's `page`, behind the staff login), and (`reason` given, in the clinic-wide feed
+    only) why a visit was called off."""
     lines = []
     if kind == ServiceKind.CALL:
-        lines.append("A phone call: the number to call is on the visit's page (staff login).")
+        # In the text too: Google Calendar shows an event's DESCRIPTION, not its URL.
+        lines.append(f"A phone call: the number to call is on the visit's page: {page}")
     if reason is not None and status == AppointmentStatus.NO_SHOW:
         lines.append("No-show.")
     elif reason is not None and status == AppointmentStatus.CANCELLED:
