@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 
@@ -17,6 +18,7 @@ from booking.notifications.outbox import outside_quiet_hours
 from booking.patients.manage_links import manage_url_for
 from tests.conftest import CLINIC_ZONE, local, next_weekday
 from tests.desk_staff import signed_in, staff_logins
+from tests.servers import free_port
 
 # smtp_settings first: it must add the mail server to the settings before `app` is built.
 pytestmark = pytest.mark.usefixtures("smtp_settings", "clinic")
@@ -582,3 +584,26 @@ def test_a_reminder_still_goes_when_the_dispatcher_catches_up_before_the_visit(b
     assert [mail["X-Booking-Notification"] for mail in smtp_inbox.take()] == [
         "confirmation", "reminder", "reminder",
     ]
+
+
+def test_a_mail_server_out_of_reach_is_warned_about_once_per_outage(
+    app, book, smtp_inbox, caplog
+):
+    book("schedule-a-call", start=local(MONDAY, 9))
+    assert send_due(utc_now()) == DispatchReport(sent=1)
+    book("schedule-a-call", start=local(MONDAY, 11))
+    nowhere = free_port()  # nothing listens there
+    app.config["SMTP_PORT"] = nowhere
+    with caplog.at_level(logging.INFO, logger="booking.notifications.dispatcher"):
+        for _ in range(3):
+            assert send_due(utc_now()) == DispatchReport(deferred=1)
+        app.config["SMTP_PORT"] = smtp_inbox.port
+        assert send_due(utc_now()) == DispatchReport(sent=1)
+        book("schedule-a-call", start=local(MONDAY, 10))
+        app.config["SMTP_PORT"] = nowhere
+        assert send_due(utc_now()) == DispatchReport(deferred=1)
+
+    warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(warnings) == 2  # the first run of each outage
+    assert all("the mail server cannot be reached" in record.getMessage() for record in warnings)
+    assert len(smtp_inbox.take()) == 2

@@ -104,8 +104,15 @@ def send_due(now: datetime | None = None) -> DispatchReport:
                     # Not the messages' fault: they wait, untried, for the next run.
                     unsent = [later.notification_id for later in batch[position:]]
                     deferred += _release(unsent, claim)
-                    log.warning("notifications: the mail server cannot be reached (%s); "
-                                "%s left for the next run", problem, len(unsent))
+                    # Said once per outage, not at every run (every 15 s) until it ends.
+                    log.log(
+                        logging.INFO if _outage.noticed else logging.WARNING,
+                        "notifications: the mail server cannot be reached (%s); "
+                        "%s left for the next run",
+                        problem,
+                        len(unsent),
+                    )
+                    _outage.noticed = True
                     unreachable = True
                     break
                 if outcome in counts:
@@ -350,6 +357,7 @@ class _MailServer:
         if self._connection is None:
             try:
                 self._connection = self._connect()
+                _outage.noticed = False
             except (smtplib.SMTPException, OSError) as problem:
                 raise MailServerUnreachable(_describe(problem)) from problem
         try:
@@ -372,6 +380,15 @@ class _MailServer:
             connection.close()
             raise
         return connection
+
+
+class _Outage:
+    """Whether this process has already warned that the mail server cannot be reached."""
+
+    noticed = False
+
+
+_outage = _Outage()
 
 
 class _MailFolder:
