@@ -149,7 +149,8 @@ def visit_words(appointment: Appointment) -> VisitWords:
 
 
 def _in_a_sentence(name: str) -> str:
-    """ "Physical therapy evaluation" as said mid-sentence; "OT evaluation" stays as it is."""
+    """The service's name as said mid-sentence: "physical therapy evaluation"; a name that
+    starts with an abbreviation ("OT evaluation") stays as it is."""
     first = name.split(" ")[0]
     return name[:1].lower() + name[1:] if first[1:].islower() or len(first) == 1 else name
 
