@@ -22,7 +22,10 @@ install: $(STAMP)
 run: install
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo --if-empty
-	BOOKING_SCHEDULER=$${BOOKING_SCHEDULER:-on} $(FLASK) run --host 127.0.0.1 --port 5000
+	# With no SMTP_HOST, mail is written to instance/outbox/ (the back office lists it).
+	BOOKING_SCHEDULER=$${BOOKING_SCHEDULER:-on} \
+	MAIL_DELIVERY=$${MAIL_DELIVERY:-$$(test -n "$$SMTP_HOST" && echo smtp || echo files)} \
+	$(FLASK) run --host 127.0.0.1 --port 5000
 
 # The whole suite, on SQLite and on PostgreSQL. With DATABASE_URL unset, a throwaway
 # PostgreSQL server is started for the run; set it to use a server of your own.

@@ -30,6 +30,9 @@ def _instance_secret_key() -> str:
     return key
 
 
+MAIL_DELIVERIES = ("smtp", "files")
+
+
 class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY") or None  # filled from instance/ in load_config()
     SQLALCHEMY_DATABASE_URI = os.environ.get(
@@ -44,6 +47,11 @@ class Config:
     SMTP_STARTTLS = _flag("SMTP_STARTTLS", "false")
     MAIL_FROM = os.environ.get("MAIL_FROM")  # default: the clinic's email from the clinic file
     SMTP_TIMEOUT_SECONDS = 30
+    # Where mail goes: "smtp", to the server above; or "files", one .eml per message in
+    # MAIL_OUTBOX_FOLDER, listed in the back office for admins (development without a mail
+    # server: `make run` picks it when SMTP_HOST is unset).
+    MAIL_DELIVERY = os.environ.get("MAIL_DELIVERY", "smtp").strip().lower()
+    MAIL_OUTBOX_FOLDER = os.environ.get("MAIL_OUTBOX_FOLDER") or str(INSTANCE_DIR / "outbox")
     # The dispatcher claims this many due notifications at a time, for this long each
     # (a claim left by a crashed dispatcher is taken over when it runs out), and gives up on
     # one after this many failed tries, waiting 2, 4, 8, 16 minutes between them.
@@ -137,6 +145,9 @@ def load_config(config: type[Config] | dict | None = None) -> dict:
     settings = {key: getattr(base, key) for key in dir(base) if key.isupper()}
     if isinstance(config, dict):
         settings.update(config)
+    delivery = settings["MAIL_DELIVERY"]
+    if delivery not in MAIL_DELIVERIES:
+        raise ValueError(f"MAIL_DELIVERY is one of {', '.join(MAIL_DELIVERIES)}, not {delivery!r}")
     if not settings.get("SECRET_KEY"):
         settings["SECRET_KEY"] = _instance_secret_key()
     return settings

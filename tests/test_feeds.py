@@ -23,6 +23,7 @@ from booking.feeds import content as feed_content
 from booking.models import Therapist, WorkingHours, utc_now
 from booking.notifications.dispatcher import send_due
 from tests.conftest import CLINIC_FILE, CLINIC_ZONE, local, next_weekday
+from tests.desk_staff import signed_in, staff_logins
 
 STAFF = scheduling.StaffOverride(staff="staff:desk@clinic.example", reason="test set-up")
 
@@ -319,6 +320,69 @@ def test_the_front_desk_feed_holds_every_therapists_visits_under_its_own_token(
     assert client.get(urlsplit(rotated.output.strip()).path).status_code == 200
 
 
+def test_a_no_show_shows_cancelled_and_only_the_front_desk_feed_says_why(app, client, book):
+    monday = next_weekday(0)
+    missed = book("pt-evaluation", local(monday, 9), name="Nora Show")
+    called_off = book("pt-evaluation", local(monday, 13), name="Cal Off")
+    scheduling.record_attendance(
+        missed, "no_show", by="staff:desk@clinic.example", now=local(monday, 10, 30)
+    )
+    scheduling.cancel_appointment(
+        called_off, cancelled_by="staff:desk@clinic.example", reason="Therapist ill"
+    )
+    db.session.commit()
+
+    response = get_feed(client, therapist("alex-rivera"))
+    _, by_icalendar, by_vobject = read_both(response.data)
+    for gone in (missed, called_off):
+        event = by_icalendar[gone.calendar_uid]
+        assert str(event["STATUS"]) == "CANCELLED"
+        assert str(event["TRANSP"]) == "TRANSPARENT"
+        assert event["SEQUENCE"] == 1
+        assert by_vobject[gone.calendar_uid].status.value == "CANCELLED"
+    assert "No-show" not in response.text
+    assert "Therapist ill" not in response.text
+
+    url = app.test_cli_runner().invoke(args=["feeds", "url", "--clinic"]).output.strip()
+    desk_feed = client.get(urlsplit(url).path)
+    _, by_icalendar, _ = read_both(desk_feed.data)
+    assert str(by_icalendar[missed.calendar_uid]["STATUS"]) == "CANCELLED"
+    assert str(by_icalendar[missed.calendar_uid]["DESCRIPTION"]) == "No-show."
+    assert str(by_icalendar[called_off.calendar_uid]["DESCRIPTION"]) == "Cancelled: Therapist ill"
+
+
+def test_a_call_has_no_street_and_links_to_its_page_behind_the_login_with_the_number(
+    app, client, book
+):
+    monday = next_weekday(0)
+    call = book("schedule-a-call", local(monday, 9), name="Pat Example", phone="+1 586 555 0123")
+    evaluation = book("pt-evaluation", local(monday, 13), name="Eve Valu")
+
+    response = get_feed(client, therapist("alex-rivera"))
+
+    _, by_icalendar, by_vobject = read_both(response.data)
+    call_event = by_icalendar[call.calendar_uid]
+    assert "LOCATION" not in call_event
+    page = f"http://127.0.0.1:5000/desk/appointments/{call.id}"
+    assert str(call_event["URL"]) == page
+    assert by_vobject[call.calendar_uid].url.value == page
+    assert str(call_event["DESCRIPTION"]) == (
+        f"A phone call: the number to call is on the visit's page: {page}"
+    )
+    assert "586 555 0123" not in response.text
+    assert str(by_icalendar[evaluation.calendar_uid]["LOCATION"]) == (
+        "1 Test Street, Clinton Township, MI"
+    )
+
+    path = urlsplit(page).path
+    assert client.get(path).status_code == 302  # the back office's login first
+    alex = staff_logins()["therapist"]
+    visit_page = signed_in(app, alex).get(path)
+    assert visit_page.status_code == 200
+    assert "Number to call" in visit_page.text
+    assert "+1 586 555 0123" in visit_page.text
+
+
 # --- the patient's calendar file -----------------------------------------------------------
 
 
@@ -403,6 +467,34 @@ def test_feed_events_are_written_exactly_as_icalendar_writes_them(summary):
         last_modified=datetime(2026, 11, 2, 12, 0, 6, tzinfo=UTC),
         summary=summary,
         location="1 Test Street, Clinton Township, MI",
+    )
+    assert feed_event_text(item, zone) == feed_event(item, zone).to_ical().decode()
+
+
+@pytest.mark.parametrize(
+    ("description", "url"),
+    [
+        ("A phone call: the number to call is on the visit's page (staff login).",
+         "http://127.0.0.1:5000/desk/appointments/12"),
+        ("A phone call; the number.\nCancelled: Thérapeute malade, \\ " * 3, ""),
+        ("", "https://booking.clinic.example/desk/appointments/" + "9" * 60),
+    ],
+)
+def test_feed_event_descriptions_and_links_are_written_exactly_as_icalendar_writes_them(
+    description, url
+):
+    zone = ZoneInfo("America/Detroit")
+    item = FeedEvent(
+        uid="0b8a1f9e-2f55-4a1d-9b8e-3d8f1c2a7b6e@clinic-booking",
+        sequence=1,
+        cancelled=bool(url),
+        start=datetime(2027, 3, 14, 7, 30, tzinfo=UTC),
+        end=datetime(2027, 3, 14, 8, 15, tzinfo=UTC),
+        created=datetime(2026, 11, 1, 12, 0, 5, tzinfo=UTC),
+        last_modified=datetime(2026, 11, 2, 12, 0, 6, tzinfo=UTC),
+        summary="Schedule a call (PE)",
+        description=description,
+        url=url,
     )
     assert feed_event_text(item, zone) == feed_event(item, zone).to_ical().decode()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 
@@ -17,6 +18,8 @@ from booking.notifications.dispatcher import DispatchReport, send_due
 from booking.notifications.outbox import outside_quiet_hours
 from booking.patients.manage_links import manage_url_for
 from tests.conftest import CLINIC_FILE, CLINIC_ZONE, local, next_weekday
+from tests.desk_staff import signed_in, staff_logins
+from tests.servers import free_port
 
 # smtp_settings first: it must add the mail server to the settings before `app` is built.
 pytestmark = pytest.mark.usefixtures("smtp_settings", "clinic")
@@ -51,6 +54,11 @@ def text_of(mail: EmailMessage) -> str:
     return mail.get_body(("plain",)).get_content().replace("\r\n", "\n")
 
 
+def words_of(mail: EmailMessage) -> str:
+    """The text part as read, whatever its line breaks: the words, one space apart."""
+    return " ".join(text_of(mail).split())
+
+
 def calendar_of(mail: EmailMessage):
     [attachment] = list(mail.iter_attachments())
     assert attachment.get_content_type() == "text/calendar"
@@ -60,7 +68,7 @@ def calendar_of(mail: EmailMessage):
 
 
 def test_the_confirmation_arrives_at_once_with_the_visit_and_a_calendar_file(book, smtp_inbox):
-    appointment = book()
+    appointment = book(phone="+1 586 555 0199")
     row = db.session.scalars(select(Notification).where(Notification.kind == "confirmation")).one()
 
     assert send_due(utc_now()) == DispatchReport(sent=1)
@@ -70,13 +78,15 @@ def test_the_confirmation_arrives_at_once_with_the_visit_and_a_calendar_file(boo
     assert mail["From"] == "Test Therapy Clinic <frontdesk@clinic.example>"
     assert mail["Message-ID"] == row.message_id
     assert mail["X-Booking-Notification"] == "confirmation"
-    assert mail["Subject"].startswith("Booked: Schedule a call on Monday")
-    text = text_of(mail)
-    assert "Your Schedule a call is booked for Monday" in text
+    assert mail["Subject"].startswith("Booked: a call from Alex Rivera, PT, DPT on Monday")
+    text = words_of(mail)
+    assert "Your call with Alex Rivera, PT, DPT is booked for Monday" in text
     assert "at 9:00 AM (clinic time)" in text
+    assert "We will call you at +1 586 555 0199." in text
     assert manage_url_for(appointment) in text
-    assert "1 Test Street, Clinton Township, MI" in text
-    assert "+1 586 555 0100" in text
+    assert "Test Street" not in text  # a call happens on the phone, not at the clinic
+    assert "Test Street" not in html_of(mail)
+    assert "+1 586 555 0100" in text  # the clinic's own number, to call back
 
     attachment, calendar, event = calendar_of(mail)
     assert attachment.get_param("method") == "REQUEST"
@@ -85,7 +95,9 @@ def test_the_confirmation_arrives_at_once_with_the_visit_and_a_calendar_file(boo
     assert str(event["UID"]) == appointment.calendar_uid
     assert event["SEQUENCE"] == 0
     assert event["STATUS"] == "CONFIRMED"
-    assert event["SUMMARY"] == "Schedule a call at Test Therapy Clinic"
+    assert event["SUMMARY"] == "Call from Alex Rivera, PT, DPT (Test Therapy Clinic)"
+    assert event["DESCRIPTION"] == "We will call you at +1 586 555 0199."
+    assert "LOCATION" not in event
     assert event.decoded("DTSTART") == local(MONDAY, 9)
     assert event.decoded("DTEND") == local(MONDAY, 9, 15)
     assert str(event["ORGANIZER"]) == "mailto:frontdesk@clinic.example"
@@ -111,8 +123,10 @@ def test_each_reminder_arrives_at_its_time_and_not_before(book, smtp_inbox):
     assert send_due(local(SUNDAY, 9)) == DispatchReport(sent=1)
     [day_before] = smtp_inbox.take()
     assert day_before["X-Booking-Notification"] == "reminder"
-    assert day_before["Subject"].startswith("Reminder: Schedule a call on Monday")
-    assert "A reminder: your Schedule a call is on Monday" in text_of(day_before)
+    assert day_before["Subject"].startswith(
+        "Reminder: a call from Alex Rivera, PT, DPT on Monday"
+    )
+    assert "A reminder: your call with Alex Rivera, PT, DPT is on Monday" in words_of(day_before)
 
     assert send_due(local(MONDAY, 7, 59)) == DispatchReport()
     assert send_due(local(MONDAY, 8)) == DispatchReport(sent=1)
@@ -151,7 +165,8 @@ def test_dry_needling_brings_the_soreness_note_then_a_check_in(book, smtp_inbox)
     assert send_due(local(TUESDAY, 11, 45)) == DispatchReport(sent=1)
     [note] = smtp_inbox.take()
     assert note["X-Booking-Notification"] == "aftercare"
-    assert note["Subject"] == "After your Dry needling session: what to expect"
+    assert note["Subject"] == "After your dry needling session: what to expect"
+    assert list(note.iter_attachments()) == []  # after the visit: no calendar file
     text = " ".join(text_of(note).split())
     assert "Mild soreness or tenderness where the needles went in is expected for 24-48 hours" in (
         text
@@ -164,7 +179,9 @@ def test_dry_needling_brings_the_soreness_note_then_a_check_in(book, smtp_inbox)
     assert send_due(local(THURSDAY, 9, 44)) == DispatchReport()
     assert send_due(local(THURSDAY, 9, 45)) == DispatchReport(sent=1)
     [check_in] = smtp_inbox.take()
-    assert check_in["Subject"] == "Checking in after your Dry needling session"
+    assert check_in["Subject"] == "Checking in after your dry needling session"
+    assert list(check_in.iter_attachments()) == []
+    assert "after your dry needling session with Alex Rivera, PT, DPT" in words_of(check_in)
     assert "book your follow-up visit here:\nhttp://127.0.0.1:5000/" in text_of(check_in)
 
 
@@ -225,7 +242,7 @@ def test_cancelling_drops_the_reminders_and_sends_a_cancellation(book, smtp_inbo
     assert send_due(utc_now()) == DispatchReport(sent=1)
     [mail] = smtp_inbox.take()
     assert mail["X-Booking-Notification"] == "cancellation"
-    assert "Your Schedule a call on Monday" in text_of(mail)
+    assert "Your call with Alex Rivera, PT, DPT on Monday" in words_of(mail)
     assert "is cancelled" in text_of(mail)
     attachment, calendar, event = calendar_of(mail)
     assert attachment.get_param("method") == "CANCEL"
@@ -250,7 +267,7 @@ def test_rescheduling_moves_the_reminders_and_sends_a_notice(book, smtp_inbox):
     assert send_due(utc_now()) == DispatchReport(sent=1)
     [notice] = smtp_inbox.take()
     assert notice["X-Booking-Notification"] == "reschedule"
-    assert "It is now on Tuesday" in text_of(notice)
+    assert "It is now on Tuesday" in words_of(notice)
     attachment, calendar, event = calendar_of(notice)
     assert calendar["METHOD"] == "REQUEST"
     assert event["SEQUENCE"] == 1
@@ -261,7 +278,7 @@ def test_rescheduling_moves_the_reminders_and_sends_a_notice(book, smtp_inbox):
     assert send_due(local(MONDAY, 9, 59)) == DispatchReport()
     assert send_due(local(MONDAY, 10)) == DispatchReport(sent=1)
     [reminder] = smtp_inbox.take()
-    assert reminder["Subject"].startswith("Reminder: Schedule a call on Tuesday")
+    assert reminder["Subject"].startswith("Reminder: a call from Alex Rivera, PT, DPT on Tuesday")
 
 
 def test_a_refused_message_is_deferred_then_sent_on_a_later_run(book, smtp_inbox):
@@ -377,11 +394,13 @@ def test_the_dry_needling_reminder_says_what_to_wear_and_to_eat_beforehand(book,
     send_due(utc_now())
     smtp_inbox.take()
 
-    send_due(local(TUESDAY, 9))  # 48 hours before (and the evaluation's mail until then)
+    send_due(local(MONDAY, 8))  # the evaluation's reminders, before it begins
+    send_due(local(TUESDAY, 9))  # 48 hours before the needling
     sent = smtp_inbox.take()
     subjects = [" ".join(mail["Subject"].split()).split(" on ")[0] for mail in sent]
-    assert subjects == ["Reminder: Physical therapy evaluation"] * 2 + [
-        "Reminder: Dry needling session"
+    evaluation = "Reminder: your physical therapy evaluation with Alex Rivera, PT, DPT"
+    assert subjects == [evaluation] * 2 + [
+        "Reminder: your dry needling session with Alex Rivera, PT, DPT"
     ]
     *evaluation_reminders, reminder = sent
     assert "loose" not in text_of(evaluation_reminders[0])  # an evaluation: no advice
@@ -437,11 +456,11 @@ def test_the_clinic_replaces_a_template_from_its_own_folder(app, book, smtp_inbo
 
     assert send_due(utc_now()) == DispatchReport(sent=1)
     [mail] = smtp_inbox.take()
-    text = text_of(mail)
+    text = words_of(mail)
     assert text.startswith("Dear Pat Example, see you Monday")
     assert "at Test Therapy Clinic." in text
     assert "+1 586 555 0100" in text  # the built-in signature, included from the override
-    assert "Your Schedule a call is booked for <strong>Monday" in html_of(mail)  # built-in
+    assert "Your call with Alex Rivera, PT, DPT is booked for <strong>Monday" in html_of(mail)
 
 
 def _only_row(kind: str) -> Notification:
@@ -499,3 +518,119 @@ def test_a_line_break_in_a_name_cannot_add_a_header(book, smtp_inbox):
     [mail] = smtp_inbox.take()
     assert mail["Bcc"] is None
     assert mail["To"] == '"Pat Bcc: someone@example.com" <pat@example.com>'
+
+
+# --- a family's mail, a call, a dispatcher that was down ---------------------------------------
+
+
+def test_a_parent_booking_for_a_child_is_greeted_and_told_of_the_child_and_the_therapist(
+    book, smtp_inbox
+):
+    family = {"name": "Lily Chen", "email": "wei@example.com", "guardian_name": "Wei Chen",
+              "phone": "+1 586 555 0142", "date_of_birth": date(2019, 5, 4)}
+    book("pt-evaluation", start=local(MONDAY, 9), **family)
+    book("dry-needling", start=local(THURSDAY, 9), **family)  # ends 09:45
+    send_due(utc_now())
+    confirmations = smtp_inbox.take()
+    send_due(local(TUESDAY, 9))  # 48 hours before the needling
+    reminder = smtp_inbox.take()[-1]
+    send_due(local(THURSDAY, 11, 45))  # the aftercare note, two hours after
+    aftercare = smtp_inbox.take()[-1]
+
+    evaluation = confirmations[0]
+    assert evaluation["Subject"].startswith(
+        "Booked: Lily's physical therapy evaluation with Alex Rivera, PT, DPT on Monday"
+    )
+    assert " ".join(text_of(evaluation).split()).startswith(
+        "Hello Wei Chen, Lily's physical therapy evaluation with Alex Rivera, PT, DPT is booked "
+        "for Monday"
+    )
+    assert reminder["X-Booking-Notification"] == "reminder"
+    assert reminder["Subject"].startswith(
+        "Reminder: Lily's dry needling session with Alex Rivera, PT, DPT on Thursday"
+    )
+    assert "A reminder: Lily's dry needling session with Alex Rivera, PT, DPT is on Thursday" in (
+        " ".join(text_of(reminder).split())
+    )
+    assert aftercare["X-Booking-Notification"] == "aftercare"
+    assert aftercare["Subject"] == "After Lily's dry needling session: what to expect"
+    assert "Thank you for coming in for Lily's dry needling session with Alex Rivera, PT, DPT." in (
+        " ".join(text_of(aftercare).split())
+    )
+    for mail in (*confirmations, reminder, aftercare):
+        assert mail["To"] == "Wei Chen <wei@example.com>"
+        assert text_of(mail).startswith("Hello Wei Chen,\n")
+        assert "Hello Wei Chen," in html_of(mail)
+        assert "Lily Chen" not in text_of(mail)
+        assert "Alex Rivera, PT, DPT" in words_of(mail)
+
+
+def test_a_call_reminder_gives_the_number_to_be_called_and_no_street(book, smtp_inbox):
+    book("schedule-a-call", start=local(MONDAY, 9), phone="+1 586 555 0177")
+    send_due(local(SUNDAY, 9))
+    confirmation, reminder = smtp_inbox.take()
+    for mail in (confirmation, reminder):
+        assert "We will call you at +1 586 555 0177." in words_of(mail)
+        assert "We will call you at +1 586 555 0177." in html_of(mail)
+        assert "Test Street" not in text_of(mail) + html_of(mail)
+        _, _, event = calendar_of(mail)
+        assert str(event["DESCRIPTION"]) == "We will call you at +1 586 555 0177."
+        assert "LOCATION" not in event
+
+
+def test_a_reminder_due_while_the_dispatcher_was_down_is_skipped_once_the_visit_has_begun(
+    app, book, smtp_inbox
+):
+    appointment = book("schedule-a-call", start=local(MONDAY, 9))  # reminders: Sun 9, Mon 8
+    assert send_due(utc_now()) == DispatchReport(sent=1)
+    smtp_inbox.take()
+
+    # No dispatcher ran from before Sunday 09:00 until Monday 09:05, after the call began.
+    answer = app.test_cli_runner().invoke(
+        args=["notifications", "send-due", "--now", local(MONDAY, 9, 5).isoformat()]
+    )
+
+    assert answer.output == "sent 0, failed 0, deferred 0, skipped 2\n"
+    assert smtp_inbox.take() == []
+    assert notifications_of(appointment) == [
+        ("confirmation", "sent"),
+        ("reminder", "skipped"),
+        ("reminder", "skipped"),
+    ]
+    assert send_due(local(MONDAY, 10)) == DispatchReport()
+
+    desk = signed_in(app, staff_logins()["front_desk"])
+    page = desk.get(f"/desk/patients/{appointment.patient_id}")
+    assert page.status_code == 200
+    assert page.text.count("skipped (came due after the visit began)") == 2
+
+
+def test_a_reminder_still_goes_when_the_dispatcher_catches_up_before_the_visit(book, smtp_inbox):
+    book("schedule-a-call", start=local(MONDAY, 9))
+    assert send_due(local(MONDAY, 8, 59)) == DispatchReport(sent=3)
+    assert [mail["X-Booking-Notification"] for mail in smtp_inbox.take()] == [
+        "confirmation", "reminder", "reminder",
+    ]
+
+
+def test_a_mail_server_out_of_reach_is_warned_about_once_per_outage(
+    app, book, smtp_inbox, caplog
+):
+    book("schedule-a-call", start=local(MONDAY, 9))
+    assert send_due(utc_now()) == DispatchReport(sent=1)
+    book("schedule-a-call", start=local(MONDAY, 11))
+    nowhere = free_port()  # nothing listens there
+    app.config["SMTP_PORT"] = nowhere
+    with caplog.at_level(logging.INFO, logger="booking.notifications.dispatcher"):
+        for _ in range(3):
+            assert send_due(utc_now()) == DispatchReport(deferred=1)
+        app.config["SMTP_PORT"] = smtp_inbox.port
+        assert send_due(utc_now()) == DispatchReport(sent=1)
+        book("schedule-a-call", start=local(MONDAY, 10))
+        app.config["SMTP_PORT"] = nowhere
+        assert send_due(utc_now()) == DispatchReport(deferred=1)
+
+    warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(warnings) == 2  # the first run of each outage
+    assert all("the mail server cannot be reached" in record.getMessage() for record in warnings)
+    assert len(smtp_inbox.take()) == 2

@@ -32,7 +32,7 @@ from icalendar import (
     vDuration,
 )
 
-from booking.models import Appointment, Clinic
+from booking.models import Appointment, Clinic, Patient, ServiceKind
 
 PRODID = "-//Clinic Booking//Appointments//EN"
 # How often subscribed calendars should look for changes (RFC 7986, and Outlook's X- name).
@@ -61,8 +61,15 @@ def calendar_file(appointment: Appointment, clinic: Clinic, *, method: str, now:
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", method)
     calendar.add_component(vtimezone(clinic.timezone))
+    is_call = appointment.service.kind == ServiceKind.CALL
     event = Event()
-    event.add("summary", f"{appointment.service.name} at {clinic.name}")
+    if is_call:
+        event.add("summary", f"Call from {appointment.therapist.name} ({clinic.name})")
+        # A call happens wherever the patient picks up: the number, not the clinic's street.
+        event.add("description", call_note(appointment.patient))
+    else:
+        event.add("summary", f"{appointment.service.name} at {clinic.name}")
+        event.add("description", f"With {appointment.therapist.name}.")
     event.add("dtstart", appointment.start_at.astimezone(zone))
     event.add("dtend", appointment.end_at.astimezone(zone))
     event.add("dtstamp", now.astimezone(UTC))
@@ -72,7 +79,7 @@ def calendar_file(appointment: Appointment, clinic: Clinic, *, method: str, now:
     event.add("last-modified", appointment.updated_at.astimezone(UTC))
     event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
     event.add("transp", "OPAQUE")
-    if clinic.address:
+    if clinic.address and not is_call:
         event.add("location", clinic.address)
     organizer = vCalAddress(f"mailto:{clinic.email}")
     organizer.params["CN"] = clinic.name
@@ -86,6 +93,13 @@ def calendar_file(appointment: Appointment, clinic: Clinic, *, method: str, now:
     event.add("attendee", attendee)
     calendar.add_component(event)
     return calendar.to_ical().decode()
+
+
+def call_note(patient: Patient) -> str:
+    """What a call's mail and .ics say about how it happens: the number the patient gave."""
+    if patient.phone:
+        return f"We will call you at {patient.phone}."
+    return "We will call you at the number we have for you."
 
 
 # --- Time zones --------------------------------------------------------------------------------
@@ -220,6 +234,8 @@ class FeedEvent:
     last_modified: datetime
     summary: str
     location: str = ""
+    description: str = ""
+    url: str = ""  # the visit's page in the back office (behind the staff login)
 
 
 def feed_event(item: FeedEvent, zone: ZoneInfo) -> Event:
@@ -241,6 +257,10 @@ def feed_event(item: FeedEvent, zone: ZoneInfo) -> Event:
     event.add("transp", "TRANSPARENT" if item.cancelled else "OPAQUE")
     if item.location:
         event.add("location", item.location)
+    if item.description:
+        event.add("description", item.description)
+    if item.url:
+        event.add("url", item.url)
     return event
 
 
@@ -257,16 +277,20 @@ def feed_event_text(item: FeedEvent, zone: ZoneInfo) -> str:
         _folded("UID:" + _escaped(item.uid)),
         f"SEQUENCE:{item.sequence}",
         f"CREATED:{_stamp(_utc(item.created))}Z",
-        f"LAST-MODIFIED:{changed}Z",
     ]
     # icalendar writes the properties outside its canonical order alphabetically.
+    if item.description:
+        lines.append(_folded("DESCRIPTION:" + _escaped(item.description)))
+    lines.append(f"LAST-MODIFIED:{changed}Z")
     if item.location:
         lines.append(_folded("LOCATION:" + _escaped(item.location)))
     lines += [
         "STATUS:CANCELLED" if item.cancelled else "STATUS:CONFIRMED",
         "TRANSP:TRANSPARENT" if item.cancelled else "TRANSP:OPAQUE",
-        "END:VEVENT",
     ]
+    if item.url:
+        lines.append(_folded("URL:" + item.url))  # a URI: written as it is, unescaped
+    lines.append("END:VEVENT")
     return "\r\n".join(lines) + "\r\n"
 
 

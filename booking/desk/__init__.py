@@ -14,10 +14,11 @@ from booking.desk.hours import hours
 from booking.desk.logins import logins
 from booking.desk.pages import desk
 from booking.desk.patients import patients
+from booking.desk.sent_mail import sent_mail
 from booking.desk.sign_in import sign_in
 
 for area in (sign_in, calendar, appointments, patients, hours, busy_calendars, logins,
-             audit_log, feeds):
+             audit_log, feeds, sent_mail):
     desk.register_blueprint(area)
 
 __all__ = ["desk", "load_staff_user"]

@@ -2,9 +2,11 @@
 
 A therapist's feed holds their visits; the clinic-wide one (front desk) everyone's. From
 FEED_PAST_DAYS back on; a cancelled visit stays, as cancelled, for FEED_CANCELLED_DAYS after
-it was cancelled, so subscribed calendars remove it. An event says the service and, unless
-the clinic chose "service" (clinic file `feed_details`), the patient's initials; never contact
-details or notes.
+it was cancelled, so subscribed calendars remove it; a no-show is shown cancelled too (the
+slot was not used). An event says the service and, unless the clinic chose "service" (clinic
+file `feed_details`), the patient's initials; never contact details or notes. It links to the
+visit's page in the back office, behind the staff login: for a call, that is where the number
+to call is. Only the front desk's clinic-wide feed says why a visit was called off.
 
 The version (ETag) comes from one aggregate query plus what is already loaded, so an
 unchanged feed answers 304 without being built.
@@ -22,10 +24,21 @@ from sqlalchemy import bindparam, func, or_, select
 
 from booking.calendars.ical import ZONE_RULES_YEARS, FeedEvent, feed_text
 from booking.extensions import db
-from booking.models import Appointment, AppointmentStatus, Clinic, Patient, Service, Therapist
+from booking.models import (
+    Appointment,
+    AppointmentStatus,
+    Clinic,
+    Patient,
+    Service,
+    ServiceKind,
+    Therapist,
+)
 
 # Raised when what a feed says about a visit changes shape, so every ETag changes with it.
-FEED_FORMAT = 1
+FEED_FORMAT = 2
+
+# Shown cancelled in subscribed calendars: the visit is not (or did not) take place.
+_CALLED_OFF = (AppointmentStatus.CANCELLED, AppointmentStatus.NO_SHOW)
 
 
 @dataclass(frozen=True)
@@ -107,6 +120,7 @@ def feed_version(owner: Therapist | Clinic, clinic: Clinic, now: datetime) -> Fe
             clinic.timezone,
             clinic.address,
             clinic.feed_details,
+            current_app.config["PUBLIC_BASE_URL"],
             service_names,
             therapist_names,
             count,
@@ -126,13 +140,16 @@ def build_feed(owner: Therapist | Clinic, clinic: Clinic, now: datetime) -> byte
     clinic_wide = isinstance(owner, Clinic)
     rows = db.session.execute(
         select(
+            Appointment.id,
             Appointment.calendar_uid,
             Appointment.sequence,
             Appointment.status,
+            Appointment.cancel_reason,
             Appointment.start_at,
             Appointment.end_at,
             Appointment.created_at,
             Appointment.updated_at,
+            Service.kind.label("service_kind"),
             Service.name.label("service"),
             Patient.name.label("patient"),
             Therapist.name.label("therapist"),
@@ -145,6 +162,7 @@ def build_feed(owner: Therapist | Clinic, clinic: Clinic, now: datetime) -> byte
         _window(owner, now),
     )
     address = clinic.address
+    visit_pages = current_app.config["PUBLIC_BASE_URL"] + "/desk/appointments/"
     summaries: dict[tuple, str] = {}  # a busy feed has many visits per patient and service
 
     def summary(service: str, patient: str, therapist: str) -> str:
@@ -157,18 +175,41 @@ def build_feed(owner: Therapist | Clinic, clinic: Clinic, now: datetime) -> byte
         FeedEvent(
             uid=uid,
             sequence=sequence,
-            cancelled=status == AppointmentStatus.CANCELLED,
+            cancelled=status in _CALLED_OFF,
             start=start,
             end=end,
             created=created,
             last_modified=updated,
             summary=summary(service, patient, therapist),
-            location=address,
+            # A call happens on the phone: the clinic's street is not where it takes place.
+            location="" if kind == ServiceKind.CALL else address,
+            description=event_description(
+                kind, status, cancel_reason if clinic_wide else None,
+                f"{visit_pages}{appointment_id}",
+            ),
+            url=f"{visit_pages}{appointment_id}",
         )
-        for uid, sequence, status, start, end, created, updated, service, patient, therapist
-        in rows.tuples()
+        for (
+            appointment_id, uid, sequence, status, cancel_reason, start, end, created, updated,
+            kind, service, patient, therapist,
+        ) in rows.tuples()
     )
     return feed_text(name=feed_name(owner, clinic), zone_name=clinic.timezone, events=events)
+
+
+def event_description(kind: str, status: str, reason: str | None, page: str) -> str:
+    """What an event says beyond its summary: how a call happens (the number is on the
+    visit's `page`, behind the staff login), and (`reason` given, in the clinic-wide feed
+    only) why a visit was called off."""
+    lines = []
+    if kind == ServiceKind.CALL:
+        # In the text too: Google Calendar shows an event's DESCRIPTION, not its URL.
+        lines.append(f"A phone call: the number to call is on the visit's page: {page}")
+    if reason is not None and status == AppointmentStatus.NO_SHOW:
+        lines.append("No-show.")
+    elif reason is not None and status == AppointmentStatus.CANCELLED:
+        lines.append(f"Cancelled: {reason}" if reason else "Cancelled.")
+    return "\n".join(lines)
 
 
 def _names_of(model):

@@ -35,6 +35,9 @@ class NotificationStatus(enum.StrEnum):
     SENT = "sent"
     FAILED = "failed"  # gave up after the last try; staff can see it
     DROPPED = "dropped"  # no longer wanted: the visit was moved or cancelled
+    # Not sent because it came due too late to mean anything: a reminder whose visit had
+    # already begun (a dispatcher that was down overnight). Staff see it as such.
+    SKIPPED = "skipped"
 
 
 def new_message_id() -> str:
@@ -55,7 +58,7 @@ class Notification(db.Model):
             name="notification_kind",
         ),
         CheckConstraint(
-            "status IN ('pending', 'sending', 'sent', 'failed', 'dropped')",
+            "status IN ('pending', 'sending', 'sent', 'failed', 'dropped', 'skipped')",
             name="notification_status",
         ),
         Index("ix_notifications_status_due", "status", "due_at"),

@@ -6,13 +6,20 @@ SKIP LOCKED; SQLite: the write lock). A lease that runs out (a dispatcher died m
 the row claimable again. Each message is marked sent the moment the mail server takes it, so a
 dispatcher killed mid-batch leaves at most the one message in flight to be sent twice.
 Failures (the mail server refused, or the email could not even be rendered) are retried with
-backoff, then marked `failed` for staff.
+backoff, then marked `failed` for staff. A reminder that comes due once its visit has begun
+(a dispatcher that was down all night) is not sent but marked `skipped`: it would only confuse.
+
+Where mail goes is a setting: MAIL_DELIVERY "smtp" (the mail server) or "files" (one .eml
+file per message in MAIL_OUTBOX_FOLDER, for development without a mail server; the back
+office lists them for admins).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import smtplib
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +34,7 @@ from booking.extensions import db
 from booking.models import (
     Appointment,
     Notification,
+    NotificationKind,
     NotificationStatus,
     record_dispatcher_run,
     utc_now,
@@ -41,9 +49,11 @@ class DispatchReport:
     sent: int = 0
     failed: int = 0
     deferred: int = 0
+    skipped: int = 0  # reminders that came due after their visit began
 
     def __str__(self) -> str:
-        return f"sent {self.sent}, failed {self.failed}, deferred {self.deferred}"
+        counts = f"sent {self.sent}, failed {self.failed}, deferred {self.deferred}"
+        return counts + (f", skipped {self.skipped}" if self.skipped else "")
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,7 @@ class _Outgoing:
     sender: str
     recipient: str
     error: str | None  # set when the email could not be rendered
+    too_late: bool = False  # a reminder whose visit has begun: recorded as skipped, not sent
 
 
 def send_due(now: datetime | None = None) -> DispatchReport:
@@ -76,9 +87,13 @@ def send_due(now: datetime | None = None) -> DispatchReport:
     hold_write_lock()
     record_dispatcher_run(utc_now())
     db.session.commit()
-    counts = {NotificationStatus.SENT: 0, NotificationStatus.FAILED: 0}
+    counts = {
+        NotificationStatus.SENT: 0,
+        NotificationStatus.FAILED: 0,
+        NotificationStatus.SKIPPED: 0,
+    }
     deferred = 0
-    with _MailServer() as server, _SentMarks() as marks:
+    with _mail_delivery() as server, _SentMarks() as marks:
         unreachable = False
         while not unreachable and (claim := _claim_due(clock())):
             batch = _render_batch(claim, clock())
@@ -89,8 +104,15 @@ def send_due(now: datetime | None = None) -> DispatchReport:
                     # Not the messages' fault: they wait, untried, for the next run.
                     unsent = [later.notification_id for later in batch[position:]]
                     deferred += _release(unsent, claim)
-                    log.warning("notifications: the mail server cannot be reached (%s); "
-                                "%s left for the next run", problem, len(unsent))
+                    # Said once per outage, not at every run (every 15 s) until it ends.
+                    log.log(
+                        logging.INFO if _outage.noticed else logging.WARNING,
+                        "notifications: the mail server cannot be reached (%s); "
+                        "%s left for the next run",
+                        problem,
+                        len(unsent),
+                    )
+                    _outage.noticed = True
                     unreachable = True
                     break
                 if outcome in counts:
@@ -101,6 +123,7 @@ def send_due(now: datetime | None = None) -> DispatchReport:
         sent=counts[NotificationStatus.SENT],
         failed=counts[NotificationStatus.FAILED],
         deferred=deferred,
+        skipped=counts[NotificationStatus.SKIPPED],
     )
     if report != DispatchReport():
         log.info("notifications: %s", report)
@@ -152,6 +175,7 @@ def _render_batch(claim: _Claim, now: datetime) -> list[_Outgoing]:
         .options(
             joinedload(Notification.appointment).joinedload(Appointment.patient),
             joinedload(Notification.appointment).joinedload(Appointment.service),
+            joinedload(Notification.appointment).joinedload(Appointment.therapist),
         )
     ).all()
     clinic = current_clinic()
@@ -159,6 +183,9 @@ def _render_batch(claim: _Claim, now: datetime) -> list[_Outgoing]:
     batch = []
     for notification in notifications:
         recipient = notification.appointment.patient.email
+        if is_too_late(notification, now):
+            batch.append(_Outgoing(notification.id, None, sender, recipient, None, too_late=True))
+            continue
         try:
             message = as_bytes(email_for(notification, clinic=clinic, now=now))
         except Exception as problem:  # a clinic's own template may raise anything
@@ -170,6 +197,14 @@ def _render_batch(claim: _Claim, now: datetime) -> list[_Outgoing]:
     return batch
 
 
+def is_too_late(notification: Notification, now: datetime) -> bool:
+    """A reminder is worth sending only before its visit begins."""
+    return (
+        notification.kind == NotificationKind.REMINDER
+        and notification.appointment.start_at <= now
+    )
+
+
 def _send_one(
     server: _MailServer,
     marks: _SentMarks,
@@ -178,20 +213,24 @@ def _send_one(
     clock: Callable[[], datetime],
 ) -> str | None:
     """Send one message and record the outcome; None when the row is no longer ours."""
+    if outgoing.too_late:
+        marked = marks.mark_done(outgoing.notification_id, claim, clock(), sent=False)
+        return NotificationStatus.SKIPPED if marked else None
     error = outgoing.error
     if error is None:
         try:
-            server.send(outgoing.message, outgoing.sender, outgoing.recipient)
+            server.send(outgoing)
         except (smtplib.SMTPException, OSError) as problem:
             error = _describe(problem)
     if error is None:
-        marked = marks.mark_sent(outgoing.notification_id, claim, clock())
+        marked = marks.mark_done(outgoing.notification_id, claim, clock())
         return NotificationStatus.SENT if marked else None
     return _mark_failed_try(outgoing.notification_id, claim, error, clock())
 
 
 class _SentMarks:
-    """Marks a message sent the moment the mail server took it: one statement, committed.
+    """Marks a message sent the moment the mail server took it (or skipped, when it came due
+    too late to send): one statement, committed.
 
     On PostgreSQL through an autocommit connection kept for the run, so that it is one round
     trip per message (the session's way takes three: BEGIN, UPDATE, COMMIT). On SQLite through
@@ -210,7 +249,9 @@ class _SentMarks:
         if self._connection is not None:
             self._connection.close()
 
-    def mark_sent(self, notification_id: int, claim: _Claim, now: datetime) -> bool:
+    def mark_done(
+        self, notification_id: int, claim: _Claim, now: datetime, *, sent: bool = True
+    ) -> bool:
         statement = (
             update(Notification)
             .where(
@@ -219,7 +260,11 @@ class _SentMarks:
                 # Still our claim: a row whose lease ran out may have been taken over meanwhile.
                 Notification.lease_until == claim.lease_until,
             )
-            .values(status=NotificationStatus.SENT, sent_at=now, lease_until=None)
+            .values(
+                status=NotificationStatus.SENT if sent else NotificationStatus.SKIPPED,
+                sent_at=now if sent else None,
+                lease_until=None,
+            )
         )
         if self._connection is not None:
             return self._connection.execute(statement).rowcount == 1
@@ -308,14 +353,15 @@ class _MailServer:
             except (smtplib.SMTPException, OSError):
                 self._connection.close()
 
-    def send(self, message: bytes, sender: str, recipient: str) -> None:
+    def send(self, outgoing: _Outgoing) -> None:
         if self._connection is None:
             try:
                 self._connection = self._connect()
+                _outage.noticed = False
             except (smtplib.SMTPException, OSError) as problem:
                 raise MailServerUnreachable(_describe(problem)) from problem
         try:
-            self._connection.sendmail(sender, [recipient], message)
+            self._connection.sendmail(outgoing.sender, [outgoing.recipient], outgoing.message)
         except smtplib.SMTPServerDisconnected:
             self._connection = None
             raise
@@ -334,3 +380,53 @@ class _MailServer:
             connection.close()
             raise
         return connection
+
+
+class _Outage:
+    """Whether this process has already warned that the mail server cannot be reached."""
+
+    noticed = False
+
+
+_outage = _Outage()
+
+
+class _MailFolder:
+    """Development mail: each message written whole as an .eml file, for the back office.
+
+    Written under a temporary name and renamed, so the list never shows half a message.
+    """
+
+    def __init__(self, folder: str):
+        self._folder = folder
+
+    def __enter__(self) -> _MailFolder:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        pass
+
+    def send(self, outgoing: _Outgoing) -> None:
+        os.makedirs(self._folder, exist_ok=True)
+        name = f"{utc_now():%Y%m%dT%H%M%S%fZ}-notification-{outgoing.notification_id}.eml"
+        handle, temporary = tempfile.mkstemp(dir=self._folder, suffix=".part")
+        with os.fdopen(handle, "wb") as written:
+            written.write(outgoing.message)
+        os.replace(temporary, os.path.join(self._folder, name))
+        if self._folder not in _announced_folders:
+            _announced_folders.add(self._folder)
+            log.warning(
+                "notifications: no mail server (MAIL_DELIVERY=files); messages are written "
+                "to %s and listed in the back office at /desk/sent-mail",
+                self._folder,
+            )
+
+
+_announced_folders: set[str] = set()  # said once per process where the mail goes
+
+
+def _mail_delivery() -> _MailServer | _MailFolder:
+    config = current_app.config
+    if config["MAIL_DELIVERY"] == "files":
+        return _MailFolder(config["MAIL_OUTBOX_FOLDER"])
+    return _MailServer()

@@ -3,13 +3,18 @@
 The words come from templates/mail/ (`<kind>.txt` and `<kind>.html`; the HTML ones are
 autoescaped). A clinic may replace any of them from its own folder (MAIL_TEMPLATES_FOLDER):
 a template found there wins over the built-in one of the same name, and nothing outside those
-two folders can be loaded. The calendar file carries the minimum (service, clinic, time): the
-patient's own calendar keeps it, and the visit's UID and SEQUENCE let it update or cancel it.
+two folders can be loaded. Every message names the visit in plain words and its therapist;
+for a child it greets the guardian and speaks of the child by first name (`visit_words`).
+A message about the visit itself carries its .ics (the minimum: service, clinic, time; for a
+call the number to be called instead of the street address), whose UID and SEQUENCE let the
+patient's calendar update or cancel it; aftercare and check-ins carry none.
 """
 
 from __future__ import annotations
 
 import os
+import textwrap
+from dataclasses import dataclass
 from datetime import datetime
 from email.charset import QP, Charset
 from email.header import Header
@@ -27,9 +32,17 @@ from jinja2 import (
     select_autoescape,
 )
 
-from booking.calendars.ical import calendar_file
+from booking.calendars.ical import calendar_file, call_note
 from booking.clinic.reference import current_clinic, zone_named
-from booking.models import Appointment, Clinic, Notification, NotificationKind, Service, utc_now
+from booking.models import (
+    Appointment,
+    Clinic,
+    Notification,
+    NotificationKind,
+    Service,
+    ServiceKind,
+    utc_now,
+)
 from booking.patients.manage_links import manage_url_for
 
 
@@ -49,7 +62,8 @@ def email_for(
     patient = appointment.patient
     when = spoken_time(appointment.start_at, clinic)
     template = _template_name(notification)
-    words = {
+    words = visit_words(appointment)
+    values = {
         "clinic": clinic,
         "appointment": appointment,
         "service": appointment.service,
@@ -58,40 +72,108 @@ def email_for(
         "manage_url": manage_url_for(appointment),
         "booking_url": current_app.config["PUBLIC_BASE_URL"] + "/",
         "dry_needling": is_dry_needling(appointment.service),
+        "addressee": words.addressee,
+        "whose": words.whose,
+        "Whose": words.whose[:1].upper() + words.whose[1:],
+        "child": words.child,
+        "visit_name": words.visit_name,
+        "therapist": words.therapist,
+        "call": words.is_call,
+        "call_note": call_note(patient) if words.is_call else "",
     }
     templates = mail_templates()
-    text = templates.get_template(f"{template}.txt").render(words)
-    html = templates.get_template(f"{template}.html").render(words)
+    text = _wrapped(templates.get_template(f"{template}.txt").render(values))
+    html = templates.get_template(f"{template}.html").render(values)
 
     now = now or utc_now()
-    cancelled = notification.kind == NotificationKind.CANCELLATION
-    method = "CANCEL" if cancelled else "REQUEST"
-    invitation = MIMEText(
-        calendar_file(appointment, clinic, method=method, now=now), "calendar", _UTF8
-    )
-    invitation.set_param("method", method)
-    invitation.add_header("Content-Disposition", "attachment", filename="appointment.ics")
-
-    # The compat32 MIME classes, not EmailMessage: the same message, built in a tenth of the
-    # time, which is most of a dispatcher's work per message.
-    message = MIMEMultipart("mixed")
-    message["Subject"] = _header(_subject(notification, appointment, when))
-    message["From"] = formataddr((_one_line(clinic.name), sender_address(clinic)), "utf-8")
-    message["To"] = formataddr((_one_line(patient.name), patient.email), "utf-8")
-    message["Date"] = format_datetime(now)
-    message["Message-ID"] = notification.message_id
-    message["X-Booking-Notification"] = notification.kind
+    # The body and its alternatives; the visit's .ics beside them where the message is about
+    # the visit itself. Aftercare and check-ins come after it: a calendar file then would only
+    # put a past visit back in the patient's calendar.
     body = MIMEMultipart("alternative")
     body.attach(MIMEText(text, "plain", _UTF8))
     body.attach(MIMEText(html, "html", _UTF8))
-    message.attach(body)
-    message.attach(invitation)
+    if notification.kind == NotificationKind.AFTERCARE:
+        message = body
+    else:
+        cancelled = notification.kind == NotificationKind.CANCELLATION
+        method = "CANCEL" if cancelled else "REQUEST"
+        invitation = MIMEText(
+            calendar_file(appointment, clinic, method=method, now=now), "calendar", _UTF8
+        )
+        invitation.set_param("method", method)
+        invitation.add_header("Content-Disposition", "attachment", filename="appointment.ics")
+        # The compat32 MIME classes, not EmailMessage: the same message, built in a tenth of
+        # the time, which is most of a dispatcher's work per message.
+        message = MIMEMultipart("mixed")
+        message.attach(body)
+        message.attach(invitation)
+    message["Subject"] = _header(_subject(notification, words, when))
+    message["From"] = formataddr((_one_line(clinic.name), sender_address(clinic)), "utf-8")
+    message["To"] = formataddr((_one_line(words.addressee), patient.email), "utf-8")
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = notification.message_id
+    message["X-Booking-Notification"] = notification.kind
     return message
+
+
+@dataclass(frozen=True)
+class VisitWords:
+    """How a message speaks of a visit, and to whom.
+
+    For a child (a guardian's name was given) the mail goes to the guardian by name, and the
+    visit is the child's, by first name: "Lily's physical therapy evaluation".
+    """
+
+    addressee: str  # who the mail greets: the guardian, or the patient
+    whose: str  # "your", or "Lily's"
+    child: str  # the child's first name; "" when the patient is the addressee
+    visit_name: str  # "call", "physical therapy evaluation", "dry needling session"
+    therapist: str
+    is_call: bool
+
+
+def visit_words(appointment: Appointment) -> VisitWords:
+    patient = appointment.patient
+    guardian = _one_line(patient.guardian_name)
+    child = _one_line(patient.name).split(" ")[0] if guardian else ""
+    service = appointment.service
+    is_call = service.kind == ServiceKind.CALL
+    return VisitWords(
+        addressee=guardian or patient.name,
+        whose=f"{child}'s" if child else "your",
+        child=child,
+        visit_name="call" if is_call else _in_a_sentence(service.name),
+        therapist=appointment.therapist.name,
+        is_call=is_call,
+    )
+
+
+def _in_a_sentence(name: str) -> str:
+    """The service's name as said mid-sentence: "physical therapy evaluation"; a name that
+    starts with an abbreviation ("OT evaluation") stays as it is."""
+    first = name.split(" ")[0]
+    return name[:1].lower() + name[1:] if first[1:].islower() or len(first) == 1 else name
 
 
 # Text parts in quoted-printable: readable in the raw message, unlike base64.
 _UTF8 = Charset("utf-8")
 _UTF8.body_encoding = QP
+
+
+def _wrapped(text: str, width: int = 78) -> str:
+    """The text part with long lines broken at spaces, as mail is read: a sentence with a
+    name, a therapist and a date in it runs past what a mail client shows. A link is never
+    broken; a list item's next lines are indented under it."""
+    lines = []
+    for line in text.split("\n"):
+        if len(line) <= width:
+            lines.append(line)
+            continue
+        indent = " " * (len(line) - len(line.lstrip(" -")))
+        lines += textwrap.wrap(
+            line, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False
+        )
+    return "\n".join(lines)
 
 
 def _header(value: str) -> str | Header:
@@ -156,15 +238,20 @@ def _template_name(notification: Notification) -> str:
     return notification.kind
 
 
-def _subject(notification: Notification, appointment: Appointment, when: str) -> str:
-    service = appointment.service.name
+def _subject(notification: Notification, words: VisitWords, when: str) -> str:
+    """Subject lines per kind of service: a call is from the therapist, a visit is with them."""
+    if words.is_call:
+        about = f" about {words.child}" if words.child else ""
+        phrase = f"a call from {words.therapist}{about}"
+    else:
+        phrase = f"{words.whose} {words.visit_name} with {words.therapist}"
     if notification.kind == NotificationKind.AFTERCARE:
         if notification.step > 0:
-            return f"Checking in after your {service}"
-        return f"After your {service}: what to expect"
+            return f"Checking in after {words.whose} {words.visit_name}"
+        return f"After {words.whose} {words.visit_name}: what to expect"
     return {
-        NotificationKind.CONFIRMATION: f"Booked: {service} on {when}",
-        NotificationKind.REMINDER: f"Reminder: {service} on {when}",
-        NotificationKind.RESCHEDULE: f"Moved: {service} is now on {when}",
-        NotificationKind.CANCELLATION: f"Cancelled: {service} on {when}",
+        NotificationKind.CONFIRMATION: f"Booked: {phrase} on {when}",
+        NotificationKind.REMINDER: f"Reminder: {phrase} on {when}",
+        NotificationKind.RESCHEDULE: f"Moved: {phrase} is now on {when}",
+        NotificationKind.CANCELLATION: f"Cancelled: {phrase} on {when}",
     }[NotificationKind(notification.kind)]
