@@ -426,15 +426,16 @@ def test_the_clinic_file_says_which_service_gets_the_dry_needling_advice(clinic,
     send_due(utc_now())
     smtp_inbox.take()
 
-    send_due(local(TUESDAY, 9))
+    send_due(local(MONDAY, 8, 30))  # the evaluation's reminders, before it begins
+    send_due(local(TUESDAY, 9))  # the dry needling session's, two days ahead
     reminders = {
-        " ".join(mail["Subject"].split()).split(" on ")[0]: mail for mail in smtp_inbox.take()
+        " ".join(mail["Subject"].split()).split(" with ")[0]: mail for mail in smtp_inbox.take()
     }
 
     assert "wear loose, comfortable clothing" in " ".join(
-        text_of(reminders["Reminder: Physical therapy evaluation"]).split()
+        text_of(reminders["Reminder: your physical therapy evaluation"]).split()
     )
-    assert "loose" not in text_of(reminders["Reminder: Dry needling session"])
+    assert "loose" not in text_of(reminders["Reminder: your dry needling session"])
 
 
 def test_a_call_reminder_has_no_dry_needling_advice(book, smtp_inbox):
