@@ -286,18 +286,7 @@ def book():
     if not form.validate_on_submit():
         return render_template("desk/book.html", form=form, search=search, found=found,
                                chosen=chosen), 422
-    details = (
-        scheduling.PatientDetails(
-            name=chosen.name, email=chosen.email, phone=chosen.phone,
-            date_of_birth=chosen.date_of_birth, guardian_name=chosen.guardian_name,
-        )
-        if chosen
-        else scheduling.PatientDetails(
-            name=form.name.data.strip(), email=form.email.data.strip(),
-            phone=(form.phone.data or "").strip(), date_of_birth=form.date_of_birth.data,
-            guardian_name=(form.guardian_name.data or "").strip(),
-        )
-    )
+    details = form.patient_details
     reason = (form.override_reason.data or "").strip()
     try:
         visit = scheduling.book_appointment(

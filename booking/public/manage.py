@@ -22,8 +22,7 @@ from flask import (
 from booking import scheduling
 from booking.calendars.ical import calendar_file
 from booking.clinic.reference import current_clinic, zone_named
-from booking.database import hold_write_lock
-from booking.extensions import db, limiter
+from booking.extensions import limiter
 from booking.models import Appointment, AppointmentStatus, utc_now
 from booking.patients.manage_links import appointment_for_token
 from booking.public.forms import CancelVisitForm, RescheduleVisitForm, parse_start, week_from_query
@@ -35,6 +34,7 @@ from booking.public.week_of_times import (
     time_label,
     week_of_free_times,
 )
+from booking.web.requests import writing
 
 manage = Blueprint("manage", __name__, url_prefix="/manage")
 
@@ -88,50 +88,49 @@ def calendar(token: str):
     )
 
 
-@manage.route("/<token>/cancel", methods=["GET", "POST"])
-@_MANAGE_ACTION
+@manage.get("/<token>/cancel")
 def cancel(token: str):
+    return _visit_page("public/cancel.html", token, _appointment_for(token),
+                       form=CancelVisitForm())
+
+
+@manage.post("/<token>/cancel")
+@_MANAGE_ACTION
+@writing
+def cancel_visit(token: str):
     appointment = _appointment_for(token)
     form = CancelVisitForm()
     if not form.validate_on_submit():
-        return _visit_page("public/cancel.html", token, appointment, form=form)
-    hold_write_lock()
+        return _visit_page("public/cancel.html", token, appointment, form=form), 400
     try:
         scheduling.cancel_appointment(appointment, cancelled_by="patient")
     except scheduling.AppointmentNotChangeable:
-        db.session.rollback()
         return _cannot_change(token)
-    db.session.commit()
     flash("Your visit is cancelled. An email to confirm it is on its way.")
     return redirect(url_for(".show", token=token), 303)
 
 
-@manage.route("/<token>/reschedule", methods=["GET", "POST"])
-@_MANAGE_ACTION
+@manage.get("/<token>/reschedule")
 def reschedule(token: str):
+    return _reschedule_page(token, _appointment_for(token), RescheduleVisitForm())
+
+
+@manage.post("/<token>/reschedule")
+@_MANAGE_ACTION
+@writing
+def reschedule_visit(token: str):
     appointment = _appointment_for(token)
-    clinic = current_clinic()
-    zone = zone_named(clinic.timezone)
     form = RescheduleVisitForm()
     if not form.validate_on_submit():
-        week = week_of_free_times(
-            appointment.service, zone, utc_now(), first_day=week_from_query(),
-            therapist_slug=appointment.therapist.slug,
-        )
-        return _visit_page(
-            "public/reschedule.html", token, appointment, form=form, week=week,
-            week_url=lambda day: url_for(".reschedule", token=token, week=day.isoformat()),
-        )
+        return _reschedule_page(token, appointment, form), 400
     start = parse_start(form.start.data)
     if start is None:
         raise PageProblem(400, "Choose a time", "Start: please choose a time from the list.",
                           field="start", back_url=url_for(".reschedule", token=token))
-    hold_write_lock()
+    zone = zone_named(current_clinic().timezone)
     try:
         scheduling.reschedule_appointment(appointment, start, changed_by="patient")
     except scheduling.SlotUnavailable:
-        db.session.rollback()
-        appointment = _appointment_for(token)
         nearest = nearest_free_times(
             appointment.service, start, zone, utc_now(),
             therapist_slug=appointment.therapist.slug,
@@ -139,12 +138,21 @@ def reschedule(token: str):
         return _visit_page("public/reschedule.html", token, appointment, form=form,
                            taken=start, nearest=nearest), 409
     except scheduling.AppointmentNotChangeable:
-        db.session.rollback()
         return _cannot_change(token)
     moved_to = f"{day_label(start.astimezone(zone).date())} at {time_label(start.astimezone(zone))}"
-    db.session.commit()
     flash(f"Your visit is moved to {moved_to}. An email to confirm it is on its way.")
     return redirect(url_for(".show", token=token), 303)
+
+
+def _reschedule_page(token: str, appointment: Appointment, form: RescheduleVisitForm):
+    week = week_of_free_times(
+        appointment.service, zone_named(current_clinic().timezone), utc_now(),
+        first_day=week_from_query(), therapist_slug=appointment.therapist.slug,
+    )
+    return _visit_page(
+        "public/reschedule.html", token, appointment, form=form, week=week,
+        week_url=lambda day: url_for(".reschedule", token=token, week=day.isoformat()),
+    )
 
 
 def _cannot_change(token: str):
