@@ -1,8 +1,9 @@
 """A refusal of the patient model shown on a form: each problem on the field it is about.
 
 The model decides what is wrong; the form decides how to say it to its readers. A problem is
-looked up in the form's wording by "field:kind" (e.g. "phone:required"), then by "field", and
-otherwise shown in the model's words, after the field's label.
+looked up in the form's wording by "field:kind" (e.g. "patient.phone:required"), then by
+"field", and otherwise shown in the model's words ("must be a phone number ..."), which read
+well after the field's label.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def show_on_form(
         message = (
             wording.get(f"{place}:{kind}")
             or wording.get(place)
-            or f"{field.label.text}: {problem['msg']}."
+            or problem["msg"]
         )
         if message not in field.errors:
             field.errors = [*field.errors, message]
