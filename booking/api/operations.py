@@ -152,6 +152,4 @@ _MESSAGES = {
 def _describe(problem: dict) -> tuple[str, str | None]:
     location = ".".join(str(part) for part in problem["loc"]) or None
     message = _MESSAGES.get(problem["type"]) or problem["msg"].removeprefix("Value error, ")
-    if problem["type"] == "value_error" and "email" in (location or ""):
-        message = "is not a valid email address"
     return (f"{location}: {message}" if location else message), location

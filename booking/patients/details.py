@@ -24,6 +24,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationError,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
@@ -31,7 +32,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from booking.models import ServiceKind, utc_now
+from booking.clinic.reference import current_clinic, zone_named
+from booking.models import Service, ServiceKind, utc_now
 
 NAME_MAX = 200
 EMAIL_MAX = 254
@@ -60,15 +62,13 @@ def _problem(kind: str, message: str, **values: Any) -> PydanticCustomError:
 # --- the clinic's part in the rules --------------------------------------------------------
 
 
-def details_context(service=None) -> dict:
+def details_context(service: Service | None = None) -> dict:
     """What the rules need from the clinic (and the service booked, when known)."""
-    from booking.clinic.reference import current_clinic, zone_named
-
     clinic = current_clinic()
     return {
         "zone": zone_named(clinic.timezone),
         "languages": tuple(getattr(clinic, "languages", None) or DEFAULT_LANGUAGES),
-        "service_kind": getattr(service, "kind", None),
+        "service_kind": service.kind if service is not None else None,
     }
 
 
@@ -270,13 +270,11 @@ class PatientDetails(BaseModel):
         return cls.model_construct(
             name=patient.name, email=patient.email, phone=patient.phone or "",
             date_of_birth=patient.date_of_birth, guardian_name=patient.guardian_name or "",
-            language="",
+            language=details_context()["languages"][0],
         )
 
 
-def _guardian_required():
-    from pydantic import ValidationError
-
+def _guardian_required() -> ValidationError:
     # Raised from the model's check, but the field to fix is the guardian's name.
     return ValidationError.from_exception_data(
         "PatientDetails",

@@ -16,6 +16,7 @@ from flask import (
     flash,
     redirect,
     render_template,
+    request,
     url_for,
 )
 
@@ -88,16 +89,17 @@ def calendar(token: str):
     )
 
 
-@manage.get("/<token>/cancel")
+@manage.route("/<token>/cancel", methods=["GET", "POST"])
+@_MANAGE_ACTION
 def cancel(token: str):
+    if request.method == "POST":
+        return _cancel_visit(token)
     return _visit_page("public/cancel.html", token, _appointment_for(token),
                        form=CancelVisitForm())
 
 
-@manage.post("/<token>/cancel")
-@_MANAGE_ACTION
 @writing
-def cancel_visit(token: str):
+def _cancel_visit(token: str):
     appointment = _appointment_for(token)
     form = CancelVisitForm()
     if not form.validate_on_submit():
@@ -110,15 +112,16 @@ def cancel_visit(token: str):
     return redirect(url_for(".show", token=token), 303)
 
 
-@manage.get("/<token>/reschedule")
+@manage.route("/<token>/reschedule", methods=["GET", "POST"])
+@_MANAGE_ACTION
 def reschedule(token: str):
+    if request.method == "POST":
+        return _reschedule_visit(token)
     return _reschedule_page(token, _appointment_for(token), RescheduleVisitForm())
 
 
-@manage.post("/<token>/reschedule")
-@_MANAGE_ACTION
 @writing
-def reschedule_visit(token: str):
+def _reschedule_visit(token: str):
     appointment = _appointment_for(token)
     form = RescheduleVisitForm()
     if not form.validate_on_submit():

@@ -79,8 +79,11 @@ def choose_time(service_slug: str):
     )
 
 
-@public.get("/book/<service_slug>/details")
+@public.route("/book/<service_slug>/details", methods=["GET", "POST"])
+@_BOOKING_ACTION
 def visit_details(service_slug: str):
+    if request.method == "POST":
+        return _book_visit(service_slug)
     service = scheduling.bookable_service(service_slug)
     form = VisitDetailsForm(service=service)
     form.start.data = request.args.get("start", "")
@@ -88,10 +91,8 @@ def visit_details(service_slug: str):
     return render_template("public/visit_details.html", **_details_page(service, form))
 
 
-@public.post("/book/<service_slug>/details")
-@_BOOKING_ACTION
 @writing
-def book_visit(service_slug: str):
+def _book_visit(service_slug: str):
     service = scheduling.bookable_service(service_slug)
     form = VisitDetailsForm(service=service)
     page = _details_page(service, form)
