@@ -247,3 +247,15 @@ def test_an_anonymous_booking_leaves_the_patients_record_as_it_was(app, client):
     record = desk.get(f"/desk/patients/{patient.id}").get_data(as_text=True)
     assert "+1 586 555 0199" in record
     assert "+44 20 7946 0000" not in record
+
+
+def test_the_page_asks_for_the_guardians_name_and_the_childs_birth_date(client):
+    page = client.post("/book/schedule-a-call/details", data=page_form(
+        {"visit_for": "child", "name": "", "child_name": "Kit Example",
+         "child_date_of_birth": ""}))
+    assert page.status_code == 422
+    html = unescape(page.get_data(as_text=True))
+    assert '<p class="error" id="name-error">Enter your full name.</p>' in html
+    assert ('<p class="error" id="child_date_of_birth-error">'
+            "Enter your child's date of birth.</p>") in html
+    assert nothing_was_stored()

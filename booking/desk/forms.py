@@ -72,6 +72,8 @@ class BookingForm(FlaskForm):
         validators=[Optional(), Length(max=500)],
     )
 
+    details: BookingDetails | None = None  # once the form is valid
+
     _WORDING = {
         "patient.name:required": "Give the patient's name, or choose a patient found above.",
         "patient.email:required": "Give an email (the confirmation goes there).",
@@ -80,7 +82,6 @@ class BookingForm(FlaskForm):
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
-        self.details: BookingDetails | None = None
         known = self._known_patient()
         patient = PatientDetails.on_record(known) if known else {
             "name": self.name.data or "", "email": self.email.data or "",

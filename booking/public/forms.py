@@ -98,11 +98,13 @@ class VisitDetailsForm(FlaskForm):
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
-        if self.is_for_child and not (self.child_date_of_birth.data or "").strip():
-            # The model takes a patient without a birth date; this page asks for a child's.
-            self.child_date_of_birth.errors = [
-                *self.child_date_of_birth.errors, "Enter your child's date of birth."]
-            valid = False
+        # The model takes a patient without a birth date, and needs a guardian's name only for
+        # a child by that date; this page asks for both whenever the visit is for a child.
+        for field, missing in ((self.child_date_of_birth, "Enter your child's date of birth."),
+                               (self.name, "Enter your full name.")):
+            if self.is_for_child and not (field.data or "").strip():
+                field.errors = [*field.errors, missing]
+                valid = False
         try:
             self.details = BookingDetails.model_validate(
                 {"patient": self._patient_data(), "notes": self.note.data or ""},

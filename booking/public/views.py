@@ -102,10 +102,11 @@ def _book_visit(service_slug: str):
                           field="website")
     if not form.validate_on_submit():
         return render_template("public/visit_details.html", **page), 422
+    therapist_slug = form.therapist.data or None
     try:
         appointment = scheduling.book_appointment(
-            service, page["start"], form.patient_details, therapist_slug=form.therapist.data
-            or None, notes=form.notes, booked_by="patient",
+            service, page["start"], form.patient_details, therapist_slug=therapist_slug,
+            notes=form.notes, booked_by="patient",
         )
     except scheduling.EvaluationRequired:
         return render_template(
@@ -114,8 +115,7 @@ def _book_visit(service_slug: str):
         ), 422
     except scheduling.SlotUnavailable:
         nearest = nearest_free_times(
-            service, page["start"], page["zone"], utc_now(),
-            therapist_slug=form.therapist.data or None,
+            service, page["start"], page["zone"], utc_now(), therapist_slug=therapist_slug
         )
         return render_template("public/visit_details.html", **page, taken=True,
                                nearest=nearest), 409
