@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
@@ -20,6 +20,7 @@ from booking.feeds.commands import feed_commands
 from booking.models import Appointment, Clinic, utc_now
 from booking.notifications import dispatcher
 from booking.notifications.periodic_work import scheduler_commands
+from booking.patients.details import PatientDetails, details_context
 
 clinic_commands = AppGroup("clinic", help="Load or export the clinic file.")
 
@@ -82,12 +83,10 @@ def _book_sample_appointments() -> int:
         scheduling.book_appointment(
             service,
             slot.start,
-            scheduling.PatientDetails(
-                name=name,
-                email=email,
-                phone=f"+1 586 555 01{20 + index:02d}",
-                date_of_birth=date.fromisoformat(born) if born else None,
-                guardian_name=guardian,
+            PatientDetails.model_validate(
+                {"name": name, "email": email, "phone": f"+1 586 555 01{20 + index:02d}",
+                 "date_of_birth": born, "guardian_name": guardian},
+                context=details_context(service),
             ),
             therapist_slug=slot.therapist,
             booked_by="seed-demo",

@@ -97,7 +97,7 @@ def test_free_times_and_a_booking_answer_as_documented(app, clinic):
         "service": "schedule-a-call",
         "start": local(monday, 10).isoformat(),
         "therapist": "alex-rivera",
-        "patient": {"name": "Pat Example", "email": "pat@example.com"},
+        "patient": {"name": "Pat Example", "email": "pat@example.com", "phone": "+1 586 555 0199"},
     }
     # The same visit again and again (with generated Idempotency-Keys): booked once, then
     # the slot is taken, or the first answer replayed for a key seen before.

@@ -154,6 +154,19 @@ def test_sixty_two_days_are_allowed_and_sixty_three_are_not(client):
     assert refused.status_code == 422
 
 
+def test_the_availability_limit_is_the_configured_one(app, client):
+    app.config["AVAILABILITY_MAX_DAYS"] = 7
+    week = "/api/v1/availability?service=pt-evaluation&start=2027-01-01&end=2027-01-07"
+    assert client.get(week).status_code == 200
+    refused = client.get("/api/v1/availability?service=pt-evaluation"
+                         "&start=2027-01-01&end=2027-01-08")
+    assert refused.status_code == 422
+    assert refused.json["error"] == {
+        "code": "validation_error", "field": "end",
+        "message": "end: at most 7 days after start, inclusive",
+    }
+
+
 @pytest.mark.parametrize(
     "method, url, status, code",
     [

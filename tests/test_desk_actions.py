@@ -142,7 +142,8 @@ def test_front_desk_overrides_the_minimum_notice_with_a_reason_the_public_api_ca
         "/api/v1/appointments",
         json={"service": "schedule-a-call", "start": local(day, 10).isoformat(),
               "therapist": "alex-rivera",
-              "patient": {"name": "Wendy Walker", "email": "wendy@example.com"}},
+              "patient": {"name": "Wendy Walker", "email": "wendy@example.com",
+                          "phone": "+1 586 555 0199"}},
     )
     assert api.status_code == 409
     assert api.get_json()["error"]["code"] == "slot_unavailable"

@@ -76,7 +76,8 @@ def free_call_slots(base_url: str, days: int, first: date | None = None) -> list
 
 def booking_body(slot: dict, number: int) -> dict:
     return {"service": "schedule-a-call", "start": slot["start"], "therapist": slot["therapist"],
-            "patient": {"name": f"Fault Patient {number}", "email": f"fault{number}@example.com"}}
+            "patient": {"name": f"Fault Patient {number}", "email": f"fault{number}@example.com",
+                        "phone": "+1 586 555 0199"}}
 
 
 def half_written(connection) -> dict[str, int]:

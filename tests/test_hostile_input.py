@@ -34,7 +34,9 @@ def api_booking(hour: int = 9, notes: str = "", **patient) -> dict:
         "service": "schedule-a-call",
         "start": local(MONDAY, hour).isoformat(),
         "therapist": "alex-rivera",
-        "patient": {"name": "Pat Example", "email": "pat@example.com", **patient},
+        # A call: the clinic needs a number to call.
+        "patient": {"name": "Pat Example", "email": "pat@example.com",
+                    "phone": "+1 586 555 0199", **patient},
         "notes": notes,
     }
 

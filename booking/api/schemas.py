@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from flask import current_app
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    EmailStr,
     Field,
     RootModel,
     StringConstraints,
@@ -21,24 +20,7 @@ from pydantic import (
     field_validator,
 )
 
-MAX_AVAILABILITY_DAYS = 62
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
-_CONTROL_CHARACTERS_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def _no_control_characters(value: str) -> str:
-    # Names end up in mail headers and calendar files: no line breaks, no control codes.
-    if _CONTROL_CHARACTERS.search(value):
-        raise ValueError("must not contain line breaks or control characters")
-    return value
-
-
-def _no_control_characters_but_line_breaks(value: str) -> str:
-    # Notes may run over lines; NUL and other control codes are no part of any note (and
-    # PostgreSQL cannot store NUL).
-    if _CONTROL_CHARACTERS_IN_TEXT.search(value):
-        raise ValueError("must not contain control characters other than line breaks and tabs")
-    return value
+from booking.patients.details import Notes, PatientDetails
 
 
 def _known_time_zone(value: str) -> str:
@@ -63,17 +45,6 @@ Instant = Annotated[
 ]
 Day = Annotated[date, BeforeValidator(_iso_text), Field(description="YYYY-MM-DD")]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
-PersonName = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-    AfterValidator(_no_control_characters),
-]
-Phone = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=40, pattern=r"^[0-9+()./ x-]*$")
-]
-Notes = Annotated[
-    str, StringConstraints(max_length=2000), AfterValidator(_no_control_characters_but_line_breaks)
-]
 TimeZoneName = Annotated[str, StringConstraints(max_length=64), AfterValidator(_known_time_zone)]
 
 
@@ -81,28 +52,11 @@ class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class PatientInput(_Input):
-    """The patient; for a child, `email` and `phone` are the guardian's."""
-
-    name: PersonName
-    email: Annotated[EmailStr, StringConstraints(max_length=254)]
-    phone: Phone = ""
-    date_of_birth: Day | None = None
-    guardian_name: PersonName | None = None
-
-    @field_validator("date_of_birth")
-    @classmethod
-    def _born_in_the_past(cls, born: date | None) -> date | None:
-        if born is not None and born > date.today():  # noqa: DTZ011  (a day either way is fine)
-            raise ValueError("is in the future")
-        return born
-
-
 class AppointmentRequest(_Input):
     service: Slug
     start: Instant
     therapist: Slug | None = Field(None, description="omit for the first free therapist")
-    patient: PatientInput
+    patient: PatientDetails
     notes: Notes = ""
 
 
@@ -124,8 +78,9 @@ class AvailabilityQuery(_Input):
         start = info.data.get("start")
         if start is not None and end < start:
             raise ValueError("is before start")
-        if start is not None and (end - start).days + 1 > MAX_AVAILABILITY_DAYS:
-            raise ValueError(f"at most {MAX_AVAILABILITY_DAYS} days after start, inclusive")
+        most = current_app.config["AVAILABILITY_MAX_DAYS"]
+        if start is not None and (end - start).days + 1 > most:
+            raise ValueError(f"at most {most} days after start, inclusive")
         return end
 
 

@@ -5,6 +5,7 @@ Errors leave as {"error": {"code", "message", "field"}} with a 4xx status.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import datetime
 
 from flask import Blueprint, current_app, jsonify, request
@@ -28,12 +29,12 @@ from booking.api.schemas import (
     TherapistQuery,
 )
 from booking.clinic.reference import ClinicNotConfigured, current_clinic, zone_named
-from booking.database import hold_write_lock
 from booking.extensions import db, limiter
 from booking.models import Appointment, Service, Therapist
+from booking.patients.details import details_context
 from booking.patients.manage_links import appointment_for_token, manage_token_for
 from booking.scheduling import idempotency
-from booking.web.requests import show_problems_with
+from booking.web.requests import show_problems_with, writing
 
 api = Blueprint("api", __name__)
 
@@ -132,9 +133,19 @@ def openapi():
 # --- appointments --------------------------------------------------------------------------
 
 
+def _booking_context(body: dict) -> dict:
+    """The patient's rules for the service named in the body (a call needs a phone)."""
+    slug = body.get("service")
+    service = None
+    if isinstance(slug, str):
+        with suppress(scheduling.UnknownService):
+            service = scheduling.bookable_service(slug)
+    return details_context(service)
+
+
 @operation(
     api, "/appointments", "POST", summary="Book a visit", body=AppointmentRequest,
-    headers=("Idempotency-Key",),
+    headers=("Idempotency-Key",), body_context=_booking_context,
     responses={
         201: ("booked", AppointmentOut),
         409: _E409,
@@ -142,13 +153,13 @@ def openapi():
     },
     decorators=_BOOK,
 )
+@writing
 def book(body: AppointmentRequest):
     service = scheduling.bookable_service(body.service)
     key = request.headers.get("Idempotency-Key", "").strip()
     if len(key) > 255:
         raise ApiError(422, "validation_error", "Idempotency-Key: at most 255 characters",
                        "Idempotency-Key")
-    hold_write_lock()
     claimed = None
     if key:
         try:
@@ -161,26 +172,15 @@ def book(body: AppointmentRequest):
                 "this Idempotency-Key was used with a different request", "Idempotency-Key",
             ) from None
         if isinstance(claimed, idempotency.StoredAnswer):
-            db.session.rollback()
+            # Nothing is booked again; what the claim did (forgetting expired keys) may stay.
             return jsonify(claimed.body), claimed.status
     appointment = scheduling.book_appointment(
-        service,
-        body.start,
-        scheduling.PatientDetails(
-            name=body.patient.name,
-            email=str(body.patient.email),
-            phone=body.patient.phone,
-            date_of_birth=body.patient.date_of_birth,
-            guardian_name=body.patient.guardian_name or "",
-        ),
-        therapist_slug=body.therapist,
-        notes=body.notes,
+        service, body.start, body.patient, therapist_slug=body.therapist, notes=body.notes,
         booked_by="api",
     )
     answer = _appointment_out(appointment)
     if claimed is not None:
         idempotency.record(claimed, 201, answer)
-    db.session.commit()
     return jsonify(answer), 201
 
 
@@ -200,12 +200,11 @@ def show_appointment(appointment_id: int):
                409: ("the visit has started or is over", None)},
     decorators=_MANAGE,
 )
+@writing
 def cancel(appointment_id: int):
     appointment = _appointment_for_bearer(appointment_id)
     scheduling.cancel_appointment(appointment, cancelled_by="patient")
-    answer = _appointment_out(appointment)
-    db.session.commit()
-    return jsonify(answer)
+    return jsonify(_appointment_out(appointment))
 
 
 @operation(
@@ -214,14 +213,13 @@ def cancel(appointment_id: int):
     responses={200: ("moved", AppointmentOut), 404: _E404, 409: _E409, 422: _E422},
     decorators=_MANAGE,
 )
+@writing
 def reschedule(appointment_id: int, body: RescheduleRequest):
     appointment = _appointment_for_bearer(appointment_id)
     scheduling.reschedule_appointment(
         appointment, body.start, therapist_slug=body.therapist, changed_by="patient"
     )
-    answer = _appointment_out(appointment)
-    db.session.commit()
-    return jsonify(answer)
+    return jsonify(_appointment_out(appointment))
 
 
 def _appointment_for_bearer(appointment_id: int) -> Appointment:
@@ -270,13 +268,11 @@ def _appointment_out(appointment: Appointment) -> dict:
 
 @api.errorhandler(ApiError)
 def _api_error(error: ApiError):
-    db.session.rollback()
     return error.response()
 
 
 @api.errorhandler(scheduling.SchedulingError)
 def _scheduling_error(error: scheduling.SchedulingError):
-    db.session.rollback()
     return ApiError(error.status, error.code, error.message, error.field,
                     reason=getattr(error, "reason", None)).response()
 

@@ -32,7 +32,7 @@ from icalendar import (
     vDuration,
 )
 
-from booking.models import Appointment, Clinic, Patient, ServiceKind
+from booking.models import Appointment, Clinic, ServiceKind
 
 PRODID = "-//Clinic Booking//Appointments//EN"
 # How often subscribed calendars should look for changes (RFC 7986, and Outlook's X- name).
@@ -66,7 +66,7 @@ def calendar_file(appointment: Appointment, clinic: Clinic, *, method: str, now:
     if is_call:
         event.add("summary", f"Call from {appointment.therapist.name} ({clinic.name})")
         # A call happens wherever the patient picks up: the number, not the clinic's street.
-        event.add("description", call_note(appointment.patient))
+        event.add("description", call_note(appointment))
     else:
         event.add("summary", f"{appointment.service.name} at {clinic.name}")
         event.add("description", f"With {appointment.therapist.name}.")
@@ -95,10 +95,10 @@ def calendar_file(appointment: Appointment, clinic: Clinic, *, method: str, now:
     return calendar.to_ical().decode()
 
 
-def call_note(patient: Patient) -> str:
-    """What a call's mail and .ics say about how it happens: the number the patient gave."""
-    if patient.phone:
-        return f"We will call you at {patient.phone}."
+def call_note(appointment: Appointment) -> str:
+    """What a call's mail and .ics say about how it happens: the number given with the booking."""
+    if appointment.patient_phone:
+        return f"We will call you at {appointment.patient_phone}."
     return "We will call you at the number we have for you."
 
 

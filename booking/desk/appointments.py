@@ -79,21 +79,10 @@ def book():
 @writing
 def _book_posted():
     booking = _BookingPage()
-    form, chosen = booking.form, booking.chosen
+    form = booking.form
     if not form.validate_on_submit():
         return booking.shown(422)
-    details = (
-        scheduling.PatientDetails(
-            name=chosen.name, email=chosen.email, phone=chosen.phone,
-            date_of_birth=chosen.date_of_birth, guardian_name=chosen.guardian_name,
-        )
-        if chosen
-        else scheduling.PatientDetails(
-            name=form.name.data.strip(), email=form.email.data.strip(),
-            phone=(form.phone.data or "").strip(), date_of_birth=form.date_of_birth.data,
-            guardian_name=(form.guardian_name.data or "").strip(),
-        )
-    )
+    details = form.patient_details
     reason = (form.override_reason.data or "").strip()
     try:
         visit = scheduling.book_appointment(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pydantic
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
@@ -16,9 +17,13 @@ from wtforms import (
     TimeField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, Length, Optional, Regexp, ValidationError
+from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
-from booking.scheduling import ATTENDANCE
+from booking.extensions import db
+from booking.models import Patient, Service
+from booking.patients.details import BookingDetails, PatientDetails, details_context
+from booking.patients.form_errors import show_on_form
+from booking.scheduling import ATTENDANCE, UnknownService, bookable_service
 
 
 def choices(pairs) -> list[SelectChoice]:
@@ -45,45 +50,77 @@ class PostOnlyForm(FlaskForm):
 
 
 class BookingForm(FlaskForm):
+    """A visit booked by staff: for a patient found above, or a new one (a walk-in).
+
+    A new patient's details and the note are checked by the patient model, as the API and
+    the patient's pages check them.
+    """
+
     service = SelectField("Service", validators=[DataRequired()])
     therapist = SelectField("Therapist", validate_choice=True)
     day = DateField("Day", validators=[DataRequired()])
     time = TimeField("Time", validators=[DataRequired()])
     patient_id = HiddenField()
-    name = StringField("Patient's name", validators=[Optional(), Length(max=200),
-        one_line("The patient's name must be one line, without control characters.")])
-    email = EmailField(
-        "Email (a guardian's for a child)", validators=[Optional(), Email(), Length(max=254)]
-    )
-    phone = StringField("Phone", validators=[Optional(), Length(max=40)])
-    date_of_birth = DateField("Date of birth", validators=[Optional()])
-    guardian_name = StringField(
-        "Guardian (for a child)", validators=[Optional(), Length(max=200),
-        one_line("The guardian's name must be one line, without control characters.")]
-    )
-    notes = TextAreaField("Notes", validators=[Optional(), Length(max=2000)])
+    name = StringField("Patient's name")
+    email = EmailField("Email (a guardian's for a child)")
+    phone = StringField("Phone")
+    date_of_birth = StringField("Date of birth", render_kw={"type": "date"})
+    guardian_name = StringField("Guardian (for a child)")
+    notes = TextAreaField("Notes")
     override_reason = StringField(
         "Override reason (only to waive notice, booking window or the evaluation rule)",
         validators=[Optional(), Length(max=500)],
     )
 
+    details: BookingDetails | None = None  # once the form is valid
+
+    _WORDING = {
+        "patient.name:required": "Give the patient's name, or choose a patient found above.",
+        "patient.email:required": "Give an email (the confirmation goes there).",
+        "patient.email": "Invalid email address.",
+    }
+
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
-        if self.patient_id.data:
-            return valid
-        # A new patient: name and email are what the clinic knows them by.
-        for field, missing in (
-            (self.name, "Give the patient's name, or choose a patient found above."),
-            (self.email, "Give an email (the confirmation goes there)."),
-        ):
-            if not (field.data or "").strip():
-                field.errors = [*field.errors, missing]
-                valid = False
+        known = self._known_patient()
+        patient = PatientDetails.on_record(known) if known else {
+            "name": self.name.data or "", "email": self.email.data or "",
+            "phone": self.phone.data or "", "date_of_birth": self.date_of_birth.data or None,
+            "guardian_name": self.guardian_name.data or "",
+        }
+        try:
+            self.details = BookingDetails.model_validate(
+                {"patient": patient, "notes": self.notes.data or ""},
+                context=details_context(self._service()),
+            )
+        except pydantic.ValidationError as error:
+            show_on_form(error, {
+                "patient.name": self.name, "patient.email": self.email,
+                "patient.phone": self.phone, "patient.date_of_birth": self.date_of_birth,
+                "patient.guardian_name": self.guardian_name, "notes": self.notes,
+            }, self._WORDING)
+            return False
         return valid
+
+    @property
+    def patient_details(self) -> PatientDetails:
+        """Who the visit is for, once the form is valid."""
+        return self.details.patient
 
     def validate_patient_id(self, field):
         if field.data and not field.data.isdigit():
             raise ValidationError("Choose a patient from the list.")
+
+    def _known_patient(self) -> Patient | None:
+        written = self.patient_id.data or ""
+        return db.session.get(Patient, int(written)) if written.isdigit() else None
+
+    def _service(self) -> Service | None:
+        # The rules ask whether the visit is a call; an unknown service is refused above.
+        try:
+            return bookable_service(self.service.data or "")
+        except UnknownService:
+            return None
 
 
 class MoveForm(FlaskForm):

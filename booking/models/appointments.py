@@ -104,6 +104,14 @@ class Appointment(db.Model):
     end_at: Mapped[datetime] = mapped_column(UTCDateTime)
     busy_until: Mapped[datetime] = mapped_column(UTCDateTime)
     notes: Mapped[str] = mapped_column(Text, default="")
+    # The patient's details as given with this booking (the record keeps its own): who booked
+    # may not be who the record belongs to, and staff call the number given for this visit.
+    patient_phone: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    patient_date_of_birth: Mapped[date | None] = mapped_column(Date, nullable=True)
+    patient_guardian_name: Mapped[str] = mapped_column(
+        String(200), default="", server_default=""
+    )
+    patient_language: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
     booked_by: Mapped[str] = mapped_column(String(120))  # "patient", "api", "staff:<email>"
     evaluation_override: Mapped[str] = mapped_column(Text, default="")
     cancel_reason: Mapped[str] = mapped_column(Text, default="")

@@ -79,7 +79,7 @@ def email_for(
         "visit_name": words.visit_name,
         "therapist": words.therapist,
         "call": words.is_call,
-        "call_note": call_note(patient) if words.is_call else "",
+        "call_note": call_note(appointment) if words.is_call else "",
     }
     templates = mail_templates()
     text = _wrapped(templates.get_template(f"{template}.txt").render(values))
@@ -134,7 +134,8 @@ class VisitWords:
 
 def visit_words(appointment: Appointment) -> VisitWords:
     patient = appointment.patient
-    guardian = _one_line(patient.guardian_name)
+    # The guardian named with this booking: a record's details are not the booking's.
+    guardian = _one_line(appointment.patient_guardian_name)
     child = _one_line(patient.name).split(" ")[0] if guardian else ""
     service = appointment.service
     is_call = service.kind == ServiceKind.CALL

@@ -5,11 +5,11 @@ Every form is a FlaskForm, so each carries a CSRF token; each message names its 
 
 from __future__ import annotations
 
-import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from flask import request
 from flask_wtf import FlaskForm
+from pydantic import ValidationError
 from wtforms import (
     EmailField,
     HiddenField,
@@ -19,26 +19,15 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, Length, Optional, Regexp, ValidationError
+from wtforms.validators import DataRequired
 
-from booking.models import utc_now
+from booking.models import Service, ServiceKind
+from booking.patients.details import BookingDetails, PatientDetails, details_context
+from booking.patients.form_errors import show_on_form
 from booking.public.problems import PageProblem
-from booking.scheduling import PatientDetails
 
 VISIT_FOR_ME = "me"
 VISIT_FOR_CHILD = "child"
-_PHONE = re.compile(r"^\+?[0-9 ().\-]{7,40}$")
-OLDEST_PATIENT_YEARS = 120
-
-
-# Names go into mail headers and calendar files: one line, no control characters. A note may
-# have line breaks and tabs, but no other control characters.
-def _one_line(message: str) -> Regexp:
-    return Regexp(r"^[^\x00-\x1f\x7f\u2028\u2029]*\Z", message=message)
-
-
-_PLAIN_TEXT = Regexp(r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*\Z",
-                     message="Remove the control characters from your note.")
 
 
 def parse_start(text: str | None) -> datetime | None:
@@ -72,15 +61,12 @@ def _date_in_query(name: str) -> date | None:
                           field=name) from None
 
 
-class _Phone:
-    def __call__(self, form, field):
-        digits = sum(character.isdigit() for character in field.data or "")
-        if not _PHONE.match(field.data or "") or digits < 7:
-            raise ValidationError("Enter a phone number, like +1 586 555 0100.")
-
-
 class VisitDetailsForm(FlaskForm):
-    """The person booking, and the child when the visit is for one."""
+    """The person booking, and the child when the visit is for one.
+
+    What is typed is checked by the patient model (booking.patients.details), as the API and
+    the back office check it; this form only says it in the patient's words.
+    """
 
     start = HiddenField()
     therapist = HiddenField()
@@ -93,41 +79,24 @@ class VisitDetailsForm(FlaskForm):
         default=VISIT_FOR_ME,
         validators=[DataRequired("Choose who the visit is for.")],
     )
-    name = StringField(
-        "Your full name",
-        validators=[DataRequired("Enter your full name."), Length(max=200),
-                    _one_line("Write your name on one line, without control characters.")],
-        render_kw={"autocomplete": "name"},
-    )
-    email = EmailField(
-        "Your email",
-        validators=[
-            DataRequired("Enter your email address."),
-            Email("Enter an email address like name@example.com."),
-            Length(max=254),
-        ],
-        render_kw={"autocomplete": "email"},
-    )
-    phone = TelField(
-        "Your phone",
-        validators=[DataRequired("Enter a phone number."), _Phone()],
-        render_kw={"autocomplete": "tel"},
-    )
-    child_name = StringField("Child's full name", validators=[
-        Length(max=200),
-        _one_line("Write your child's name on one line, without control characters."),
-    ])
-    # A text field read by date_of_birth(): an unreadable date is an error only for a child.
+    name = StringField("Your full name", render_kw={"autocomplete": "name"})
+    email = EmailField("Your email", render_kw={"autocomplete": "email"})
+    phone = TelField("Your phone", render_kw={"autocomplete": "tel"})
+    child_name = StringField("Child's full name")
     child_date_of_birth = StringField(
         "Child's date of birth", render_kw={"type": "date", "autocomplete": "off"}
     )
-    note = TextAreaField(
-        "Anything we should know? (optional)",
-        validators=[Optional(), Length(max=2000), _PLAIN_TEXT],
-    )
+    note = TextAreaField("Anything we should know? (optional)")
     # The honeypot: hidden from people by the style sheet, filled in by form-filling bots.
     website = StringField("Leave this field empty", render_kw={"autocomplete": "off",
                                                                 "tabindex": "-1"})
+
+    def __init__(self, *args, service: Service, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.service = service
+        self.details: BookingDetails | None = None
+        if service.kind != ServiceKind.CALL:
+            self.phone.label.text = "Your phone (optional)"
 
     @property
     def is_for_child(self) -> bool:
@@ -137,45 +106,73 @@ class VisitDetailsForm(FlaskForm):
     def is_from_a_bot(self) -> bool:
         return bool((self.website.data or "").strip())
 
-    def validate_child_name(self, field):
-        if self.is_for_child and not (field.data or "").strip():
-            raise ValidationError("Enter your child's full name.")
-
-    def validate_child_date_of_birth(self, field):
-        if not self.is_for_child:
-            return
-        text = (field.data or "").strip()
-        if not text:
-            raise ValidationError("Enter your child's date of birth.")
-        born = self.date_of_birth()
-        if born is None:
-            raise ValidationError("Enter the date of birth like 2019-04-23.")
-        # A day's grace: the patient's today may be ahead of UTC's.
-        today = utc_now().date() + timedelta(days=1)
-        if born > today:
-            raise ValidationError("The date of birth cannot be in the future.")
-        if born.year < today.year - OLDEST_PATIENT_YEARS:
-            raise ValidationError("Check the year of the date of birth.")
-
-    def date_of_birth(self) -> date | None:
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        # The model takes a patient without a birth date, and needs a guardian's name only for
+        # a child by that date; this page asks for both whenever the visit is for a child.
+        for field, missing in ((self.child_date_of_birth, "Enter your child's date of birth."),
+                               (self.name, "Enter your full name.")):
+            if self.is_for_child and not (field.data or "").strip():
+                field.errors = [*field.errors, missing]
+                valid = False
         try:
-            return date.fromisoformat((self.child_date_of_birth.data or "").strip())
-        except ValueError:
-            return None
-
-    def patient_details(self) -> PatientDetails:
-        if self.is_for_child:
-            return PatientDetails(
-                name=self.child_name.data.strip(),
-                email=self.email.data.strip(),
-                phone=self.phone.data.strip(),
-                date_of_birth=self.date_of_birth(),
-                guardian_name=self.name.data.strip(),
+            self.details = BookingDetails.model_validate(
+                {"patient": self._patient_data(), "notes": self.note.data or ""},
+                context=details_context(self.service),
             )
-        return PatientDetails(
-            name=self.name.data.strip(), email=self.email.data.strip(),
-            phone=self.phone.data.strip(),
-        )
+        except ValidationError as error:
+            show_on_form(error, self._fields_of_the_model(), self._wording())
+            return False
+        return valid
+
+    @property
+    def patient_details(self) -> PatientDetails:
+        """Who the visit is for, once the form is valid."""
+        return self.details.patient
+
+    @property
+    def notes(self) -> str:
+        return self.details.notes
+
+    def _patient_data(self) -> dict:
+        contact = {"email": self.email.data or "", "phone": self.phone.data or ""}
+        if self.is_for_child:
+            return {"name": self.child_name.data or "", "guardian_name": self.name.data or "",
+                    "date_of_birth": self.child_date_of_birth.data or None, **contact}
+        return {"name": self.name.data or "", **contact}
+
+    def _fields_of_the_model(self) -> dict:
+        fields = {"patient.email": self.email, "patient.phone": self.phone, "notes": self.note}
+        if self.is_for_child:
+            return {"patient.name": self.child_name, "patient.guardian_name": self.name,
+                    "patient.date_of_birth": self.child_date_of_birth, **fields}
+        return {"patient.name": self.name, **fields}
+
+    def _wording(self) -> dict:
+        yours = {
+            "required": "Enter your full name.",
+            "one_line": "Write your name on one line, without control characters.",
+            "too_long": "Write your name in at most 200 characters.",
+        }
+        childs = {
+            "required": "Enter your child's full name.",
+            "one_line": "Write your child's name on one line, without control characters.",
+            "too_long": "Write your child's name in at most 200 characters.",
+        }
+        person, guardian = (childs, yours) if self.is_for_child else (yours, {})
+        return {
+            **{f"patient.name:{kind}": text for kind, text in person.items()},
+            **{f"patient.guardian_name:{kind}": text for kind, text in guardian.items()},
+            "patient.email:required": "Enter your email address.",
+            "patient.email": "Enter an email address like name@example.com.",
+            "patient.phone:required": "Enter a phone number: we call you on it for this visit.",
+            "patient.phone": "Enter a phone number, like +1 586 555 0100.",
+            "patient.date_of_birth:future": "The date of birth cannot be in the future.",
+            "patient.date_of_birth:too_old": "Check the year of the date of birth.",
+            "patient.date_of_birth": "Enter the date of birth like 2019-04-23.",
+            "notes:control_characters": "Remove the control characters from your note.",
+            "notes": "Write your note in at most 2000 characters.",
+        }
 
 
 class CancelVisitForm(FlaskForm):

@@ -16,14 +16,14 @@ from flask import (
     flash,
     redirect,
     render_template,
+    request,
     url_for,
 )
 
 from booking import scheduling
 from booking.calendars.ical import calendar_file
 from booking.clinic.reference import current_clinic, zone_named
-from booking.database import hold_write_lock
-from booking.extensions import db, limiter
+from booking.extensions import limiter
 from booking.models import Appointment, AppointmentStatus, utc_now
 from booking.patients.manage_links import appointment_for_token
 from booking.public.forms import (
@@ -41,6 +41,7 @@ from booking.public.week_of_times import (
     time_label,
     week_of_free_times,
 )
+from booking.web.requests import writing
 
 manage = Blueprint("manage", __name__, url_prefix="/manage")
 
@@ -97,17 +98,22 @@ def calendar(token: str):
 @manage.route("/<token>/cancel", methods=["GET", "POST"])
 @_MANAGE_ACTION
 def cancel(token: str):
+    if request.method == "POST":
+        return _cancel_visit(token)
+    return _visit_page("public/cancel.html", token, _appointment_for(token),
+                       form=CancelVisitForm())
+
+
+@writing
+def _cancel_visit(token: str):
     appointment = _appointment_for(token)
     form = CancelVisitForm()
     if not form.validate_on_submit():
-        return _visit_page("public/cancel.html", token, appointment, form=form)
-    hold_write_lock()
+        return _visit_page("public/cancel.html", token, appointment, form=form), 400
     try:
         scheduling.cancel_appointment(appointment, cancelled_by="patient")
     except scheduling.AppointmentNotChangeable:
-        db.session.rollback()
         return _cannot_change(token)
-    db.session.commit()
     flash("Your visit is cancelled. An email to confirm it is on its way.")
     return redirect(url_for(".show", token=token), 303)
 
@@ -115,31 +121,25 @@ def cancel(token: str):
 @manage.route("/<token>/reschedule", methods=["GET", "POST"])
 @_MANAGE_ACTION
 def reschedule(token: str):
+    if request.method == "POST":
+        return _reschedule_visit(token)
+    return _reschedule_page(token, _appointment_for(token), RescheduleVisitForm())
+
+
+@writing
+def _reschedule_visit(token: str):
     appointment = _appointment_for(token)
-    clinic = current_clinic()
-    zone = zone_named(clinic.timezone)
     form = RescheduleVisitForm()
     if not form.validate_on_submit():
-        week = week_of_free_times(
-            appointment.service, zone, utc_now(), first_day=week_from_query(),
-            therapist_slug=appointment.therapist.slug, open_day=day_from_query(),
-        )
-        return _visit_page(
-            "public/reschedule.html", token, appointment, form=form, week=week,
-            week_url=lambda first_day, open_day=None: url_for(
-                ".reschedule", token=token, week=first_day.isoformat(),
-                day=open_day.isoformat() if open_day else None),
-        )
+        return _reschedule_page(token, appointment, form), 400
     start = parse_start(form.start.data)
     if start is None:
         raise PageProblem(400, "Choose a time", "Start: please choose a time from the list.",
                           field="start", back_url=url_for(".reschedule", token=token))
-    hold_write_lock()
+    zone = zone_named(current_clinic().timezone)
     try:
         scheduling.reschedule_appointment(appointment, start, changed_by="patient")
     except scheduling.SlotUnavailable as refusal:
-        db.session.rollback()
-        appointment = _appointment_for(token)
         nearest = nearest_free_times(
             appointment.service, start, zone, utc_now(),
             therapist_slug=appointment.therapist.slug,
@@ -147,12 +147,24 @@ def reschedule(token: str):
         return _visit_page("public/reschedule.html", token, appointment, form=form,
                            wanted=start, refusal=refusal.reason, nearest=nearest), 409
     except scheduling.AppointmentNotChangeable:
-        db.session.rollback()
         return _cannot_change(token)
     moved_to = f"{day_label(start.astimezone(zone).date())} at {time_label(start.astimezone(zone))}"
-    db.session.commit()
     flash(f"Your visit is moved to {moved_to}. An email to confirm it is on its way.")
     return redirect(url_for(".show", token=token), 303)
+
+
+def _reschedule_page(token: str, appointment: Appointment, form: RescheduleVisitForm):
+    week = week_of_free_times(
+        appointment.service, zone_named(current_clinic().timezone), utc_now(),
+        first_day=week_from_query(), therapist_slug=appointment.therapist.slug,
+        open_day=day_from_query(),
+    )
+    return _visit_page(
+        "public/reschedule.html", token, appointment, form=form, week=week,
+        week_url=lambda first_day, open_day=None: url_for(
+            ".reschedule", token=token, week=first_day.isoformat(),
+            day=open_day.isoformat() if open_day else None),
+    )
 
 
 def _cannot_change(token: str):

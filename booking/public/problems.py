@@ -10,7 +10,6 @@ from flask_wtf.csrf import CSRFError
 
 from booking import scheduling
 from booking.clinic.reference import ClinicNotConfigured
-from booking.extensions import db
 from booking.web.requests import show_problems_with
 
 
@@ -36,19 +35,16 @@ def register_problem_pages(blueprint: Blueprint) -> None:
 
     @blueprint.errorhandler(PageProblem)
     def _page_problem(problem: PageProblem):
-        db.session.rollback()
         return problem_page(problem.status, problem.title, problem.message,
                             back_url=problem.back_url)
 
     @blueprint.errorhandler(scheduling.UnknownService)
     def _unknown_service(error):
-        db.session.rollback()
         return problem_page(404, "We can't find that service",
                             "That service cannot be booked online. Please choose another.")
 
     @blueprint.errorhandler(scheduling.UnknownTherapist)
     def _unknown_therapist(error):
-        db.session.rollback()
         return problem_page(400, "Choose another therapist",
                             f"Therapist: {error.message}. Please choose from the list.")
 

@@ -15,7 +15,6 @@ from sqlalchemy import select
 
 from booking import scheduling
 from booking.clinic.reference import ClinicNotConfigured, current_clinic, zone_named
-from booking.database import hold_write_lock
 from booking.extensions import db, limiter
 from booking.models import Service, ServiceKind, utc_now
 from booking.patients.manage_links import manage_token_for
@@ -28,6 +27,7 @@ from booking.public.week_of_times import (
     time_label,
     week_of_free_times,
 )
+from booking.web.requests import writing
 
 public = Blueprint("public", __name__)
 public.register_blueprint(manage)
@@ -84,12 +84,51 @@ def choose_time(service_slug: str):
 @public.route("/book/<service_slug>/details", methods=["GET", "POST"])
 @_BOOKING_ACTION
 def visit_details(service_slug: str):
-    clinic = current_clinic()
+    if request.method == "POST":
+        return _book_visit(service_slug)
     service = scheduling.bookable_service(service_slug)
-    form = VisitDetailsForm()
-    if request.method == "GET":
-        form.start.data = request.args.get("start", "")
-        form.therapist.data = request.args.get("therapist", "")
+    form = VisitDetailsForm(service=service)
+    form.start.data = request.args.get("start", "")
+    form.therapist.data = request.args.get("therapist", "")
+    return render_template("public/visit_details.html", **_details_page(service, form))
+
+
+@writing
+def _book_visit(service_slug: str):
+    service = scheduling.bookable_service(service_slug)
+    form = VisitDetailsForm(service=service)
+    page = _details_page(service, form)
+    if form.is_from_a_bot:
+        raise PageProblem(400, "We could not accept this form",
+                          "Website: this field must be left empty. Nothing was booked.",
+                          field="website")
+    if not form.validate_on_submit():
+        return render_template("public/visit_details.html", **page), 422
+    therapist_slug = form.therapist.data or None
+    try:
+        appointment = scheduling.book_appointment(
+            service, page["start"], form.patient_details, therapist_slug=therapist_slug,
+            notes=form.notes, booked_by="patient",
+        )
+    except scheduling.EvaluationRequired:
+        return render_template(
+            "public/evaluation_required.html", clinic=page["clinic"], service=service,
+            evaluations=_evaluations(),
+        ), 422
+    except scheduling.SlotUnavailable as refusal:
+        nearest = nearest_free_times(
+            service, page["start"], page["zone"], utc_now(), therapist_slug=therapist_slug
+        )
+        return render_template("public/visit_details.html", **page, refusal=refusal.reason,
+                               nearest=nearest), 409
+    return redirect(
+        url_for("public.manage.confirmation", token=manage_token_for(appointment)), 303
+    )
+
+
+def _details_page(service: Service, form: VisitDetailsForm) -> dict:
+    """What the details page shows around its form: the service, the time, the therapist."""
+    clinic = current_clinic()
     # After a lost race the patient may pick one of the nearest times instead.
     start = parse_start(request.form.get("other_start")) or parse_start(form.start.data)
     if start is None:
@@ -102,37 +141,8 @@ def visit_details(service_slug: str):
     therapist = (
         scheduling.therapists_offering(service, therapist_slug)[0] if therapist_slug else None
     )
-    page = {"clinic": clinic, "service": service, "therapist": therapist, "start": start,
+    return {"clinic": clinic, "service": service, "therapist": therapist, "start": start,
             "form": form, "zone": zone_named(clinic.timezone)}
-
-    if request.method == "POST" and form.is_from_a_bot:
-        raise PageProblem(400, "We could not accept this form",
-                          "Website: this field must be left empty. Nothing was booked.",
-                          field="website")
-    if not form.validate_on_submit():
-        return render_template("public/visit_details.html", **page), 422 if form.errors else 200
-    hold_write_lock()
-    try:
-        appointment = scheduling.book_appointment(
-            service, start, form.patient_details(), therapist_slug=therapist_slug,
-            notes=(form.note.data or "").strip(), booked_by="patient",
-        )
-    except scheduling.EvaluationRequired:
-        db.session.rollback()
-        return render_template(
-            "public/evaluation_required.html", clinic=clinic, service=service,
-            evaluations=_evaluations(),
-        ), 422
-    except scheduling.SlotUnavailable as refusal:
-        db.session.rollback()
-        nearest = nearest_free_times(
-            service, start, page["zone"], utc_now(), therapist_slug=therapist_slug
-        )
-        return render_template("public/visit_details.html", **page, refusal=refusal.reason,
-                               nearest=nearest), 409
-    token = manage_token_for(appointment)
-    db.session.commit()
-    return redirect(url_for("public.manage.confirmation", token=token), 303)
 
 
 def _evaluations() -> list[Service]:

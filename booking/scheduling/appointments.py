@@ -32,6 +32,7 @@ from booking.models import (
     utc_now,
 )
 from booking.notifications import outbox
+from booking.patients.details import PatientDetails
 from booking.rules import availability
 from booking.rules.availability import SlotRefusal
 from booking.scheduling.therapist_time import booking_rules, local_day_bounds, therapist_calendars
@@ -85,17 +86,6 @@ class AppointmentNotChangeable(SchedulingError):
     code = "appointment_not_changeable"
     status = 409
     field = None
-
-
-@dataclass(frozen=True)
-class PatientDetails:
-    """Who the visit is for. For a child, email and phone are the guardian's."""
-
-    name: str
-    email: str
-    phone: str = ""
-    date_of_birth: date | None = None
-    guardian_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -258,6 +248,10 @@ def book_appointment(
             busy_until=end + timedelta(minutes=service.buffer_after_minutes),
             status=AppointmentStatus.CONFIRMED,
             notes=notes,
+            patient_phone=patient.phone,
+            patient_date_of_birth=patient.date_of_birth,
+            patient_guardian_name=patient.guardian_name,
+            patient_language=patient.language,
             booked_by=booked_by,
             evaluation_override=override.reason if override else "",
             created_at=now,
@@ -466,32 +460,32 @@ def _lost_race() -> SlotUnavailable:
 
 
 def _patient_for(existing: Patient | None, details: PatientDetails) -> Patient:
-    """The patient row for these details, created on first booking, contact details refreshed."""
-    if existing is None:
-        identity = patient_identity(details.email, details.name)
-        # The same new patient may be booking twice at once: the second insert does nothing
-        # (waiting for the first on PostgreSQL) and both use the one row.
-        db.session.execute(
-            _insert(Patient)
-            .values(
-                identity=identity,
-                name=" ".join(details.name.split()),
-                email=details.email.strip(),
-                phone="",
-                guardian_name="",
-                created_at=utc_now(),
-                updated_at=utc_now(),
-            )
-            .on_conflict_do_nothing(index_elements=["identity"])
+    """The patient row for these details, made on their first booking.
+
+    A later booking never changes the record: anyone who knows a patient's name and email can
+    book, so the details given with a booking are kept on that booking, and the record's
+    contact details change only through the back office.
+    """
+    if existing is not None:
+        return existing
+    identity = patient_identity(details.email, details.name)
+    # The same new patient may be booking twice at once: the second insert does nothing
+    # (waiting for the first on PostgreSQL) and both use the one row.
+    db.session.execute(
+        _insert(Patient)
+        .values(
+            identity=identity,
+            name=" ".join(details.name.split()),
+            email=details.email.strip(),
+            phone=details.phone,
+            date_of_birth=details.date_of_birth,
+            guardian_name=details.guardian_name,
+            created_at=utc_now(),
+            updated_at=utc_now(),
         )
-        existing = db.session.scalars(select(Patient).where(Patient.identity == identity)).one()
-    if details.phone:
-        existing.phone = details.phone
-    if details.date_of_birth:
-        existing.date_of_birth = details.date_of_birth
-    if details.guardian_name:
-        existing.guardian_name = details.guardian_name
-    return existing
+        .on_conflict_do_nothing(index_elements=["identity"])
+    )
+    return db.session.scalars(select(Patient).where(Patient.identity == identity)).one()
 
 
 def _write_unless_overlapping(new: Appointment | None = None, *, savepoint: bool) -> bool:
