@@ -24,7 +24,7 @@ def create_app(config=None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     from booking import database
-    from booking.extensions import csrf, db, limiter, login, migrate
+    from booking.extensions import babel, csrf, db, limiter, login, migrate
 
     url = database.normalise_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
     app.config["SQLALCHEMY_DATABASE_URI"] = url
@@ -44,6 +44,9 @@ def create_app(config=None) -> Flask:
         app, db, directory=str(PROJECT_ROOT / "booking" / "migrations"), render_as_batch=True
     )
     csrf.init_app(app)
+    from booking.patients.languages import page_language
+
+    babel.init_app(app, locale_selector=page_language)
     login.init_app(app)
     from booking.desk import desk, load_staff_user
 

@@ -1,5 +1,6 @@
 """The Flask extensions, created once here and bound to an app in create_app()."""
 
+from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -18,3 +19,4 @@ migrate = Migrate()
 csrf = CSRFProtect()
 login = LoginManager()
 limiter = Limiter(key_func=get_remote_address)
+babel = Babel()

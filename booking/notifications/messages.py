@@ -24,6 +24,7 @@ from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr
 
 from flask import current_app
+from flask_babel import gettext, ngettext
 from jinja2 import (
     ChoiceLoader,
     Environment,
@@ -213,7 +214,11 @@ def mail_templates() -> Environment:
         # to staff) rather than leaving a blank in the patient's email.
         undefined=StrictUndefined,
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    # Messages to a patient are written in their language: the same gettext as the pages,
+    # under the locale the sender forces for each message.
+    environment.install_gettext_callables(gettext, ngettext, newstyle=True)
     current_app.extensions["mail_templates"] = (folder, environment)
     return environment
 
