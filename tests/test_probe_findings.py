@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from booking.extensions import db
 from booking.models import TimeOff
+from booking.patients.manage_links import manage_token_for
 from tests.conftest import next_weekday
 from tests.desk_staff import signed_in, staff_logins
 
@@ -129,3 +130,88 @@ def test_the_form_token_of_the_login_page_does_not_work_after_signing_in(app):
     assert page.status_code == 200, page.headers
     after = _csrf_token_in(page.get_data(as_text=True))
     assert client.post("/desk/logout", data={"csrf_token": after}).status_code == 303
+
+
+# --- far dates -----------------------------------------------------------------------------
+
+FAR_AHEAD = "9999-12-31"
+LONG_AGO = "0001-01-01"
+
+
+@pytest.mark.usefixtures("clinic")
+@pytest.mark.parametrize("query, field", [
+    (f"start={FAR_AHEAD[:-1]}0&end={FAR_AHEAD}", "start"),
+    (f"start={LONG_AGO}&end={LONG_AGO}", "start"),
+])
+def test_far_dates_in_an_availability_query_name_the_field(client, query, field):
+    answer = client.get(f"/api/v1/availability?service=schedule-a-call&{query}")
+    assert answer.status_code == 422
+    assert answer.json["error"]["field"] == field
+
+
+@pytest.mark.usefixtures("clinic")
+def test_a_booking_or_a_move_at_the_end_of_time_names_the_start(client, book):
+    body = {"service": "schedule-a-call", "start": "9999-12-31T23:00:00-05:00",
+            "patient": {"name": "Pat Example", "email": "pat@example.com",
+                        "phone": "+1 586 555 0100"}}
+    answer = client.post("/api/v1/appointments", json=body)
+    assert answer.status_code == 422
+    assert answer.json["error"]["field"] == "start"
+    visit = book()
+    moved = client.post(
+        f"/api/v1/appointments/{visit.id}/reschedule",
+        json={"start": "9999-12-31T23:00:00-05:00"},
+        headers={"Authorization": f"Bearer {manage_token_for(visit)}"},
+    )
+    assert moved.status_code == 422
+    assert moved.json["error"]["field"] == "start"
+
+
+@pytest.mark.usefixtures("clinic")
+@pytest.mark.parametrize("path", [
+    f"/book/schedule-a-call?week={FAR_AHEAD}",
+    f"/book/schedule-a-call?week={LONG_AGO}",
+    "/book/schedule-a-call/details?start=9999-12-31T23:00:00-05:00",
+])
+def test_far_dates_on_the_patient_pages_are_a_page_naming_the_field(client, path):
+    answer = client.get(path)
+    assert 400 <= answer.status_code < 500
+    text = answer.get_data(as_text=True)
+    assert ("Week:" in text) or ("Start:" in text)
+
+
+@pytest.mark.usefixtures("clinic")
+def test_far_dates_on_the_manage_page_are_a_page_naming_the_field(client, book):
+    token = manage_token_for(book())
+    answer = client.get(f"/manage/{token}/reschedule?week={FAR_AHEAD}")
+    assert answer.status_code == 400
+    assert "Week:" in answer.get_data(as_text=True)
+    posted = client.post(f"/manage/{token}/reschedule",
+                         data={"start": "9999-12-31T23:00:00-05:00"})
+    assert posted.status_code == 400
+    assert "Start:" in posted.get_data(as_text=True)
+
+
+@pytest.mark.usefixtures("clinic")
+@pytest.mark.parametrize("method, path, data, field", [
+    ("GET", f"/desk/?day={FAR_AHEAD}", None, "day"),
+    ("GET", f"/desk/therapists/alex-rivera/week?day={LONG_AGO}", None, "day"),
+    ("GET", f"/desk/audit?since={FAR_AHEAD}", None, "From"),
+    ("POST", "/desk/book", {"service": "schedule-a-call", "day": FAR_AHEAD, "time": "09:00",
+                            "name": "Pat Example", "email": "pat@example.com"}, "Day"),
+])
+def test_far_dates_in_the_back_office_name_the_field(app, method, path, data, field):
+    admin = signed_in(app, staff_logins()["admin"])
+    answer = admin.open(path, method=method, data=data)
+    assert 400 <= answer.status_code < 500, answer.status_code
+    assert field in answer.get_data(as_text=True)
+
+
+@pytest.mark.usefixtures("clinic")
+def test_a_desk_move_to_the_end_of_time_names_the_day(app, book):
+    visit = book()
+    admin = signed_in(app, staff_logins()["admin"])
+    answer = admin.post(f"/desk/appointments/{visit.id}/move",
+                        data={"therapist": "alex-rivera", "day": FAR_AHEAD, "time": "09:00"})
+    assert answer.status_code == 422
+    assert "Day" in answer.get_data(as_text=True)

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from booking.patients.details import Notes, PatientDetails
+from booking.rules.calendar_range import within_calendar
 
 
 def _known_time_zone(value: str) -> str:
@@ -41,9 +42,13 @@ def _iso_text(value: object) -> object:
 Instant = Annotated[
     AwareDatetime,
     BeforeValidator(_iso_text),
+    AfterValidator(within_calendar),
     Field(description="ISO 8601 with an offset, e.g. 2026-12-01T09:00:00-05:00"),
 ]
-Day = Annotated[date, BeforeValidator(_iso_text), Field(description="YYYY-MM-DD")]
+Day = Annotated[
+    date, BeforeValidator(_iso_text), AfterValidator(within_calendar),
+    Field(description="YYYY-MM-DD"),
+]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
 TimeZoneName = Annotated[str, StringConstraints(max_length=64), AfterValidator(_known_time_zone)]
 

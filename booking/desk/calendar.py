@@ -12,6 +12,7 @@ from booking.desk import access, queries
 from booking.desk.access import EVERYONE, allowed
 from booking.desk.calendar_grid import grid_of, week_days
 from booking.desk.pages import today
+from booking.rules.calendar_range import OUT_OF_RANGE, is_within_calendar
 
 calendar = Blueprint("calendar", __name__)
 
@@ -50,9 +51,12 @@ def _day_asked() -> date:
     if not written:
         return today()
     try:
-        return date.fromisoformat(written)
+        asked = date.fromisoformat(written)
     except ValueError:
         abort(400, description="day: must be a date like 2026-12-01")
+    if not is_within_calendar(asked):
+        abort(400, description=f"day: {OUT_OF_RANGE}")
+    return asked
 
 
 def _neighbours(shown: date, step: int) -> dict:

@@ -23,6 +23,7 @@ from booking.extensions import db
 from booking.models import Patient, Service
 from booking.patients.details import BookingDetails, PatientDetails, details_context
 from booking.patients.form_errors import show_on_form
+from booking.rules.calendar_range import OUT_OF_RANGE, is_within_calendar
 from booking.scheduling import ATTENDANCE, UnknownService, bookable_service
 
 
@@ -38,6 +39,14 @@ def one_line(message: str) -> Regexp:
 
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
+
+
+class WithinCalendar:
+    """The date lies in the days the clinic's calendar holds (booking/rules/calendar_range)."""
+
+    def __call__(self, form, field):
+        if field.data is not None and not is_within_calendar(field.data):
+            raise ValidationError(OUT_OF_RANGE.capitalize() + ".")
 
 class LoginForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
@@ -58,7 +67,7 @@ class BookingForm(FlaskForm):
 
     service = SelectField("Service", validators=[DataRequired()])
     therapist = SelectField("Therapist", validate_choice=True)
-    day = DateField("Day", validators=[DataRequired()])
+    day = DateField("Day", validators=[DataRequired(), WithinCalendar()])
     time = TimeField("Time", validators=[DataRequired()])
     patient_id = HiddenField()
     name = StringField("Patient's name")
@@ -125,7 +134,7 @@ class BookingForm(FlaskForm):
 
 class MoveForm(FlaskForm):
     therapist = SelectField("Therapist", validators=[DataRequired()])
-    day = DateField("Day", validators=[DataRequired()])
+    day = DateField("Day", validators=[DataRequired(), WithinCalendar()])
     time = TimeField("Time", validators=[DataRequired()])
     override_reason = StringField(
         "Override reason (only to waive notice or the booking window)",
@@ -198,8 +207,8 @@ class AuditFilterForm(FlaskForm):
 
     actor = StringField("Who", validators=[Optional(), Length(max=120)])
     action = SelectField("Action", validators=[Optional()])
-    since = DateField("From", validators=[Optional()])
-    until = DateField("Until", validators=[Optional()])
+    since = DateField("From", validators=[Optional(), WithinCalendar()])
+    until = DateField("Until", validators=[Optional(), WithinCalendar()])
 
 
 class BusyCalendarByUrlForm(FlaskForm):

@@ -25,6 +25,7 @@ from booking.models import Service, ServiceKind
 from booking.patients.details import BookingDetails, PatientDetails, details_context
 from booking.patients.form_errors import show_on_form
 from booking.public.problems import PageProblem
+from booking.rules.calendar_range import is_within_calendar
 
 VISIT_FOR_ME = "me"
 VISIT_FOR_CHILD = "child"
@@ -36,7 +37,9 @@ def parse_start(text: str | None) -> datetime | None:
         start = datetime.fromisoformat((text or "").strip())
     except ValueError:
         return None
-    return start if start.utcoffset() is not None else None
+    if start.utcoffset() is None or not is_within_calendar(start):
+        return None
+    return start
 
 
 def week_from_query() -> date | None:
@@ -54,11 +57,14 @@ def _date_in_query(name: str) -> date | None:
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        asked = date.fromisoformat(text)
     except ValueError:
+        asked = None
+    if asked is None or not is_within_calendar(asked):
         raise PageProblem(400, f"Choose another {name}",
                           f"{name.capitalize()}: use a date like 2026-12-01.",
-                          field=name) from None
+                          field=name)
+    return asked
 
 
 class VisitDetailsForm(FlaskForm):
