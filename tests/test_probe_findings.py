@@ -215,3 +215,17 @@ def test_a_desk_move_to_the_end_of_time_names_the_day(app, book):
                         data={"therapist": "alex-rivera", "day": FAR_AHEAD, "time": "09:00"})
     assert answer.status_code == 422
     assert "Day" in answer.get_data(as_text=True)
+
+
+@pytest.mark.usefixtures("clinic")
+@pytest.mark.parametrize("patient_id", ["999999", "99999999999999999999999"])
+def test_booking_at_the_desk_for_a_patient_not_on_record_is_refused_naming_the_choice(
+    app, patient_id
+):
+    admin = signed_in(app, staff_logins()["admin"])
+    answer = admin.post("/desk/book", data={
+        "service": "schedule-a-call", "day": next_weekday(0).isoformat(), "time": "09:00",
+        "patient_id": patient_id,
+    })
+    assert answer.status_code == 422
+    assert "Choose a patient from the list." in answer.get_data(as_text=True)

@@ -16,7 +16,14 @@ from booking import scheduling
 from booking.clinic.reference import clinic_zone
 from booking.desk import access, queries
 from booking.desk.access import DESK, EVERYONE, allowed
-from booking.desk.forms import AttendanceForm, BookingForm, CancelForm, MoveForm, choices
+from booking.desk.forms import (
+    AttendanceForm,
+    BookingForm,
+    CancelForm,
+    MoveForm,
+    choices,
+    patient_on_record,
+)
 from booking.desk.pages import today
 from booking.extensions import db
 from booking.models import AppointmentStatus, AuditEntry, Patient, Service, utc_now
@@ -124,10 +131,7 @@ class _BookingPage:
 
 
 def _chosen_patient(form: BookingForm) -> Patient | None:
-    written = form.patient_id.data or request.args.get("patient", "")
-    if not written or not str(written).isdigit():
-        return None
-    patient = db.session.get(Patient, int(written))
+    patient = patient_on_record(form.patient_id.data or request.args.get("patient", ""))
     if patient is not None:
         form.patient_id.data = str(patient.id)
     return patient

@@ -25,6 +25,7 @@ from booking.patients.details import BookingDetails, PatientDetails, details_con
 from booking.patients.form_errors import show_on_form
 from booking.rules.calendar_range import OUT_OF_RANGE, is_within_calendar
 from booking.scheduling import ATTENDANCE, UnknownService, bookable_service
+from booking.web.record_ids import LARGEST_RECORD_ID
 
 
 def choices(pairs) -> list[SelectChoice]:
@@ -40,6 +41,14 @@ def one_line(message: str) -> Regexp:
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
+
+
+def patient_on_record(written: str | None) -> Patient | None:
+    """The patient a form or link names by id ("123"), or None when none is on record."""
+    written = (written or "").strip()
+    if not written.isdigit() or int(written) > LARGEST_RECORD_ID:
+        return None
+    return db.session.get(Patient, int(written))
 
 class WithinCalendar:
     """The date lies in the days the clinic's calendar holds (booking/rules/calendar_range)."""
@@ -117,12 +126,11 @@ class BookingForm(FlaskForm):
         return self.details.patient
 
     def validate_patient_id(self, field):
-        if field.data and not field.data.isdigit():
+        if field.data and patient_on_record(field.data) is None:
             raise ValidationError("Choose a patient from the list.")
 
     def _known_patient(self) -> Patient | None:
-        written = self.patient_id.data or ""
-        return db.session.get(Patient, int(written)) if written.isdigit() else None
+        return patient_on_record(self.patient_id.data)
 
     def _service(self) -> Service | None:
         # The rules ask whether the visit is a call; an unknown service is refused above.
