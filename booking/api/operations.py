@@ -34,6 +34,7 @@ class Operation:
     summary: str
     query: type[BaseModel] | None = None
     body: type[BaseModel] | None = None
+    body_required: bool = True
     responses: dict[int, tuple[str, type[BaseModel] | None]] = field(default_factory=dict)
     manage_token: bool = False
     headers: tuple[str, ...] = ()
@@ -53,12 +54,16 @@ def operation(
     responses: dict[int, tuple[str, type[BaseModel] | None]],
     query: type[BaseModel] | None = None,
     body: type[BaseModel] | None = None,
+    body_required: bool = True,
     manage_token: bool = False,
     headers: tuple[str, ...] = (),
     decorators: tuple[Callable, ...] = (),
     reads_database: bool = True,
 ):
-    """Route `view` and validate its input: it receives `query=` and/or `body=` as models."""
+    """Route `view` and validate its input: it receives `query=` and/or `body=` as models.
+
+    With body_required=False a request without a body gets the body model's defaults.
+    """
 
     def register(view):
         OPERATIONS.append(
@@ -69,6 +74,7 @@ def operation(
                 summary=summary,
                 query=query,
                 body=body,
+                body_required=body_required,
                 responses=responses,
                 manage_token=manage_token,
                 headers=headers,
@@ -83,7 +89,9 @@ def operation(
             if query is not None:
                 kwargs["query"] = parse_model(query, _query_values(query))
             if body is not None:
-                kwargs["body"] = parse_model(body, json_body())
+                # An optional body left out is the model's defaults.
+                sent = body_required or bool(request.get_data(cache=True))
+                kwargs["body"] = parse_model(body, json_body() if sent else {})
             return view(**kwargs)
 
         routed = validated

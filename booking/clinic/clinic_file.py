@@ -47,6 +47,8 @@ TIMEZONE_MAX = 64
 MINUTES_IN_A_DAY = 24 * 60
 HOURS_IN_A_YEAR = 365 * 24
 MAX_ADVANCE_DAYS_LIMIT = 730
+# A weekly series longer than a year of weekly visits is no series a patient books online.
+MAX_SERIES_VISITS_LIMIT = 52
 DURATION_LIMIT = timedelta(days=365)
 
 SLOT_STEPS = tuple(step for step in range(1, 61) if 60 % step == 0)
@@ -100,6 +102,7 @@ class ServiceSpec:
     aftercare: tuple[str, ...] = ()
     requires_evaluation: bool = False
     description: str = ""
+    max_series_visits: int = 0  # > 0: a weekly series of up to this many visits, online
 
 
 @dataclass(frozen=True)
@@ -271,6 +274,7 @@ _SERVICE_KEYS = (
     "reminders",
     "aftercare",
     "requires_evaluation",
+    "max_series_visits",
 )
 _THERAPIST_KEYS = ("slug", "name", "email", "disciplines", "services", "hours", "time_off")
 _TIME_OFF_KEYS = ("start", "end", "reason")
@@ -298,6 +302,9 @@ def _service_spec(table: dict, where: str, problems: list[Problem]) -> ServiceSp
         reminders=field("reminders", _check_durations, ()),
         aftercare=field("aftercare", _check_durations, ()),
         requires_evaluation=field("requires_evaluation", _check_bool, False),
+        max_series_visits=field(
+            "max_series_visits", _whole_number_check(0, MAX_SERIES_VISITS_LIMIT), 0
+        ),
     )
     if (
         isinstance(spec.min_notice_hours, int)
@@ -961,6 +968,7 @@ def _apply_services(specs: tuple[ServiceSpec, ...], changes: list[str]) -> dict[
             "reminders": list(spec.reminders),
             "aftercare": list(spec.aftercare),
             "requires_evaluation": spec.requires_evaluation,
+            "max_series_visits": spec.max_series_visits,
             "position": position,
         }
         service = existing.get(spec.slug)
@@ -1140,6 +1148,7 @@ def _service_spec_from_row(service: Service) -> ServiceSpec:
         reminders=tuple(service.reminders),
         aftercare=tuple(service.aftercare),
         requires_evaluation=service.requires_evaluation,
+        max_series_visits=service.max_series_visits,
     )
 
 
@@ -1205,6 +1214,7 @@ def clinic_file_text(spec: ClinicSpec) -> str:
             f"reminders = {_toml_value(list(service.reminders))}",
             f"aftercare = {_toml_value(list(service.aftercare))}",
             f"requires_evaluation = {_toml_value(service.requires_evaluation)}",
+            f"max_series_visits = {_toml_value(service.max_series_visits)}",
         ]
     for therapist in spec.therapists:
         lines += [

@@ -6,6 +6,7 @@ wall-clock values in the clinic's zone, turned into instants only when used.
 
 from booking.models.appointments import (
     Appointment,
+    AppointmentSeries,
     AppointmentStatus,
     AuditEntry,
     IdempotencyKey,
@@ -42,6 +43,7 @@ from booking.models.staff import StaffRole, StaffUser, hash_password
 __all__ = [
     "DISCIPLINES",
     "Appointment",
+    "AppointmentSeries",
     "AppointmentStatus",
     "AuditEntry",
     "Clinic",

@@ -27,9 +27,10 @@ from jinja2 import (
     select_autoescape,
 )
 
-from booking.calendars.ical import calendar_file
+from booking.calendars.ical import calendar_file, calendar_file_of_visits
 from booking.clinic.reference import current_clinic, zone_named
 from booking.models import Appointment, Clinic, Notification, NotificationKind, Service, utc_now
+from booking.notifications.outbox import visits_told_in
 from booking.patients.manage_links import manage_url_for
 
 
@@ -44,8 +45,11 @@ def email_for(
 
     Raises whatever a template raises: the dispatcher counts that as a failed try.
     """
-    appointment = notification.appointment
     clinic = clinic or current_clinic()
+    visits = visits_told_in(notification)
+    if len(visits) > 1:
+        return series_email_for(notification, visits, clinic=clinic, now=now)
+    appointment = notification.appointment
     patient = appointment.patient
     when = spoken_time(appointment.start_at, clinic)
     template = _template_name(notification)
@@ -66,16 +70,87 @@ def email_for(
     now = now or utc_now()
     cancelled = notification.kind == NotificationKind.CANCELLATION
     method = "CANCEL" if cancelled else "REQUEST"
-    invitation = MIMEText(
-        calendar_file(appointment, clinic, method=method, now=now), "calendar", _UTF8
+    return _assembled(
+        notification,
+        clinic,
+        subject=_subject(notification, appointment, when),
+        text=text,
+        html=html,
+        ics=calendar_file(appointment, clinic, method=method, now=now),
+        method=method,
+        now=now,
     )
+
+
+def series_email_for(
+    notification: Notification,
+    visits: list[Appointment],
+    *,
+    clinic: Clinic,
+    now: datetime | None = None,
+) -> Message:
+    """The one email for several visits of a series: booked together (confirmation) or
+    cancelled together (cancellation), with one .ics holding a VEVENT per visit."""
+    now = now or utc_now()
+    cancelled = notification.kind == NotificationKind.CANCELLATION
+    method = "CANCEL" if cancelled else "REQUEST"
+    first = visits[0]
+    words = {
+        "clinic": clinic,
+        "service": first.service,
+        "patient": first.patient,
+        "visits": [
+            {
+                "when": spoken_time(visit.start_at, clinic),
+                "therapist": visit.therapist.name,
+                "manage_url": manage_url_for(visit),
+            }
+            for visit in visits
+        ],
+        "booking_url": current_app.config["PUBLIC_BASE_URL"] + "/",
+        "dry_needling": is_dry_needling(first.service),
+    }
+    template = f"series_{notification.kind}"
+    templates = mail_templates()
+    first_when = words["visits"][0]["when"]
+    service = first.service.name
+    if cancelled:
+        subject = f"Cancelled: {len(visits)} visits for {service} from {first_when}"
+    else:
+        subject = f"Booked: {len(visits)} visits for {service} from {first_when}"
+    return _assembled(
+        notification,
+        clinic,
+        subject=subject,
+        text=templates.get_template(f"{template}.txt").render(words),
+        html=templates.get_template(f"{template}.html").render(words),
+        ics=calendar_file_of_visits(visits, clinic, method=method, now=now),
+        method=method,
+        now=now,
+    )
+
+
+def _assembled(
+    notification: Notification,
+    clinic: Clinic,
+    *,
+    subject: str,
+    text: str,
+    html: str,
+    ics: str,
+    method: str,
+    now: datetime,
+) -> Message:
+    """The email around its words and calendar file: headers, text and HTML, the .ics."""
+    patient = notification.appointment.patient
+    invitation = MIMEText(ics, "calendar", _UTF8)
     invitation.set_param("method", method)
     invitation.add_header("Content-Disposition", "attachment", filename="appointment.ics")
 
     # The compat32 MIME classes, not EmailMessage: the same message, built in a tenth of the
     # time, which is most of a dispatcher's work per message.
     message = MIMEMultipart("mixed")
-    message["Subject"] = _header(_subject(notification, appointment, when))
+    message["Subject"] = _header(subject)
     message["From"] = formataddr((_one_line(clinic.name), sender_address(clinic)), "utf-8")
     message["To"] = formataddr((_one_line(patient.name), patient.email), "utf-8")
     message["Date"] = format_datetime(now)

@@ -1,5 +1,5 @@
-"""The one writer: booking, moving, cancelling and attendance of appointments, and staff changes
-to therapists' hours and time off. Nothing else writes an appointment.
+"""The one writer: booking, moving, cancelling and attendance of appointments, weekly series of
+visits, and staff changes to therapists' hours and time off. Nothing else writes an appointment.
 
 `from booking import scheduling` gives the booking functions of `appointments`.
 """
@@ -22,13 +22,38 @@ from booking.scheduling.appointments import (
     free_slots,
     has_evaluation_before,
     record_attendance,
+    require_evaluation,
     reschedule_appointment,
     therapists_offering,
+)
+from booking.scheduling.series import (
+    BookedSeries,
+    PlannedVisit,
+    SeriesLengthRefused,
+    SeriesNotOffered,
+    SeriesPlan,
+    SeriesUnavailable,
+    book_series,
+    cancel_following,
+    plan_series,
+    series_visits,
+    weekday_numbers,
 )
 
 __all__ = [
     "ATTENDANCE",
     "AppointmentNotChangeable",
+    "BookedSeries",
+    "PlannedVisit",
+    "SeriesLengthRefused",
+    "SeriesNotOffered",
+    "SeriesPlan",
+    "SeriesUnavailable",
+    "book_series",
+    "cancel_following",
+    "plan_series",
+    "series_visits",
+    "weekday_numbers",
     "EvaluationRequired",
     "PatientDetails",
     "SchedulingError",
@@ -44,6 +69,7 @@ __all__ = [
     "free_slots",
     "has_evaluation_before",
     "record_attendance",
+    "require_evaluation",
     "reschedule_appointment",
     "therapists_offering",
 ]
