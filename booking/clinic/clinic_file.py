@@ -1214,8 +1214,11 @@ def clinic_file_text(spec: ClinicSpec) -> str:
             f"reminders = {_toml_value(list(service.reminders))}",
             f"aftercare = {_toml_value(list(service.aftercare))}",
             f"requires_evaluation = {_toml_value(service.requires_evaluation)}",
-            f"max_series_visits = {_toml_value(service.max_series_visits)}",
         ]
+        # A key added later is written only when used, so a clinic without series exports
+        # the same file as before.
+        if service.max_series_visits:
+            lines.append(f"max_series_visits = {_toml_value(service.max_series_visits)}")
     for therapist in spec.therapists:
         lines += [
             "",

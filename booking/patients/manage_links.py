@@ -97,7 +97,12 @@ def _series_appointment(
     if appointment_id is None:
         return None
     series = series_for_token(token)
-    appointment = db.session.get(Appointment, appointment_id)
-    if series is None or appointment is None or appointment.series_id != series.id:
+    if series is None:
+        return None
+    # Found among the series' own visits: any id asked for is compared, never looked up.
+    appointment = next(
+        (visit for visit in series.appointments if visit.id == appointment_id), None
+    )
+    if appointment is None:
         return None
     return _within_grace(appointment, now)
