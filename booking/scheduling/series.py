@@ -144,25 +144,37 @@ def plan_series(
     first_day = days_around(starts[0].astimezone(zone).date())[0]
     last_day = days_around(starts[-1].astimezone(zone).date())[1]
     window_start, window_end = local_day_bounds(first_day, last_day, zone)
-    calendars = therapist_calendars(therapists, window_start - span, window_end + span)
+    window = (window_start - span, window_end + span)
 
-    best: tuple[int, int, list[str | None]] | None = None
-    for position, calendar in enumerate(calendars):
+    # One therapist's calendar at a time, in clinic order: the first free for every visit
+    # ends the search, so a busy clinic is read no further than needed.
+    calendars: dict[int, availability.TherapistCalendar] = {}
+    best: tuple[int, Therapist, list[str | None]] | None = None
+    for therapist in therapists:
+        [calendar] = therapist_calendars([therapist], *window)
+        calendars[therapist.id] = calendar
         reasons = [_why_not_free(calendar, rules, zone, start, now) for start in starts]
         taken = sum(reason is not None for reason in reasons)
         if best is None or taken < best[0]:
-            best = (taken, position, reasons)
+            best = (taken, therapist, reasons)
         if taken == 0:
             break
     assert best is not None  # therapists_offering names at least one or raises
-    _, position, reasons = best
-    chosen = therapists[position]
+    taken, chosen, reasons = best
 
-    nearby = [
-        calendar
-        for therapist, calendar in zip(therapists, calendars, strict=True)
-        if therapist is chosen or set(therapist.disciplines) & set(chosen.disciplines)
-    ]
+    nearby: list[availability.TherapistCalendar] = []
+    if taken:
+        # Alternatives: the chosen therapist's, and with none named, their discipline's.
+        mates = [
+            therapist
+            for therapist in therapists
+            if therapist is chosen or set(therapist.disciplines) & set(chosen.disciplines)
+        ]
+        unread = [therapist for therapist in mates if therapist.id not in calendars]
+        calendars.update(
+            zip([t.id for t in unread], therapist_calendars(unread, *window), strict=True)
+        )
+        nearby = [calendars[therapist.id] for therapist in mates]
     visits = []
     for start, reason in zip(starts, reasons, strict=True):
         alternatives: tuple[availability.Slot, ...] = ()
@@ -202,6 +214,9 @@ def book_series(
     """
     now = now or utc_now()
     hold_write_lock()
+    # Held for the whole booking: every visit's reminders ask for the clinic's zone, and the
+    # session keeps the row only while someone refers to it.
+    clinic = current_clinic()
     _require_series_offered(service, count, override)
     existing_patient = find_patient(patient.email, patient.name)
     require_evaluation(service, existing_patient, first, override)
@@ -265,6 +280,7 @@ def book_series(
                 now,
             )
         outbox.plan_for_series_booking(appointments, now)
+        del clinic
         return BookedSeries(series, appointments)
     raise SlotUnavailable("those times were just taken; please choose others")
 
