@@ -7,7 +7,7 @@ among other hours); dry needling allows a series of up to 12 visits and follows 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from icalendar import Calendar
@@ -18,7 +18,15 @@ from booking.clinic import clinic_file
 from booking.extensions import db
 from booking.models import Appointment, AppointmentSeries, Notification, utc_now
 from booking.notifications.dispatcher import DispatchReport, send_due
-from booking.rules.series import series_starts
+from booking.rules.availability import (
+    BookingRules,
+    Interval,
+    TherapistCalendar,
+    TimeOff,
+    WorkingHours,
+    free_slots,
+)
+from booking.rules.series import series_starts, why_each_is_not_free, why_not_free
 from tests.conftest import CLINIC_FILE, CLINIC_ZONE, local, next_weekday
 from tests.servers import running_gunicorn
 from tests.test_double_booking import race
@@ -104,6 +112,54 @@ def test_the_first_visit_counts_even_on_a_weekday_not_listed():
     assert [start.astimezone(CLINIC_ZONE).date() for start in starts] == [
         date(2027, 1, 5), date(2027, 1, 7), date(2027, 1, 14)
     ]
+
+
+def _a_therapists_calendar() -> tuple[TherapistCalendar, BookingRules]:
+    hours = [WorkingHours(0, time(8), time(12)), WorkingHours(0, time(13), time(17)),
+             WorkingHours(6, time(1), time(4))]  # Sundays 01:00-04:00: the clocks change
+    day = date(2026, 11, 2)  # a Monday; the clocks went back on Sunday 1 November
+    later = day + timedelta(weeks=1)
+    busy = [Interval(local(day, 9), local(day, 10)),
+            Interval(local(day, 9, 30), local(day, 10, 15)),
+            Interval(local(later, 14), local(later, 15))]
+    away = date(2026, 11, 16)  # time off is wall clock, as in the clinic file
+    time_off = [TimeOff(datetime.combine(away, time(11)), datetime.combine(away, time(15)))]
+    rules = BookingRules(duration=timedelta(minutes=45), buffer_after=timedelta(minutes=15),
+                         min_notice=timedelta(hours=24), max_advance=timedelta(days=20),
+                         slot_step_minutes=15)
+    return TherapistCalendar("alex", hours, time_off, busy), rules
+
+
+def test_a_start_is_free_for_a_series_exactly_when_availability_offers_it():
+    calendar, rules = _a_therapists_calendar()
+    now = datetime(2026, 10, 31, 9, 7, tzinfo=CLINIC_ZONE)
+    first, last = date(2026, 10, 31), date(2026, 11, 23)
+    offered = {slot.start for slot in free_slots([calendar], rules, CLINIC_ZONE, first, last, now)}
+    starts = [datetime(2026, 10, 31, 4, tzinfo=UTC) + timedelta(minutes=5 * n)
+              for n in range(24 * 12 * 24)]
+    reasons = why_each_is_not_free(calendar, rules, CLINIC_ZONE, starts, now)
+    assert {start for start, reason in zip(starts, reasons, strict=True) if reason is None} == (
+        offered
+    )
+    assert len(offered) > 70  # three Mondays and a Sunday inside the booking window
+
+
+def test_why_a_start_is_not_free():
+    calendar, rules = _a_therapists_calendar()
+    now = datetime(2026, 10, 31, 9, 7, tzinfo=CLINIC_ZONE)
+    monday = date(2026, 11, 2)
+
+    def why(start):
+        return why_not_free(calendar, rules, CLINIC_ZONE, start, now)
+
+    assert why(local(monday, 8)) is None
+    assert why(local(monday, 8, 15)) == "taken"  # its buffer would run into 09:00
+    assert why(local(monday, 8, 5)) == "off_grid"
+    assert why(local(monday, 11, 30)) == "outside_hours"  # would end after 12:00
+    assert why(local(date(2026, 11, 16), 10, 30)) == "time_off"
+    assert why(local(date(2026, 11, 16), 10, 15)) is None  # ends as the time off begins
+    assert why(local(date(2026, 10, 31), 10)) == "too_soon"
+    assert why(local(date(2026, 11, 30), 8)) == "too_far"
 
 
 # --- booking --------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ crosses a daylight-saving change stays at 14:00 on both sides of it.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -64,39 +65,88 @@ def why_not_free(
     rules are availability's: a wall-clock grid, the visit inside one window of hours, time
     off and busy spans (the buffer after a visit included) touching but not overlapping.
     """
-    start_ts = start.timestamp()
+    return why_each_is_not_free(calendar, rules, zone, [start], now)[0]
+
+
+def why_each_is_not_free(
+    calendar: TherapistCalendar,
+    rules: BookingRules,
+    zone: ZoneInfo,
+    starts: Sequence[datetime],
+    now: datetime,
+) -> list[str | None]:
+    """why_not_free for each of `starts`, reading the calendar once."""
     now_ts = now.timestamp()
-    if start_ts < now_ts + rules.min_notice.total_seconds():
-        return TOO_SOON
-    if start_ts > now_ts + rules.max_advance.total_seconds():
-        return TOO_FAR
-    wall = start.astimezone(zone)
-    seconds = wall.hour * 3600 + wall.minute * 60 + wall.second
-    if wall.microsecond or seconds % (rules.slot_step_minutes * 60):
-        return OFF_GRID
+    earliest = now_ts + rules.min_notice.total_seconds()
+    latest = now_ts + rules.max_advance.total_seconds()
+    step = rules.slot_step_minutes * 60
     visit = rules.duration.total_seconds()
     reach = visit + rules.buffer_after.total_seconds()
+    # Each busy span or time off blocks the starts strictly inside (from, until): sorted by
+    # `from`, with the latest `until` so far, one bisection tells whether any blocks a start.
+    busy = _blocking(
+        (span.start.timestamp() - reach, span.end.timestamp()) for span in calendar.busy
+    )
+    away = _blocking(
+        (
+            period.start.replace(tzinfo=zone).timestamp() - visit,
+            period.end.replace(tzinfo=zone).timestamp(),
+        )
+        for period in calendar.time_off
+    )
+    reasons: list[str | None] = []
+    for start in starts:
+        start_ts = start.timestamp()
+        wall = start.astimezone(zone)
+        seconds = wall.hour * 3600 + wall.minute * 60 + wall.second
+        if start_ts < earliest:
+            reason = TOO_SOON
+        elif start_ts > latest:
+            reason = TOO_FAR
+        elif wall.microsecond or seconds % step:
+            reason = OFF_GRID
+        elif not _inside_hours(calendar, zone, wall, start_ts, visit):
+            reason = OUTSIDE_HOURS
+        elif _blocked(away, start_ts):
+            reason = TIME_OFF
+        elif _blocked(busy, start_ts):
+            reason = TAKEN
+        else:
+            reason = None
+        reasons.append(reason)
+    return reasons
+
+
+def _inside_hours(
+    calendar: TherapistCalendar, zone: ZoneInfo, wall: datetime, start_ts: float, visit: float
+) -> bool:
     day = wall.date()
-    fits = False
+    local = datetime.combine(day, wall.time(), tzinfo=zone)
+    if local.timestamp() != start_ts:  # a wall time the clocks skip is no slot
+        return False
     for hours in calendar.hours:
         if hours.weekday != day.weekday():
             continue
         opening = datetime.combine(day, hours.start, tzinfo=zone).timestamp()
         closing = datetime.combine(day, hours.end, tzinfo=zone).timestamp()
         if opening <= start_ts and start_ts + visit <= closing:
-            fits = True
-            break
-    local = datetime.combine(day, wall.time(), tzinfo=zone)
-    if not fits or local.timestamp() != start_ts:  # a wall time the clocks skip is no slot
-        return OUTSIDE_HOURS
-    for period in calendar.time_off:
-        blocked_from = period.start.replace(tzinfo=zone).timestamp() - visit
-        if blocked_from < start_ts < period.end.replace(tzinfo=zone).timestamp():
-            return TIME_OFF
-    for busy in calendar.busy:
-        if busy.start.timestamp() - reach < start_ts < busy.end.timestamp():
-            return TAKEN
-    return None
+            return True
+    return False
+
+
+def _blocking(spans: Iterable[tuple[float, float]]) -> tuple[list[float], list[float]]:
+    froms: list[float] = []
+    latest_untils: list[float] = []
+    for blocked_from, blocked_until in sorted(spans):
+        froms.append(blocked_from)
+        latest_untils.append(max(blocked_until, latest_untils[-1] if latest_untils else 0.0))
+    return froms, latest_untils
+
+
+def _blocked(blocking: tuple[list[float], list[float]], start_ts: float) -> bool:
+    froms, latest_untils = blocking
+    before = bisect_left(froms, start_ts)  # the spans with from < start
+    return before > 0 and latest_untils[before - 1] > start_ts
 
 
 def nearest_alternatives(

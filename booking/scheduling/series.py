@@ -30,8 +30,13 @@ from booking.models import (
 )
 from booking.notifications import outbox
 from booking.rules import availability
-from booking.rules.series import WEEKDAYS, days_around, nearest_alternatives, series_starts
-from booking.rules.series import why_not_free as _why_not_free
+from booking.rules.series import (
+    WEEKDAYS,
+    days_around,
+    nearest_alternatives,
+    series_starts,
+    why_each_is_not_free,
+)
 from booking.scheduling.appointments import (
     PatientDetails,
     SchedulingError,
@@ -153,7 +158,7 @@ def plan_series(
     for therapist in therapists:
         [calendar] = therapist_calendars([therapist], *window)
         calendars[therapist.id] = calendar
-        reasons = [_why_not_free(calendar, rules, zone, start, now) for start in starts]
+        reasons = why_each_is_not_free(calendar, rules, zone, starts, now)
         taken = sum(reason is not None for reason in reasons)
         if best is None or taken < best[0]:
             best = (taken, therapist, reasons)
