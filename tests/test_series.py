@@ -21,12 +21,18 @@ from booking.notifications.dispatcher import DispatchReport, send_due
 from booking.rules.availability import (
     BookingRules,
     Interval,
+    Slot,
     TherapistCalendar,
     TimeOff,
     WorkingHours,
     free_slots,
 )
-from booking.rules.series import series_starts, why_each_is_not_free, why_not_free
+from booking.rules.series import (
+    nearest_alternatives,
+    series_starts,
+    why_each_is_not_free,
+    why_not_free,
+)
 from tests.conftest import CLINIC_FILE, CLINIC_ZONE, local, next_weekday
 from tests.servers import running_gunicorn
 from tests.test_double_booking import race
@@ -160,6 +166,24 @@ def test_why_a_start_is_not_free():
     assert why(local(date(2026, 11, 16), 10, 15)) is None  # ends as the time off begins
     assert why(local(date(2026, 10, 31), 10)) == "too_soon"
     assert why(local(date(2026, 11, 30), 8)) == "too_far"
+
+
+def test_alternatives_are_the_nearest_free_times_that_miss_the_other_visits():
+    wanted = datetime(2027, 1, 11, 19, tzinfo=UTC)
+    free = [
+        Slot(wanted - timedelta(hours=1), wanted - timedelta(minutes=15), "alex"),
+        Slot(wanted + timedelta(minutes=30), wanted + timedelta(minutes=75), "jamie"),
+        Slot(wanted + timedelta(minutes=30), wanted + timedelta(minutes=75), "alex"),
+        Slot(wanted + timedelta(days=1), wanted + timedelta(days=1, minutes=45), "alex"),
+        Slot(wanted + timedelta(days=1, hours=2), wanted + timedelta(days=1, hours=3), "alex"),
+    ]
+    # The series has another visit with alex the next day at the same time.
+    other_visit = (wanted + timedelta(days=1), wanted + timedelta(days=1, hours=1), "alex")
+    chosen = nearest_alternatives(wanted, free, "alex", avoid=[other_visit])
+    assert chosen == [free[2], free[1], free[0]]  # alex first at the same distance
+    assert nearest_alternatives(wanted, free, "alex", avoid=[other_visit], limit=5) == [
+        free[2], free[1], free[0], free[4]
+    ]
 
 
 # --- booking --------------------------------------------------------------------------------
@@ -529,6 +553,8 @@ def test_twenty_desks_racing_overlapping_series_get_whole_series_or_nothing(app,
     assert won, "someone must get a series"
     assert all(len(series["appointments"]) == 4 for series in won)
     assert {error["error"]["code"] for error in lost} <= {"slot_unavailable"}
+    # A lost race is planned again, so the refusal names what the winners took.
+    assert all(error["error"]["conflicts"] for error in lost)
     db.session.rollback()
     assert scheduling.appointments_overlapping_count() == 0
     visits_per_series = db.session.execute(
