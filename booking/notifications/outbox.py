@@ -84,8 +84,9 @@ def plan_for_series_booking(appointments: list[Appointment], now: datetime) -> N
     """One confirmation for the whole series (on its first visit: the mail lists them all),
     then each visit's own reminders and aftercare, as for a single booking."""
     _add(appointments[0], NotificationKind.CONFIRMATION, now)
+    zone = clinic_zone()
     for appointment in appointments:
-        _add_timed(appointment, now)
+        _add_timed(appointment, now, zone)
 
 
 def plan_for_series_cancellation(appointments: list[Appointment], now: datetime) -> None:
@@ -133,8 +134,8 @@ def plan_resend(notification: Notification, now: datetime) -> Notification:
     return _add(notification.appointment, notification.kind, now, step=notification.step)
 
 
-def _add_timed(appointment: Appointment, now: datetime) -> None:
-    zone = clinic_zone()
+def _add_timed(appointment: Appointment, now: datetime, zone: ZoneInfo | None = None) -> None:
+    zone = zone or clinic_zone()
     for step, due in enumerate(reminder_times(appointment, now, zone)):
         if due is not None:
             _add(appointment, NotificationKind.REMINDER, due, step=step)

@@ -219,9 +219,6 @@ def book_series(
     """
     now = now or utc_now()
     hold_write_lock()
-    # Held for the whole booking: every visit's reminders ask for the clinic's zone, and the
-    # session keeps the row only while someone refers to it.
-    clinic = current_clinic()
     _require_series_offered(service, count, override)
     existing_patient = find_patient(patient.email, patient.name)
     require_evaluation(service, existing_patient, first, override)
@@ -285,7 +282,6 @@ def book_series(
                 now,
             )
         outbox.plan_for_series_booking(appointments, now)
-        del clinic
         return BookedSeries(series, appointments)
     raise SlotUnavailable("those times were just taken; please choose others")
 
