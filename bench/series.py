@@ -32,7 +32,7 @@ THERAPISTS = 20
 APPOINTMENTS = 5_000
 HORIZON_DAYS = 100
 VISITS = 24
-RUNS = 30
+RUNS = 50
 TARGET_MEDIAN_MS = 30.0
 SECRET = "bench-secret-key"
 STEP = 15
@@ -199,7 +199,8 @@ def measure(database_url: str, label: str) -> bool:
             f"book {VISITS} visits": timed(book),
         }
         with_conflict = timed(preview_with_a_conflict)
-    print(f"{label}: {THERAPISTS} therapists, {APPOINTMENTS} appointments, {RUNS} runs each")
+    print(f"{label}: {THERAPISTS} therapists, {APPOINTMENTS} appointments, {RUNS} runs each; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     ok = True
     for name, times in results.items():
         median = statistics.median(times)
