@@ -190,10 +190,9 @@ def book_series(body: SeriesRequest):
     service = scheduling.bookable_service(body.service)
     weekdays = scheduling.weekday_numbers(body.repeat.weekdays, body.start)
     if body.preview:
-        patient = scheduling.find_patient(str(body.patient.email), body.patient.name)
-        scheduling.require_evaluation(service, patient, body.start, None)
-        plan = scheduling.plan_series(
-            service, body.start, weekdays, body.repeat.count, therapist_slug=body.therapist
+        plan = scheduling.preview_series(
+            service, body.start, weekdays, body.repeat.count, _patient_details(body),
+            therapist_slug=body.therapist,
         )
         db.session.rollback()
         return jsonify(_series_preview_out(plan))

@@ -36,6 +36,7 @@ from booking.scheduling.series import (
     book_series,
     cancel_following,
     plan_series,
+    preview_series,
     series_visits,
     weekday_numbers,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "book_series",
     "cancel_following",
     "plan_series",
+    "preview_series",
     "series_visits",
     "weekday_numbers",
     "EvaluationRequired",

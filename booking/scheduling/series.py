@@ -200,6 +200,26 @@ def plan_series(
     return SeriesPlan(chosen, tuple(visits))
 
 
+def preview_series(
+    service: Service,
+    first: datetime,
+    weekdays: Sequence[int],
+    count: int,
+    patient: PatientDetails,
+    *,
+    therapist_slug: str | None = None,
+    override: StaffOverride | None = None,
+    now: datetime | None = None,
+) -> SeriesPlan:
+    """What book_series would do, booking nothing: its refusal of the patient
+    (EvaluationRequired), or each visit free or not."""
+    require_evaluation(service, find_patient(patient.email, patient.name), first, override)
+    return plan_series(
+        service, first, weekdays, count, therapist_slug=therapist_slug, override=override,
+        now=now,
+    )
+
+
 def book_series(
     service: Service,
     first: datetime,
