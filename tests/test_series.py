@@ -184,6 +184,11 @@ def test_alternatives_are_the_nearest_free_times_that_miss_the_other_visits():
     assert nearest_alternatives(wanted, free, "alex", avoid=[other_visit], limit=5) == [
         free[2], free[1], free[0], free[4]
     ]
+    # Another therapist free at the very time asked for is the nearest of all.
+    jamie_then = Slot(wanted, wanted + timedelta(minutes=45), "jamie")
+    assert nearest_alternatives(wanted, [*free, jamie_then], "alex", avoid=[other_visit]) == [
+        jamie_then, free[2], free[1]
+    ]
 
 
 # --- booking --------------------------------------------------------------------------------
@@ -228,11 +233,7 @@ def test_visit_nine_taken_books_nothing_and_names_it_with_alternatives(client):
     starts = mondays_and_thursdays(12, local(MONDAY, 14))
     ninth = starts[8].astimezone(CLINIC_ZONE)
     # Someone else's evaluation with Alex at that time: 14:00-15:00, then 15 minutes' buffer.
-    taken = client.post("/api/v1/appointments", json={
-        "service": "pt-evaluation", "start": ninth.isoformat(), "therapist": "alex-rivera",
-        "patient": {"name": "Sam Other", "email": "sam@example.com"},
-    })
-    assert taken.status_code == 201
+    someone_else_with(client, "alex-rivera", ninth)
     before = appointment_count()
 
     preview = client.post("/api/v1/appointments/series", json=a_series(patient, preview=True))
@@ -280,6 +281,63 @@ def test_a_series_with_no_therapist_named_gets_one_free_for_every_visit(client):
     assert [visit["start"] for visit in answer.json["appointments"]] == [
         start.astimezone(CLINIC_ZONE).isoformat()
         for start in mondays_and_thursdays(4, local(MONDAY, 14))
+    ]
+
+
+def jamie_does_dry_needling_too() -> None:
+    text = CLINIC_FILE.read_text(encoding="utf-8").replace(
+        'services = ["schedule-a-call", "pt-evaluation"]',
+        'services = ["schedule-a-call", "pt-evaluation", "dry-needling"]',
+    )
+    clinic_file.apply_clinic(clinic_file.parse_clinic_file(text, "clinic.toml"))
+    db.session.commit()
+
+
+def someone_else_with(client, therapist: str, start: datetime) -> None:
+    taken = client.post("/api/v1/appointments", json={
+        "service": "pt-evaluation", "start": start.isoformat(), "therapist": therapist,
+        "patient": {"name": "Sam Other", "email": "sam@example.com"},
+    })
+    assert taken.status_code == 201
+
+
+@pytest.mark.usefixtures("clinic")
+def test_other_therapists_are_offered_only_when_the_request_named_none(client):
+    jamie_does_dry_needling_too()
+    patient = evaluated(12)
+    second, third = mondays_and_thursdays(4, local(MONDAY, 14))[1:3]
+    someone_else_with(client, "alex-rivera", second.astimezone(CLINIC_ZONE))
+    four = {"weekdays": ["mon", "thu"], "count": 4}
+    anyone = a_series(patient, repeat=four, preview=True)
+    del anyone["therapist"]
+
+    # Alex is taken once; Jamie is free for all four visits, so Jamie gets the series.
+    visits = client.post("/api/v1/appointments/series", json=anyone).json["visits"]
+    assert [(visit["therapist"], visit["free"]) for visit in visits] == [("jamie-lee", True)] * 4
+
+    # Named, Alex is the only one offered.
+    named = client.post("/api/v1/appointments/series",
+                        json=a_series(patient, repeat=four, preview=True)).json["visits"]
+    assert [visit["free"] for visit in named] == [True, False, True, True]
+    assert {slot["therapist"] for slot in named[1]["alternatives"]} == {"alex-rivera"}
+
+    # Neither is free for all four: the first in the clinic's order with the fewest taken is
+    # Alex, and Jamie at the very time asked for is the nearest alternative.
+    someone_else_with(client, "jamie-lee", third.astimezone(CLINIC_ZONE))
+    visits = client.post("/api/v1/appointments/series", json=anyone).json["visits"]
+    assert [(visit["therapist"], visit["free"]) for visit in visits] == [
+        ("alex-rivera", True), ("alex-rivera", False), ("alex-rivera", True),
+        ("alex-rivera", True),
+    ]
+    assert visits[1]["alternatives"][0] == {
+        "start": second.astimezone(CLINIC_ZONE).isoformat(),
+        "end": (second + timedelta(minutes=45)).astimezone(CLINIC_ZONE).isoformat(),
+        "therapist": "jamie-lee",
+    }
+    booked = client.post("/api/v1/appointments/series", json={**anyone, "preview": False})
+    assert booked.status_code == 409
+    assert [conflict["start"] for conflict in booked.json["error"]["conflicts"]] == [
+        second.astimezone(CLINIC_ZONE).isoformat()
     ]
 
 

@@ -180,7 +180,7 @@ def nearest_alternatives(
     )
     chosen: list[Slot] = []
     for slot in ranked:
-        if slot.start != wanted and not clashes(slot):
+        if not clashes(slot):
             chosen.append(slot)
             if len(chosen) == limit:
                 break
