@@ -146,6 +146,8 @@ def plan_series(
     span = visit + timedelta(minutes=service.buffer_after_minutes)
     rules = booking_rules(service, clinic.slot_step_minutes, staff_override=override is not None)
     therapists = therapists_offering(service, therapist_slug)
+    if not therapists:
+        raise SlotUnavailable(f"no therapist offers {service.name} at the moment")
     first_day = days_around(starts[0].astimezone(zone).date())[0]
     last_day = days_around(starts[-1].astimezone(zone).date())[1]
     window_start, window_end = local_day_bounds(first_day, last_day, zone)
@@ -164,7 +166,7 @@ def plan_series(
             best = (taken, therapist, reasons)
         if taken == 0:
             break
-    assert best is not None  # therapists_offering names at least one or raises
+    assert best is not None  # there is at least one therapist
     taken, chosen, reasons = best
 
     nearby: list[availability.TherapistCalendar] = []
