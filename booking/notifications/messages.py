@@ -1,10 +1,11 @@
 """A notification as the email the patient receives: a text and an HTML part, plus a .ics.
 
-The words come from templates/mail/ (`<kind>.txt` and `<kind>.html`; the HTML ones are
-autoescaped). A clinic may replace any of them from its own folder (MAIL_TEMPLATES_FOLDER):
-a template found there wins over the built-in one of the same name, and nothing outside those
-two folders can be loaded. The calendar file carries the minimum (service, clinic, time): the
-patient's own calendar keeps it, and the visit's UID and SEQUENCE let it update or cancel it.
+The words come from templates/mail/ (`<kind>.txt` and `<kind>.html`, `series_<kind>` for the
+one message about several visits of a series; the HTML ones are autoescaped). A clinic may
+replace any of them from its own folder (MAIL_TEMPLATES_FOLDER): a template found there wins
+over the built-in one of the same name, and nothing outside those two folders can be loaded.
+The calendar file carries the minimum (service, clinic, time): the patient's own calendar
+keeps it, and the visit's UID and SEQUENCE let it update or cancel it.
 """
 
 from __future__ import annotations
