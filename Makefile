@@ -7,7 +7,7 @@ FLASK := $(BIN)/flask --app wsgi
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test lint bench bench-availability bench-booking bench-notifications \
-	bench-feeds bench-load clean
+	bench-feeds bench-series bench-load clean
 
 $(STAMP): pyproject.toml package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,7 +36,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 
-bench: bench-availability bench-booking bench-notifications bench-feeds bench-load
+bench: bench-availability bench-booking bench-notifications bench-feeds bench-series bench-load
 
 bench-availability: install
 	$(BIN)/python bench/availability.py
@@ -49,6 +49,10 @@ bench-notifications: install
 
 bench-feeds: install
 	$(BIN)/python tests/postgres_server.py -- $(BIN)/python bench/feeds.py
+
+# A 24-visit weekly series previewed and booked in-process, on SQLite and PostgreSQL.
+bench-series: install
+	$(BIN)/python tests/postgres_server.py -- $(BIN)/python bench/series.py
 
 # The whole service under load, with two schedulers; BENCH_LOAD_ARGS="--seconds 20" shortens it.
 bench-load: install

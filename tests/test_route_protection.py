@@ -53,6 +53,7 @@ CSRF_EXEMPT = {
     "booking is open to anyone by design (and rate limited)",
     "api.cancel": "JSON API: no cookies; needs the visit's manage token in Authorization",
     "api.reschedule": "JSON API: no cookies; needs the visit's manage token in Authorization",
+    "api.book_series": "JSON API: no cookies, and open to anyone by design, as api.book",
 }
 # Routes outside /desk: open to anyone, each for a reason. Every /desk route needs a login
 # except these.
@@ -74,6 +75,8 @@ OPEN_TO_ANYONE = {
     "api.staff.day_appointments": "staff API, with a staff login's token (401 without)",
     "api.cancel": "JSON API, with the manage token",
     "api.reschedule": "JSON API, with the manage token",
+    "api.book_series": "public JSON API",
+    "api.show_series": "JSON API, with the series' manage token",
     "feeds.calendar_feed": "the holder of a secret feed token",
     "healthz": "load balancers and monitoring",
     "static": "style sheets and scripts",
@@ -119,6 +122,7 @@ def world(clinic, book):
     return {
         "values": {
             "appointment_id": visit.id,
+            "series_id": 1,  # no series is booked: its routes answer 404, with the headers
             "patient_id": visit.patient_id,
             "notification_id": notification.id,
             "calendar_id": calendar.id,

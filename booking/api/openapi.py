@@ -95,7 +95,7 @@ def _operation(op: Operation, refs: dict) -> dict:
         )
     if op.body:
         document["requestBody"] = {
-            "required": True,
+            "required": op.body_required,
             "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
         }
     if op.manage_token:

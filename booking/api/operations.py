@@ -37,6 +37,7 @@ class Operation:
     summary: str
     query: type[BaseModel] | None = None
     body: type[BaseModel] | None = None
+    body_required: bool = True
     responses: dict[int, tuple[str, type[BaseModel] | None]] = field(default_factory=dict)
     manage_token: bool = False
     staff_token: bool = False
@@ -57,6 +58,7 @@ def operation(
     responses: dict[int, tuple[str, type[BaseModel] | None]],
     query: type[BaseModel] | None = None,
     body: type[BaseModel] | None = None,
+    body_required: bool = True,
     manage_token: bool = False,
     staff_token: bool = False,
     headers: tuple[str, ...] = (),
@@ -68,6 +70,7 @@ def operation(
 
     `body_context` gives the body's rules what they need beyond the body (the patient's
     rules, the clinic and the service booked).
+    With body_required=False a request without a body gets the body model's defaults.
     """
 
     def register(view):
@@ -80,6 +83,7 @@ def operation(
                 summary=summary,
                 query=query,
                 body=body,
+                body_required=body_required,
                 responses=responses,
                 manage_token=manage_token,
                 staff_token=staff_token,
@@ -95,7 +99,9 @@ def operation(
             if query is not None:
                 kwargs["query"] = parse_model(query, _query_values(query))
             if body is not None:
-                data = json_body()
+                # An optional body left out is the model's defaults.
+                sent = body_required or bool(request.get_data(cache=True))
+                data = json_body() if sent else {}
                 context = body_context(data) if body_context and isinstance(data, dict) else None
                 kwargs["body"] = parse_model(body, data, context)
             return view(**kwargs)

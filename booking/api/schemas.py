@@ -65,6 +65,33 @@ class AppointmentRequest(_Input):
     notes: Notes = ""
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class RepeatInput(_Input):
+    weekdays: list[Weekday] = Field(
+        default_factory=list, max_length=7,
+        description="the weekdays of the visits; default the weekday of `start`",
+    )
+    count: int = Field(
+        ge=2, le=52, description="how many visits, at most the service's max_series_visits"
+    )
+
+
+class SeriesRequest(AppointmentRequest):
+    """A weekly series: the first visit at `start`, the others on `repeat.weekdays` at the
+    same wall-clock time in the clinic zone."""
+
+    repeat: RepeatInput
+    preview: bool = Field(False, description="true: say which visits are free; book nothing")
+
+
+class CancelRequest(_Input):
+    scope: Literal["this", "following"] = Field(
+        "this", description="following: this visit and every later one of its series"
+    )
+
+
 class RescheduleRequest(_Input):
     start: Instant
     therapist: Slug | None = None
@@ -137,6 +164,56 @@ class AppointmentOut(BaseModel):
     timezone: str
     patient: str = Field(description="the patient's name")
     manage_token: str
+
+
+SeriesReason = Literal["taken", "outside_hours", "time_off", "too_soon", "too_far", "off_grid"]
+
+
+class PreviewVisitOut(BaseModel):
+    start: str
+    end: str
+    therapist: str
+    free: bool
+    reason: SeriesReason | None = Field(None, description="only when not free")
+    alternatives: list[SlotOut] = Field(
+        description="up to 3 free times, nearest first, that day or the days next to it"
+    )
+
+
+class SeriesPreviewOut(BaseModel):
+    visits: list[PreviewVisitOut]
+
+
+class SeriesAppointmentOut(BaseModel):
+    id: int
+    status: Literal["confirmed", "cancelled", "completed", "no_show"]
+    service: str
+    therapist: str
+    start: str
+    end: str
+
+
+class SeriesOut(BaseModel):
+    series_id: int
+    manage_token: str = Field(description="opens the series and each of its appointments")
+    appointments: list[SeriesAppointmentOut]
+
+
+class SeriesConflictOut(BaseModel):
+    start: str
+    reason: SeriesReason
+    alternatives: list[SlotOut]
+
+
+class SeriesErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+    conflicts: list[SeriesConflictOut] = Field(description="every visit that is not free")
+
+
+class SeriesErrorOut(BaseModel):
+    error: SeriesErrorDetail
 
 
 class ErrorDetail(BaseModel):

@@ -21,7 +21,13 @@ from booking.api.schemas import (
     AppointmentRequest,
     AvailabilityOut,
     AvailabilityQuery,
+    CancelRequest,
     RescheduleRequest,
+    SeriesAppointmentOut,
+    SeriesErrorOut,
+    SeriesOut,
+    SeriesPreviewOut,
+    SeriesRequest,
     ServiceList,
     ServiceOut,
     TherapistList,
@@ -30,9 +36,14 @@ from booking.api.schemas import (
 )
 from booking.clinic.reference import ClinicNotConfigured, current_clinic, zone_named
 from booking.extensions import db, limiter
-from booking.models import Appointment, Service, Therapist
+from booking.models import Appointment, AppointmentSeries, Service, Therapist
 from booking.patients.details import details_context
-from booking.patients.manage_links import appointment_for_token, manage_token_for
+from booking.patients.manage_links import (
+    appointment_for_token,
+    manage_token_for,
+    series_for_token,
+    series_token_for,
+)
 from booking.scheduling import idempotency
 from booking.web.requests import show_problems_with, writing
 
@@ -156,24 +167,10 @@ def _booking_context(body: dict) -> dict:
 @writing
 def book(body: AppointmentRequest):
     service = scheduling.bookable_service(body.service)
-    key = request.headers.get("Idempotency-Key", "").strip()
-    if len(key) > 255:
-        raise ApiError(422, "validation_error", "Idempotency-Key: at most 255 characters",
-                       "Idempotency-Key")
-    claimed = None
-    if key:
-        try:
-            claimed = idempotency.claim(
-                "POST /appointments", key, idempotency.fingerprint(body.model_dump(mode="json"))
-            )
-        except idempotency.IdempotencyKeyReused:
-            raise ApiError(
-                422, "idempotency_key_reused",
-                "this Idempotency-Key was used with a different request", "Idempotency-Key",
-            ) from None
-        if isinstance(claimed, idempotency.StoredAnswer):
-            # Nothing is booked again; what the claim did (forgetting expired keys) may stay.
-            return jsonify(claimed.body), claimed.status
+    claimed = _claim_idempotency_key("POST /appointments", body)
+    if isinstance(claimed, idempotency.StoredAnswer):
+        # Nothing is booked again; what the claim did (forgetting expired keys) may stay.
+        return jsonify(claimed.body), claimed.status
     appointment = scheduling.book_appointment(
         service, body.start, body.patient, therapist_slug=body.therapist, notes=body.notes,
         booked_by="api",
@@ -182,6 +179,75 @@ def book(body: AppointmentRequest):
     if claimed is not None:
         idempotency.record(claimed, 201, answer)
     return jsonify(answer), 201
+
+
+@operation(
+    api, "/appointments/series", "POST", summary="Book a weekly series of visits, or preview it",
+    body=SeriesRequest, headers=("Idempotency-Key",), body_context=_booking_context,
+    responses={
+        200: ("preview: each visit free or not, and the nearest alternatives", SeriesPreviewOut),
+        201: ("every visit booked", SeriesOut),
+        409: ("slot_unavailable: some visits are not free; `conflicts` names them all, and "
+              "nothing is booked", SeriesErrorOut),
+        422: ("invalid input, evaluation_required, or series_not_offered", None),
+    },
+    decorators=_BOOK,
+)
+def book_series(body: SeriesRequest):
+    if body.preview:  # books nothing: no write lock
+        return _preview_series(body)
+    return _book_series(body)
+
+
+def _preview_series(body: SeriesRequest):
+    service = scheduling.bookable_service(body.service)
+    plan = scheduling.preview_series(
+        service, body.start, scheduling.weekday_numbers(body.repeat.weekdays, body.start),
+        body.repeat.count, body.patient, therapist_slug=body.therapist,
+    )
+    return jsonify(_series_preview_out(plan))
+
+
+@writing
+def _book_series(body: SeriesRequest):
+    service = scheduling.bookable_service(body.service)
+    claimed = _claim_idempotency_key("POST /appointments/series", body)
+    if isinstance(claimed, idempotency.StoredAnswer):
+        return jsonify(claimed.body), claimed.status
+    try:
+        booked = scheduling.book_series(
+            service,
+            body.start,
+            scheduling.weekday_numbers(body.repeat.weekdays, body.start),
+            body.repeat.count,
+            body.patient,
+            therapist_slug=body.therapist,
+            notes=body.notes,
+            booked_by="api",
+        )
+    except scheduling.SeriesUnavailable as refused:
+        return jsonify(_series_refused_out(refused)), 409
+    answer = _series_out(booked.series, booked.appointments)
+    if claimed is not None:
+        idempotency.record(claimed, 201, answer)
+    return jsonify(answer), 201
+
+
+@operation(
+    api, "/appointments/series/<int:series_id>", "GET",
+    summary="The appointments of a series (the series' manage token)",
+    manage_token=True,
+    responses={200: ("the series", SeriesOut), 404: ("no series with that id and token", None)},
+    decorators=_MANAGE,
+)
+def show_series(series_id: int):
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    series = None
+    if scheme.lower() == "bearer" and token.strip():
+        series = series_for_token(token.strip(), series_id)
+    if series is None:
+        raise ApiError(404, "not_found", "no series with that id and token")
+    return jsonify(_series_out(series, scheduling.series_visits(series)))
 
 
 @operation(
@@ -194,16 +260,20 @@ def show_appointment(appointment_id: int):
 
 
 @operation(
-    api, "/appointments/<int:appointment_id>/cancel", "POST", summary="Cancel a visit",
-    manage_token=True,
+    api, "/appointments/<int:appointment_id>/cancel", "POST",
+    summary="Cancel a visit, or it and every later visit of its series",
+    manage_token=True, body=CancelRequest, body_required=False,
     responses={200: ("cancelled", AppointmentOut), 404: _E404,
-               409: ("the visit has started or is over", None)},
+               409: ("the visit has started or is over", None), 422: _E422},
     decorators=_MANAGE,
 )
 @writing
-def cancel(appointment_id: int):
+def cancel(appointment_id: int, body: CancelRequest):
     appointment = _appointment_for_bearer(appointment_id)
-    scheduling.cancel_appointment(appointment, cancelled_by="patient")
+    if body.scope == "following":
+        scheduling.cancel_following(appointment, cancelled_by="patient")
+    else:
+        scheduling.cancel_appointment(appointment, cancelled_by="patient")
     return jsonify(_appointment_out(appointment))
 
 
@@ -230,6 +300,26 @@ def _appointment_for_bearer(appointment_id: int) -> Appointment:
     if appointment is None:
         raise ApiError(*_NOT_FOUND)
     return appointment
+
+
+def _claim_idempotency_key(scope: str, body) -> idempotency.IdempotencyKey | None:
+    """The Idempotency-Key claimed for this body (inside the writing request's transaction),
+    or the first answer given under it (a StoredAnswer), or None without a key."""
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if len(key) > 255:
+        raise ApiError(422, "validation_error", "Idempotency-Key: at most 255 characters",
+                       "Idempotency-Key")
+    if not key:
+        return None
+    try:
+        return idempotency.claim(
+            scope, key, idempotency.fingerprint(body.model_dump(mode="json"))
+        )
+    except idempotency.IdempotencyKeyReused:
+        raise ApiError(
+            422, "idempotency_key_reused",
+            "this Idempotency-Key was used with a different request", "Idempotency-Key",
+        ) from None
 
 
 # --- shapes --------------------------------------------------------------------------------
@@ -260,6 +350,70 @@ def _appointment_out(appointment: Appointment) -> dict:
         timezone=zone.key,
         patient=appointment.patient.name,
         manage_token=manage_token_for(appointment),
+    ).model_dump(mode="json")
+
+
+def _slot_out(slot, zone) -> dict:
+    return {
+        "start": slot.start.astimezone(zone).isoformat(),
+        "end": slot.end.astimezone(zone).isoformat(),
+        "therapist": slot.therapist,
+    }
+
+
+def _series_preview_out(plan: scheduling.SeriesPlan) -> dict:
+    zone = zone_named(current_clinic().timezone)
+    visits = []
+    for visit in plan.visits:
+        shown = {**_slot_out(visit, zone), "free": visit.free}
+        if not visit.free:
+            shown["reason"] = visit.reason
+        shown["alternatives"] = [_slot_out(slot, zone) for slot in visit.alternatives]
+        visits.append(shown)
+    return SeriesPreviewOut.model_validate({"visits": visits}).model_dump(
+        mode="json", exclude_none=True
+    )
+
+
+def _series_refused_out(refused: scheduling.SeriesUnavailable) -> dict:
+    zone = zone_named(current_clinic().timezone)
+    return SeriesErrorOut.model_validate(
+        {
+            "error": {
+                "code": refused.code,
+                "message": refused.message,
+                "field": refused.field,
+                "conflicts": [
+                    {
+                        "start": visit.start.astimezone(zone).isoformat(),
+                        "reason": visit.reason,
+                        "alternatives": [
+                            _slot_out(slot, zone) for slot in visit.alternatives
+                        ],
+                    }
+                    for visit in refused.plan.conflicts
+                ],
+            }
+        }
+    ).model_dump(mode="json")
+
+
+def _series_out(series: AppointmentSeries, appointments: list[Appointment]) -> dict:
+    zone = zone_named(current_clinic().timezone)
+    return SeriesOut(
+        series_id=series.id,
+        manage_token=series_token_for(series),
+        appointments=[
+            SeriesAppointmentOut(
+                id=appointment.id,
+                status=appointment.status,
+                service=appointment.service.slug,
+                therapist=appointment.therapist.slug,
+                start=appointment.start_at.astimezone(zone).isoformat(),
+                end=appointment.end_at.astimezone(zone).isoformat(),
+            )
+            for appointment in appointments
+        ],
     ).model_dump(mode="json")
 
 

@@ -52,6 +52,14 @@ def calendar_file(appointment: Appointment, clinic: Clinic, *, method: str, now:
     so the patient's calendar files it as the clinic's event and matches later REQUESTs and
     the CANCEL to it by UID and SEQUENCE.
     """
+    return calendar_file_of_visits([appointment], clinic, method=method, now=now)
+
+
+def calendar_file_of_visits(
+    appointments: Iterable[Appointment], clinic: Clinic, *, method: str, now: datetime
+) -> str:
+    """calendar_file for several visits told in one message (a series): a VEVENT each, each
+    with its own UID, so a later change to one visit updates just that event."""
     if method not in ("REQUEST", "CANCEL"):
         raise ValueError(f"method is REQUEST or CANCEL, not {method!r}")
     zone = ZoneInfo(clinic.timezone)
@@ -61,6 +69,14 @@ def calendar_file(appointment: Appointment, clinic: Clinic, *, method: str, now:
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", method)
     calendar.add_component(vtimezone(clinic.timezone))
+    for appointment in appointments:
+        calendar.add_component(_visit_event(appointment, clinic, zone, method=method, now=now))
+    return calendar.to_ical().decode()
+
+
+def _visit_event(
+    appointment: Appointment, clinic: Clinic, zone: ZoneInfo, *, method: str, now: datetime
+) -> Event:
     is_call = appointment.service.kind == ServiceKind.CALL
     event = Event()
     if is_call:
@@ -91,8 +107,7 @@ def calendar_file(appointment: Appointment, clinic: Clinic, *, method: str, now:
     attendee.params["PARTSTAT"] = "ACCEPTED"
     attendee.params["RSVP"] = "FALSE"
     event.add("attendee", attendee)
-    calendar.add_component(event)
-    return calendar.to_ical().decode()
+    return event
 
 
 def call_note(appointment: Appointment) -> str:

@@ -6,6 +6,7 @@ wall-clock values in the clinic's zone, turned into instants only when used.
 
 from booking.models.appointments import (
     Appointment,
+    AppointmentSeries,
     AppointmentStatus,
     IdempotencyKey,
     Patient,
@@ -48,6 +49,7 @@ from booking.models.staff import (
 __all__ = [
     "DISCIPLINES",
     "Appointment",
+    "AppointmentSeries",
     "AppointmentStatus",
     "AuditEntry",
     "Clinic",

@@ -91,6 +91,7 @@ class Appointment(db.Model):
         CheckConstraint("busy_until >= end_at", name="appointment_buffer"),
         Index("ix_appointments_therapist_start", "therapist_id", "start_at"),
         Index("ix_appointments_patient", "patient_id"),
+        Index("ix_appointments_series", "series_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -100,6 +101,10 @@ class Appointment(db.Model):
     service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
     therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id"))
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"))
+    # The weekly series this visit was booked in, if any.
+    series_id: Mapped[int | None] = mapped_column(
+        ForeignKey("appointment_series.id"), nullable=True
+    )
     start_at: Mapped[datetime] = mapped_column(UTCDateTime)
     end_at: Mapped[datetime] = mapped_column(UTCDateTime)
     busy_until: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -123,10 +128,44 @@ class Appointment(db.Model):
     service: Mapped[Service] = relationship()
     therapist: Mapped[Therapist] = relationship()
     patient: Mapped[Patient] = relationship(back_populates="appointments")
+    series: Mapped[AppointmentSeries | None] = relationship(back_populates="appointments")
 
     @property
     def is_live(self) -> bool:
         return self.status != AppointmentStatus.CANCELLED
+
+
+def new_series_key() -> str:
+    return uuid.uuid4().hex
+
+
+class AppointmentSeries(db.Model):
+    """Visits booked together in one step: a weekly pattern of one service with one therapist.
+
+    The visits are ordinary appointments (each its own UID, reminders, moves and cancelling);
+    the series remembers how they were asked for, and its key signs the series' manage link.
+    """
+
+    __tablename__ = "appointment_series"
+    __table_args__ = (CheckConstraint("visit_count >= 2", name="series_at_least_two_visits"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Part of the series' manage token: a token names the series and this key.
+    key: Mapped[str] = mapped_column(String(64), unique=True, default=new_series_key)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id"))
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"))
+    weekdays: Mapped[list[str]] = mapped_column(JSON, default=list)  # ["mon", "thu"]
+    visit_count: Mapped[int] = mapped_column(Integer)
+    booked_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+    service: Mapped[Service] = relationship()
+    therapist: Mapped[Therapist] = relationship()
+    patient: Mapped[Patient] = relationship()
+    appointments: Mapped[list[Appointment]] = relationship(
+        back_populates="series", order_by="(Appointment.start_at, Appointment.id)"
+    )
 
 
 class IdempotencyKey(db.Model):

@@ -101,6 +101,7 @@ class Service(db.Model):
         CheckConstraint("kind IN ('call', 'evaluation', 'treatment')", name="service_kind"),
         CheckConstraint("duration_minutes > 0", name="service_duration_positive"),
         CheckConstraint("buffer_after_minutes >= 0", name="service_buffer_not_negative"),
+        CheckConstraint("max_series_visits >= 0", name="service_series_not_negative"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -119,6 +120,8 @@ class Service(db.Model):
         String(32), default="none", server_default="none"
     )
     requires_evaluation: Mapped[bool] = mapped_column(Boolean, default=False)
+    # > 0: patients may book a weekly series of up to this many visits online.
+    max_series_visits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # A service dropped from the clinic file is retired, never deleted: appointments refer to it.
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     position: Mapped[int] = mapped_column(Integer, default=0)

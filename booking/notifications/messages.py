@@ -7,7 +7,9 @@ two folders can be loaded. Every message names the visit in plain words and its 
 for a child it greets the guardian and speaks of the child by first name (`visit_words`).
 A message about the visit itself carries its .ics (the minimum: service, clinic, time; for a
 call the number to be called instead of the street address), whose UID and SEQUENCE let the
-patient's calendar update or cancel it; aftercare and check-ins carry none.
+patient's calendar update or cancel it; aftercare and check-ins carry none. Several visits of
+a series booked or cancelled together are told in one message (`series_<kind>` templates),
+with one .ics holding a VEVENT per visit.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from jinja2 import (
     select_autoescape,
 )
 
-from booking.calendars.ical import calendar_file, call_note
+from booking.calendars.ical import calendar_file, calendar_file_of_visits, call_note
 from booking.clinic.reference import current_clinic, zone_named
 from booking.models import (
     Appointment,
@@ -44,6 +46,7 @@ from booking.models import (
     ServiceKind,
     utc_now,
 )
+from booking.notifications.outbox import visits_told_in
 from booking.patients.manage_links import manage_url_for
 
 
@@ -58,21 +61,88 @@ def email_for(
 
     Raises whatever a template raises: the dispatcher counts that as a failed try.
     """
-    appointment = notification.appointment
     clinic = clinic or current_clinic()
+    visits = visits_told_in(notification)
+    if len(visits) > 1:
+        return series_email_for(notification, visits, clinic=clinic, now=now)
+    appointment = notification.appointment
     patient = appointment.patient
     when = spoken_time(appointment.start_at, clinic)
     template = _template_name(notification)
     words = visit_words(appointment)
     values = {
-        "clinic": clinic,
+        **_visit_values(words, clinic, appointment.service, patient),
         "appointment": appointment,
-        "service": appointment.service,
-        "patient": patient,
         "when": when,
         "manage_url": manage_url_for(appointment),
+        "call_note": call_note(appointment) if words.is_call else "",
+    }
+    templates = mail_templates()
+    now = now or utc_now()
+    method = _method(notification)
+    # Aftercare and check-ins come after the visit: a calendar file then would only put a past
+    # visit back in the patient's calendar.
+    ics = (
+        None if notification.kind == NotificationKind.AFTERCARE
+        else calendar_file(appointment, clinic, method=method, now=now)
+    )
+    return _assembled(
+        notification, clinic, words,
+        subject=_subject(notification, words, when),
+        text=_wrapped(templates.get_template(f"{template}.txt").render(values)),
+        html=templates.get_template(f"{template}.html").render(values),
+        ics=ics, method=method, now=now,
+    )
+
+
+def series_email_for(
+    notification: Notification, visits: list[Appointment], *, clinic: Clinic,
+    now: datetime | None = None,
+) -> Message:
+    """The one email for several visits of a series: booked together (confirmation) or
+    cancelled together (cancellation), with one .ics holding a VEVENT per visit."""
+    now = now or utc_now()
+    first = visits[0]
+    words = visit_words(first)
+    values = {
+        **_visit_values(words, clinic, first.service, first.patient),
+        "visits": [
+            {
+                "when": spoken_time(visit.start_at, clinic),
+                "therapist": visit.therapist.name,
+                "manage_url": manage_url_for(visit),
+            }
+            for visit in visits
+        ],
+    }
+    first_when = values["visits"][0]["when"]
+    done = "Cancelled" if notification.kind == NotificationKind.CANCELLATION else "Booked"
+    whose = f"{words.whose} " if words.child else ""
+    subject = (
+        f"{done}: {whose}{len(visits)} {words.visit_name}s with {words.therapist}, "
+        f"from {first_when}"
+    )
+    template = f"series_{notification.kind}"
+    templates = mail_templates()
+    method = _method(notification)
+    return _assembled(
+        notification, clinic, words,
+        subject=subject,
+        text=_wrapped(templates.get_template(f"{template}.txt").render(values)),
+        html=templates.get_template(f"{template}.html").render(values),
+        ics=calendar_file_of_visits(visits, clinic, method=method, now=now),
+        method=method, now=now,
+    )
+
+
+def _visit_values(words: VisitWords, clinic: Clinic, service: Service, patient) -> dict:
+    """What every message about a visit (or a series of them) may say."""
+    return {
+        "clinic": clinic,
+        "service": service,
+        "patient": patient,
         "booking_url": current_app.config["PUBLIC_BASE_URL"] + "/",
-        "dry_needling": is_dry_needling(appointment.service),
+        "dry_needling": is_dry_needling(service),
         "addressee": words.addressee,
         "whose": words.whose,
         "Whose": words.whose[:1].upper() + words.whose[1:],
@@ -80,27 +150,25 @@ def email_for(
         "visit_name": words.visit_name,
         "therapist": words.therapist,
         "call": words.is_call,
-        "call_note": call_note(appointment) if words.is_call else "",
     }
-    templates = mail_templates()
-    text = _wrapped(templates.get_template(f"{template}.txt").render(values))
-    html = templates.get_template(f"{template}.html").render(values)
 
-    now = now or utc_now()
-    # The body and its alternatives; the visit's .ics beside them where the message is about
-    # the visit itself. Aftercare and check-ins come after it: a calendar file then would only
-    # put a past visit back in the patient's calendar.
+
+def _method(notification: Notification) -> str:
+    return "CANCEL" if notification.kind == NotificationKind.CANCELLATION else "REQUEST"
+
+
+def _assembled(
+    notification: Notification, clinic: Clinic, words: VisitWords, *, subject: str, text: str,
+    html: str, ics: str | None, method: str, now: datetime,
+) -> Message:
+    """The email around its words: headers, text and HTML, and the .ics where there is one."""
     body = MIMEMultipart("alternative")
     body.attach(MIMEText(text, "plain", _UTF8))
     body.attach(MIMEText(html, "html", _UTF8))
-    if notification.kind == NotificationKind.AFTERCARE:
+    if ics is None:
         message = body
     else:
-        cancelled = notification.kind == NotificationKind.CANCELLATION
-        method = "CANCEL" if cancelled else "REQUEST"
-        invitation = MIMEText(
-            calendar_file(appointment, clinic, method=method, now=now), "calendar", _UTF8
-        )
+        invitation = MIMEText(ics, "calendar", _UTF8)
         invitation.set_param("method", method)
         invitation.add_header("Content-Disposition", "attachment", filename="appointment.ics")
         # The compat32 MIME classes, not EmailMessage: the same message, built in a tenth of
@@ -108,9 +176,11 @@ def email_for(
         message = MIMEMultipart("mixed")
         message.attach(body)
         message.attach(invitation)
-    message["Subject"] = _header(_subject(notification, words, when))
+    message["Subject"] = _header(subject)
     message["From"] = formataddr((_one_line(clinic.name), sender_address(clinic)), "utf-8")
-    message["To"] = formataddr((_one_line(words.addressee), patient.email), "utf-8")
+    message["To"] = formataddr(
+        (_one_line(words.addressee), notification.appointment.patient.email), "utf-8"
+    )
     message["Date"] = format_datetime(now)
     message["Message-ID"] = notification.message_id
     message["X-Booking-Notification"] = notification.kind

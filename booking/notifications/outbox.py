@@ -13,7 +13,13 @@ from sqlalchemy import select
 
 from booking.clinic.reference import clinic_zone
 from booking.extensions import db
-from booking.models import Appointment, Notification, NotificationKind, NotificationStatus
+from booking.models import (
+    Appointment,
+    AppointmentStatus,
+    Notification,
+    NotificationKind,
+    NotificationStatus,
+)
 
 # Reminders and aftercare notes are not sent at night (clinic wall clock): 21:00 until 08:00.
 QUIET_HOURS_START = time(21, 0)
@@ -73,6 +79,50 @@ def plan_for_cancellation(appointment: Appointment, now: datetime) -> None:
     _add(appointment, NotificationKind.CANCELLATION, now)
 
 
+def plan_for_series_booking(appointments: list[Appointment], now: datetime) -> None:
+    """One confirmation for the whole series (on its first visit: the mail lists them all),
+    then each visit's own reminders and aftercare, as for a single booking."""
+    _add(appointments[0], NotificationKind.CONFIRMATION, now)
+    zone = clinic_zone()
+    for appointment in appointments:
+        _add_timed(appointment, now, zone)
+
+
+def plan_for_series_cancellation(appointments: list[Appointment], now: datetime) -> None:
+    """Visits of one series cancelled together: nothing still waiting for any of them goes
+    out, and one cancellation (on the first of them) tells the patient of them all."""
+    for appointment in appointments:
+        _drop_pending(appointment, tuple(NotificationKind))
+    if appointments:
+        _add(appointments[0], NotificationKind.CANCELLATION, now)
+
+
+def visits_told_in(notification: Notification) -> list[Appointment]:
+    """The visits one email is about: the whole series for a series' confirmation, every
+    visit cancelled together for a series' cancellation, else the notification's own visit.
+
+    Visits cancelled together are the series' visits from this one on, cancelled in the
+    same change (the same instant: cancel_following writes one `now` to them all).
+    """
+    appointment = notification.appointment
+    if appointment.series_id is None or notification.kind not in (
+        NotificationKind.CONFIRMATION,
+        NotificationKind.CANCELLATION,
+    ):
+        return [appointment]
+    together = select(Appointment).where(Appointment.series_id == appointment.series_id)
+    if notification.kind == NotificationKind.CONFIRMATION:
+        together = together.where(Appointment.status != AppointmentStatus.CANCELLED)
+    else:
+        together = together.where(
+            Appointment.status == AppointmentStatus.CANCELLED,
+            Appointment.start_at >= appointment.start_at,
+            Appointment.updated_at == appointment.updated_at,
+        )
+    visits = list(db.session.scalars(together.order_by(Appointment.start_at, Appointment.id)))
+    return visits or [appointment]
+
+
 def plan_for_missed_visit(appointment: Appointment) -> None:
     """A no-show: no aftercare for a visit that did not happen, no reminder either."""
     _drop_pending(appointment, _TIMED_KINDS)
@@ -83,8 +133,8 @@ def plan_resend(notification: Notification, now: datetime) -> Notification:
     return _add(notification.appointment, notification.kind, now, step=notification.step)
 
 
-def _add_timed(appointment: Appointment, now: datetime) -> None:
-    zone = clinic_zone()
+def _add_timed(appointment: Appointment, now: datetime, zone: ZoneInfo | None = None) -> None:
+    zone = zone or clinic_zone()
     for step, due in enumerate(reminder_times(appointment, now, zone)):
         if due is not None:
             _add(appointment, NotificationKind.REMINDER, due, step=step)

@@ -1,5 +1,5 @@
-"""The one writer: booking, moving, cancelling and attendance of appointments, and staff changes
-to therapists' hours and time off. Nothing else writes an appointment.
+"""The one writer: booking, moving, cancelling and attendance of appointments, weekly series of
+visits, and staff changes to therapists' hours and time off. Nothing else writes an appointment.
 
 `from booking import scheduling` gives the booking functions of `appointments`, and
 `nearest_free_slots`: what a patient is offered when the time they wanted is not free.
@@ -23,14 +23,41 @@ from booking.scheduling.appointments import (
     free_slots,
     has_evaluation_before,
     record_attendance,
+    require_evaluation,
     reschedule_appointment,
     therapists_offering,
 )
 from booking.scheduling.nearest_slots import nearest_free_slots
+from booking.scheduling.series import (
+    BookedSeries,
+    PlannedVisit,
+    SeriesLengthRefused,
+    SeriesNotOffered,
+    SeriesPlan,
+    SeriesUnavailable,
+    book_series,
+    cancel_following,
+    plan_series,
+    preview_series,
+    series_visits,
+    weekday_numbers,
+)
 
 __all__ = [
     "ATTENDANCE",
     "AppointmentNotChangeable",
+    "BookedSeries",
+    "PlannedVisit",
+    "SeriesLengthRefused",
+    "SeriesNotOffered",
+    "SeriesPlan",
+    "SeriesUnavailable",
+    "book_series",
+    "cancel_following",
+    "plan_series",
+    "preview_series",
+    "series_visits",
+    "weekday_numbers",
     "EvaluationRequired",
     "PatientDetails",
     "SchedulingError",
@@ -47,6 +74,7 @@ __all__ = [
     "has_evaluation_before",
     "nearest_free_slots",
     "record_attendance",
+    "require_evaluation",
     "reschedule_appointment",
     "therapists_offering",
 ]

@@ -8,6 +8,7 @@ constraint refuses any overlap that two hosts race into: a lost race is a SlotUn
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -192,6 +193,20 @@ def has_evaluation_before(patient: Patient | None, start: datetime) -> bool:
     )
 
 
+def require_evaluation(
+    service: Service, patient: Patient | None, start: datetime, override: StaffOverride | None
+) -> None:
+    """The clinical rule at booking: EvaluationRequired unless it holds or front desk waived it."""
+    if (
+        service.requires_evaluation
+        and override is None
+        and not has_evaluation_before(patient, start)
+    ):
+        raise EvaluationRequired(
+            f"{service.name} follows an evaluation: please book an evaluation first"
+        )
+
+
 def find_patient(email: str, name: str) -> Patient | None:
     return db.session.scalars(
         select(Patient).where(Patient.identity == patient_identity(email, name))
@@ -221,14 +236,7 @@ def book_appointment(
     hold_write_lock()
     therapists = therapists_offering(service, therapist_slug)
     existing_patient = find_patient(patient.email, patient.name)
-    if (
-        service.requires_evaluation
-        and override is None
-        and not has_evaluation_before(existing_patient, start)
-    ):
-        raise EvaluationRequired(
-            f"{service.name} follows an evaluation: please book an evaluation first"
-        )
+    require_evaluation(service, existing_patient, start, override)
 
     candidates = _free_therapists_at(service, therapists, start, now, override=override)
 
@@ -488,20 +496,22 @@ def _patient_for(existing: Patient | None, details: PatientDetails) -> Patient:
     return db.session.scalars(select(Patient).where(Patient.identity == identity)).one()
 
 
-def _write_unless_overlapping(new: Appointment | None = None, *, savepoint: bool) -> bool:
-    """Flush pending changes (and `new`); False when PostgreSQL refuses an overlap.
+def _write_unless_overlapping(
+    new: Appointment | Sequence[object] | None = None, *, savepoint: bool
+) -> bool:
+    """Flush pending changes (and `new`: one appointment, or rows written together, such as a
+    series and its visits); False when PostgreSQL refuses an overlap.
 
     With a savepoint only this write is undone, so the caller can try another therapist;
     without one, the whole transaction is rolled back.
     """
+    rows = [new] if isinstance(new, Appointment) else list(new or ())
     try:
         if savepoint:
             with db.session.begin_nested():
-                if new is not None:
-                    db.session.add(new)
+                db.session.add_all(rows)
         else:
-            if new is not None:
-                db.session.add(new)
+            db.session.add_all(rows)
             db.session.flush()
     except IntegrityError as error:
         if not savepoint:

@@ -138,4 +138,13 @@ def _time_off_lines(periods: tuple[availability.TimeOff, ...]) -> list[str]:
 
 # A therapist's hours and time off are written as the clinic writes them by hand: a dotted key
 # per weekday, and inline tables; every other value is one TOML value.
-_WRITTEN_AS = {"hours": _hours_lines, "time_off": _time_off_lines}
+def _written_when_used(field: str):
+    """A key added later is written only when used: a clinic without it exports as before."""
+    return lambda value: [f"{field} = {toml_value(value)}"] if value else []
+
+
+_WRITTEN_AS = {
+    "hours": _hours_lines,
+    "time_off": _time_off_lines,
+    "max_series_visits": _written_when_used("max_series_visits"),
+}

@@ -51,6 +51,8 @@ TIMEZONE_MAX = 64
 MINUTES_IN_A_DAY = 24 * 60
 HOURS_IN_A_YEAR = 365 * 24
 MAX_ADVANCE_DAYS_LIMIT = 730
+# A weekly series longer than a year of weekly visits is no series a patient books online.
+MAX_SERIES_VISITS_LIMIT = 52
 
 SLOT_STEPS = tuple(step for step in range(1, 61) if 60 % step == 0)
 
@@ -496,6 +498,8 @@ class ServiceSpec(BaseModel):
     aftercare: Durations = ()
     aftercare_advice: one_of(AFTERCARE_ADVICE) = AFTERCARE_ADVICE[0]
     requires_evaluation: Annotated[bool, PlainValidator(_yes_or_no)] = False
+    # > 0: patients may book a weekly series online, up to this many visits.
+    max_series_visits: whole_number(0, MAX_SERIES_VISITS_LIMIT) = 0
 
     @model_validator(mode="after")
     def _bookable_at_all(self) -> ServiceSpec:
