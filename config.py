@@ -105,6 +105,17 @@ class Config:
     EXTERNAL_CALENDAR_MAX_BYTES = 5 * 1024 * 1024
     EXTERNAL_CALENDAR_HORIZON_DAYS = 400
     EXTERNAL_CALENDAR_MAX_EVENTS = 20_000  # busy spans in the horizon; a flood is refused
+    # Reading a calendar costs what the horizon holds, not its rules' history (a series every
+    # minute since 1900 is brought up to today first), within these bounds, past which the
+    # calendar is refused with a message saying which: occurrences of one repeating event in
+    # the horizon; combinations a rule's BY-parts may list (BYHOUR x BYMINUTE x ...);
+    # occurrences of a COUNT rule counted before the horizon; and seconds, in a back-office
+    # request (add, upload) and in the scheduler's refresh.
+    EXTERNAL_CALENDAR_MAX_EVENTS_PER_SERIES = 5_000
+    EXTERNAL_CALENDAR_MAX_RULE_COMBINATIONS = 1_000
+    EXTERNAL_CALENDAR_MAX_SKIPPED_OCCURRENCES = 100_000
+    EXTERNAL_CALENDAR_READ_SECONDS_IN_REQUEST = 5.0
+    EXTERNAL_CALENDAR_READ_SECONDS_IN_REFRESH = 20.0
     EXTERNAL_CALENDAR_ALLOW_PRIVATE_ADDRESSES = _flag(
         "EXTERNAL_CALENDAR_ALLOW_PRIVATE_ADDRESSES", "off"
     )

@@ -31,7 +31,7 @@ from urllib.parse import urljoin, urlsplit
 from flask import current_app
 from sqlalchemy import delete, insert, select
 
-from booking.calendars.ical import UnreadableCalendar, busy_spans, read_calendar
+from booking.calendars.ical import ReadingLimits, UnreadableCalendar, busy_spans, read_calendar
 from booking.clinic.reference import clinic_zone
 from booking.database import hold_write_lock, is_postgresql
 from booking.extensions import db
@@ -208,11 +208,11 @@ def refresh_calendar(calendar: ExternalCalendar, now: datetime | None = None) ->
                 _checked_url(calendar.url), etag=calendar.etag, last_modified=calendar.last_modified
             )
         if fetched is not None and fetched.content is not None:
-            spans = _spans_of(fetched.content, now)
+            spans = _spans_of(fetched.content, now, in_refresh=True)
         elif calendar.expanded_until is None or calendar.expanded_until < (
             _horizon_end(now) - timedelta(days=1)
         ):
-            spans = _spans_of(calendar.content, now)  # the horizon moved on a day
+            spans = _spans_of(calendar.content, now, in_refresh=True)  # the horizon moved on
     except ExternalCalendarError as refused:
         error = refused.message
     except (FetchFailed, UnreadableCalendar) as failure:
@@ -251,15 +251,31 @@ def _horizon_end(now: datetime) -> datetime:
     return now + timedelta(days=current_app.config["EXTERNAL_CALENDAR_HORIZON_DAYS"])
 
 
-def _spans_of(data: bytes, now: datetime) -> list[tuple[datetime, datetime]]:
-    """The busy spans of an .ics file from a day ago to the horizon; UnreadableCalendar."""
+def _spans_of(
+    data: bytes, now: datetime, *, in_refresh: bool = False
+) -> list[tuple[datetime, datetime]]:
+    """The busy spans of an .ics file from a day ago to the horizon; UnreadableCalendar.
+
+    A back-office request gets a few seconds for this, the scheduler's refresh more.
+    """
+    config = current_app.config
     calendar = read_calendar(data)
     return busy_spans(
         calendar,
         clinic_zone(),
         now - timedelta(days=1),
         _horizon_end(now),
-        limit=current_app.config["EXTERNAL_CALENDAR_MAX_EVENTS"],
+        limits=ReadingLimits(
+            occurrences=config["EXTERNAL_CALENDAR_MAX_EVENTS"],
+            occurrences_per_event=config["EXTERNAL_CALENDAR_MAX_EVENTS_PER_SERIES"],
+            rule_combinations=config["EXTERNAL_CALENDAR_MAX_RULE_COMBINATIONS"],
+            skipped_occurrences=config["EXTERNAL_CALENDAR_MAX_SKIPPED_OCCURRENCES"],
+            seconds=config[
+                "EXTERNAL_CALENDAR_READ_SECONDS_IN_REFRESH"
+                if in_refresh
+                else "EXTERNAL_CALENDAR_READ_SECONDS_IN_REQUEST"
+            ],
+        ),
     )
 
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from time import monotonic
 from zoneinfo import ZoneInfo
 
 import recurring_ical_events
@@ -32,6 +33,7 @@ from icalendar import (
     vDuration,
 )
 
+from booking.calendars.series_window import SeriesRefused, bring_series_to_window
 from booking.models import Appointment, Clinic
 
 PRODID = "-//Clinic Booking//Appointments//EN"
@@ -355,23 +357,52 @@ def read_calendar(data: bytes) -> Calendar:
     return calendars[0]
 
 
+@dataclass(frozen=True)
+class ReadingLimits:
+    """What reading one busy calendar may cost: occurrences in the window (per file, per
+    repeating event), combinations a rule's BY-parts may list, occurrences of a COUNT rule
+    counted before the window, and seconds."""
+
+    occurrences: int = 20_000
+    occurrences_per_event: int = 5_000
+    rule_combinations: int = 1_000
+    skipped_occurrences: int = 100_000
+    seconds: float = 5.0
+
+
 def busy_spans(
     calendar: Calendar,
     zone: ZoneInfo,
     window_start: datetime,
     window_end: datetime,
     *,
-    limit: int = 20_000,
+    limits: ReadingLimits | None = None,
 ) -> list[tuple[datetime, datetime]]:
     """The busy spans (UTC) of the calendar's events in the window, recurring ones expanded.
 
     Left out: events marked free (TRANSP:TRANSPARENT, all-day ones included) and cancelled
     ones. All-day events are days in the clinic's zone; times without a zone ("floating")
-    are clinic time too. More than `limit` occurrences (a series every minute, say) is
-    UnreadableCalendar rather than a flood of rows.
+    are clinic time too. Repeating events are first brought up to the window
+    (series_window), so the cost follows the window, not the rules' history; a calendar over
+    any of the limits (a series every minute, say) is UnreadableCalendar rather than a flood
+    of rows or a stalled worker. Changes `calendar` (one read from bytes for this).
     """
+    limits = limits or ReadingLimits()
+    deadline = monotonic() + limits.seconds
     try:
-        spans = _busy_spans(calendar, zone, window_start, window_end, limit)
+        bring_series_to_window(
+            calendar, zone, window_start, window_end,
+            max_occurrences=limits.occurrences,
+            max_occurrences_per_event=limits.occurrences_per_event,
+            max_rule_combinations=limits.rule_combinations,
+            max_skipped_occurrences=limits.skipped_occurrences,
+            deadline=deadline,
+        )
+        spans = _busy_spans(calendar, zone, window_start, window_end, limits, deadline)
+    except SeriesRefused as refused:
+        if monotonic() > deadline:
+            raise UnreadableCalendar(_too_long(limits)) from None
+        raise UnreadableCalendar(str(refused)) from None
     except UnreadableCalendar:
         raise
     except Exception as error:  # the library raises many kinds on a malformed series
@@ -379,12 +410,28 @@ def busy_spans(
     return sorted(spans)
 
 
-def _busy_spans(calendar, zone, window_start, window_end, limit):
-    occurrences = recurring_ical_events.of(calendar, components=["VEVENT"]).after(window_start)
+def _busy_spans(calendar, zone, window_start, window_end, limits, deadline):
+    # Bounded by now: between() lists them all at once, where after() would ask again and
+    # again from each series' start.
+    occurrences = recurring_ical_events.of(calendar, components=["VEVENT"]).between(
+        window_start, window_end + timedelta(days=2)
+    )
     spans = []
+    per_event: dict[str, int] = {}
     for count, event in enumerate(occurrences):
-        if count >= limit:
-            raise UnreadableCalendar(f"it has over {limit:,} events in the coming months")
+        if count >= limits.occurrences:
+            raise UnreadableCalendar(
+                f"it has over {limits.occurrences:,} events in the coming months"
+            )
+        if monotonic() > deadline:
+            raise UnreadableCalendar(_too_long(limits))
+        uid = str(event.get("UID", ""))
+        per_event[uid] = per_event.get(uid, 0) + 1
+        if per_event[uid] > limits.occurrences_per_event:
+            raise UnreadableCalendar(
+                f"one repeating event has over {limits.occurrences_per_event:,} occurrences "
+                "in the coming months"
+            )
         if str(event.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT":
             continue
         if str(event.get("STATUS", "")).upper() == "CANCELLED":
@@ -402,6 +449,11 @@ def _busy_spans(calendar, zone, window_start, window_end, limit):
             continue
         spans.append((start.astimezone(UTC), end.astimezone(UTC)))
     return spans
+
+
+def _too_long(limits: ReadingLimits) -> str:
+    return (f"it takes over {limits.seconds:g} seconds to read; a calendar of the coming months "
+            "is read in far less")
 
 
 def _instant(value: date | datetime, zone: ZoneInfo) -> datetime:
