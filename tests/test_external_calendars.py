@@ -355,3 +355,29 @@ def test_busy_times_are_in_the_clinic_zone_for_floating_and_all_day_events(clien
         **expected_free({**BLOCKED, WEEK_2: BLOCKED[WEEK_2] | {"11:00", "11:15"}}),
         WEEK_3: set(),
     }
+
+
+@pytest.mark.usefixtures("local_sources_allowed")
+def test_a_refresh_that_finds_a_flood_since_1900_fails_at_once_and_keeps_the_last_copy(
+    client, clinic, source
+):
+    add_calendar_by_url(alex(), source.url, name="Hospital rota")
+    db.session.commit()
+    source.etag = '"flood"'
+    source.body = rota("\r\n".join([
+        "BEGIN:VEVENT", "UID:flood@x", "DTSTAMP:20260101T000000Z",
+        "DTSTART:19000101T000000Z", "DTEND:19000101T000100Z", "RRULE:FREQ=MINUTELY",
+        "END:VEVENT",
+    ]))
+
+    started = time.monotonic()
+    report = refresh_external_calendars()
+    took = time.monotonic() - started
+    db.session.rollback()
+
+    assert took < 10.0  # it took minutes, holding the scheduler, before
+    assert (report.changed, report.failed) == (0, 1)
+    [calendar] = calendars_of(alex())
+    assert calendar.last_error == (
+        "one repeating event has over 5,000 occurrences in the coming months")
+    assert free_mondays(client) == expected_free(BLOCKED)
