@@ -375,9 +375,7 @@ def _public_address(host: str, port: int) -> str:
     addresses = []
     for info in infos:
         address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        if not allow_private and not address.is_global:
+        if not allow_private and not _is_public(address):
             raise ExternalCalendarError(
                 "that address is on this machine or a private network; only public "
                 "addresses are fetched",
@@ -387,6 +385,24 @@ def _public_address(host: str, port: int) -> str:
     if not addresses:
         raise FetchFailed(f"the host name {host!r} has no address")
     return addresses[0]
+
+
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits (NAT64, RFC 6052 and 8215):
+# the address reached is that IPv4 one.
+NAT64_PREFIXES = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+
+def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """A global unicast address, judged by the IPv4 address inside an IPv6 one that carries
+    one (mapped, NAT64, 6to4, Teredo): Python calls 64:ff9b::7f00:1 and 224.0.0.1 global."""
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = address.ipv4_mapped or address.sixtofour or (
+            address.teredo[1] if address.teredo else None)
+        if inner is None and any(address in prefix for prefix in NAT64_PREFIXES):
+            inner = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if inner is not None:
+            return _is_public(inner)
+    return address.is_global and not address.is_multicast
 
 
 # --- fetching --------------------------------------------------------------------------------
