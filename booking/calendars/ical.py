@@ -47,12 +47,21 @@ ZONE_RULES_YEARS = (2020, 2040)
 # --- The visit's calendar file (mail attachment, download) ----------------------------------
 
 
-def calendar_file(appointment: Appointment, clinic: Clinic, *, method: str, now: datetime) -> str:
+def calendar_file(
+    appointment: Appointment,
+    clinic: Clinic,
+    *,
+    method: str,
+    now: datetime,
+    patient_as_attendee: bool = True,
+) -> str:
     """An iTIP invitation (REQUEST) or cancellation (CANCEL) for the visit.
 
     ORGANIZER is the clinic and ATTENDEE the patient (already accepted: nothing to answer),
     so the patient's calendar files it as the clinic's event and matches later REQUESTs and
-    the CANCEL to it by UID and SEQUENCE.
+    the CANCEL to it by UID and SEQUENCE. The download from the manage page leaves the
+    patient out (patient_as_attendee=False): a file saved or shared from a browser carries no
+    patient details; the mail's copy goes to the patient's own mailbox.
     """
     if method not in ("REQUEST", "CANCEL"):
         raise ValueError(f"method is REQUEST or CANCEL, not {method!r}")
@@ -79,13 +88,14 @@ def calendar_file(appointment: Appointment, clinic: Clinic, *, method: str, now:
     organizer = vCalAddress(f"mailto:{clinic.email}")
     organizer.params["CN"] = clinic.name
     event.add("organizer", organizer)
-    patient = appointment.patient
-    attendee = vCalAddress(f"mailto:{patient.email}")
-    attendee.params["CN"] = patient.name
-    attendee.params["ROLE"] = "REQ-PARTICIPANT"
-    attendee.params["PARTSTAT"] = "ACCEPTED"
-    attendee.params["RSVP"] = "FALSE"
-    event.add("attendee", attendee)
+    if patient_as_attendee:
+        patient = appointment.patient
+        attendee = vCalAddress(f"mailto:{patient.email}")
+        attendee.params["CN"] = patient.name
+        attendee.params["ROLE"] = "REQ-PARTICIPANT"
+        attendee.params["PARTSTAT"] = "ACCEPTED"
+        attendee.params["RSVP"] = "FALSE"
+        event.add("attendee", attendee)
     calendar.add_component(event)
     return calendar.to_ical().decode()
 

@@ -1,0 +1,82 @@
+"""What a security probe of the service found, each held shut (docs/security.md): secret
+tokens never reach a log line, and the visit's calendar download names no patient."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import requests
+from icalendar import Calendar
+
+from booking.patients.manage_links import manage_token_for
+from tests.servers import running_gunicorn
+
+# --- tokens in logs --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def a_fault_under_manage(app):
+    """A bug in a manage page: the view fails, naming its path as exceptions often do."""
+
+    def failing_view(token):
+        raise RuntimeError(f"could not render /manage/{token}/receipt")
+
+    app.add_url_rule("/manage/<token>/receipt", view_func=failing_view)
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # answer 500 and log it, as in production
+    return app
+
+
+def test_a_500_under_a_manage_link_logs_the_path_without_its_token(
+    a_fault_under_manage, client, book, caplog
+):
+    token = manage_token_for(book())
+
+    with caplog.at_level(logging.INFO):
+        answer = client.get(f"/manage/{token}/receipt")
+
+    assert answer.status_code == 500
+    [error] = [record for record in caplog.records if record.levelno == logging.ERROR]
+    assert error.getMessage() == "Exception on /manage/[token]/receipt [GET]"
+    logged = caplog.text
+    assert "RuntimeError: could not render /manage/[token]/receipt" in logged
+    assert token not in logged
+
+
+def test_the_access_log_shows_manage_and_feed_paths_without_their_tokens(
+    app, database_url, tmp_path
+):
+    access_log = tmp_path / "access.log"
+    manage_secret = "WzEsImQxZjM4Il0.sEcReT-manage-token"
+    feed_secret = "sEcReT-feed-token-0123456789abcdef"
+
+    with running_gunicorn(database_url, workers=1,
+                          gunicorn_args=("--access-logfile", str(access_log))) as base_url:
+        manage = requests.get(f"{base_url}/manage/{manage_secret}/cancel?x=1", timeout=10)
+        feed = requests.get(f"{base_url}/feeds/{feed_secret}.ics", timeout=10)
+
+    assert (manage.status_code, feed.status_code) == (404, 404)
+    lines = access_log.read_text()
+    assert '"GET /manage/[token]/cancel?x=1 HTTP/1.1" 404' in lines
+    assert '"GET /feeds/[token].ics HTTP/1.1" 404' in lines
+    assert manage_secret not in lines
+    assert feed_secret not in lines
+
+
+# --- the visit's calendar download -----------------------------------------------------------
+
+
+def test_the_calendar_download_carries_the_visit_but_no_patient_details(client, book):
+    appointment = book(name="Pat Q. Example", email="pat@example.com")
+    token = manage_token_for(appointment)
+
+    download = client.get(f"/manage/{token}/appointment.ics")
+
+    assert download.status_code == 200
+    body = download.get_data(as_text=True)
+    [event] = Calendar.from_ical(body).walk("VEVENT")
+    assert str(event["UID"]) == appointment.calendar_uid
+    assert str(event["ORGANIZER"]) == "mailto:frontdesk@clinic.example"
+    assert "ATTENDEE" not in event
+    for private in ("pat@example.com", "Pat Q. Example"):
+        assert private not in body
