@@ -88,8 +88,11 @@ class Config:
     PERMANENT_SESSION_LIFETIME = 12 * 60 * 60  # seconds: a working day
     # Per client: enough for typing errors, not for guessing passwords.
     RATE_LIMIT_LOGIN = "10 per minute;100 per day"
-    # `flask users create` refuses shorter staff passwords.
+    # `flask users create` and the back office refuse shorter staff passwords, and ones that
+    # zxcvbn scores below this (0-4; 4: over 10^10 guesses, counting common passwords and words
+    # from the login's email, the therapist's and the clinic's names).
     STAFF_PASSWORD_MIN_LENGTH = 12
+    STAFF_PASSWORD_MIN_STRENGTH = 4
 
     # Calendar feeds (docs/calendar-feeds.md): visits from this many days back on; a cancelled
     # visit stays in (as STATUS:CANCELLED) until this many days after it was cancelled.

@@ -1,5 +1,7 @@
 """What a security probe of the service found, each held shut (docs/security.md): secret
-tokens never reach a log line, and the visit's calendar download names no patient."""
+tokens never reach a log line, the visit's calendar download names no patient, and staff
+passwords are refused when they are easy to guess. (Busy calendars' own limits are told in
+test_desk_busy_calendars and test_external_calendars.)"""
 
 from __future__ import annotations
 
@@ -8,9 +10,18 @@ import logging
 import pytest
 import requests
 from icalendar import Calendar
+from sqlalchemy import select
 
+from booking.extensions import db
+from booking.models import StaffUser
 from booking.patients.manage_links import manage_token_for
+from tests.desk_staff import signed_in, staff_logins
 from tests.servers import running_gunicorn
+
+
+@pytest.fixture
+def staff(clinic):
+    return staff_logins()
 
 # --- tokens in logs --------------------------------------------------------------------------
 
@@ -80,3 +91,48 @@ def test_the_calendar_download_carries_the_visit_but_no_patient_details(client, 
     assert "ATTENDEE" not in event
     for private in ("pat@example.com", "Pat Q. Example"):
         assert private not in body
+
+
+# --- staff passwords -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("password", "why"),
+    [
+        ("password1234567", "is too easy to guess (this is similar to a commonly used password)"),
+        ("qwertyuiop12", "is too easy to guess"),
+        ("jamieleeclinic26", "is too easy to guess"),  # her name and the clinic's word
+    ],
+)
+def test_users_create_refuses_a_common_or_guessable_password_naming_it(app, clinic, password,
+                                                                       why):
+    answer = app.test_cli_runner().invoke(
+        args=["users", "create", "--email", "jamie@clinic.example", "--role", "therapist",
+              "--therapist", "jamie-lee", "--password-stdin"],
+        input=password + "\n",
+    )
+
+    assert answer.exit_code == 2
+    assert f"Invalid value for password (stdin): {why}" in answer.output
+    assert db.session.scalars(select(StaffUser)).first() is None
+
+
+def test_the_back_office_refuses_a_password_made_of_the_login_and_clinic_names(app, staff):
+    admin = signed_in(app, staff["admin"])
+
+    refused = admin.post(
+        "/desk/users",
+        data={"email": "jamie@clinic.example", "role": "therapist", "therapist": "jamie-lee",
+              "password": "ClinicJamie2026"},
+    )
+
+    assert refused.status_code == 422
+    assert "Password: is too easy to guess" in refused.get_data(as_text=True)
+    assert db.session.scalars(
+        select(StaffUser).where(StaffUser.email == "jamie@clinic.example")).first() is None
+    made = admin.post(
+        "/desk/users",
+        data={"email": "jamie@clinic.example", "role": "therapist", "therapist": "jamie-lee",
+              "password": "violet tractor under moss"},
+    )
+    assert made.status_code == 303
