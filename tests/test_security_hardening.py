@@ -6,6 +6,7 @@ test_desk_busy_calendars and test_external_calendars.)"""
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 import requests
@@ -15,7 +16,7 @@ from sqlalchemy import select
 from booking.extensions import db
 from booking.models import StaffUser
 from booking.patients.manage_links import manage_token_for
-from tests.desk_staff import signed_in, staff_logins
+from tests.desk_staff import PASSWORD, signed_in, staff_logins
 from tests.servers import running_gunicorn
 
 
@@ -136,3 +137,39 @@ def test_the_back_office_refuses_a_password_made_of_the_login_and_clinic_names(a
               "password": "violet tractor under moss"},
     )
     assert made.status_code == 303
+
+
+# --- the login limit, shared by every worker -------------------------------------------------
+
+
+def test_the_login_limit_holds_across_two_web_hosts(app, staff, database_url):
+    """Two gunicorn servers on one database, as two hosts behind a load balancer: a guesser
+    whose tries alternate between them is still stopped after the tenth failure."""
+    db.session.commit()
+    on = {"RATE_LIMITS": "on"}
+    with running_gunicorn(database_url, workers=1, extra_env=on) as host_a, \
+            running_gunicorn(database_url, workers=1, extra_env=on) as host_b:
+        guessers = []
+        for host in (host_a, host_b):
+            session = requests.Session()
+            page = session.get(f"{host}/desk/login", timeout=10).text
+            token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+            guessers.append((host, session, token))
+
+        def sign_in(number, password):
+            host, session, token = guessers[number % 2]
+            return session.post(
+                f"{host}/desk/login", timeout=10,
+                data={"email": "admin@clinic.example", "password": password,
+                      "csrf_token": token},
+            )
+
+        tries = [sign_in(number, f"guess number {number}").status_code for number in range(11)]
+        right_password_too_late = sign_in(0, PASSWORD)
+        page_still_opens = guessers[1][1].get(f"{host_b}/desk/login", timeout=10).status_code
+
+    assert tries == [401] * 10 + [429]  # RATE_LIMIT_LOGIN: 10 per minute, on any host
+    assert right_password_too_late.status_code == 429
+    assert "Too many failed sign-ins from here." in right_password_too_late.text
+    assert 0 < int(right_password_too_late.headers["Retry-After"]) <= 60
+    assert page_still_opens == 200

@@ -10,7 +10,6 @@ from urllib.parse import urlsplit
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -24,7 +23,7 @@ from sqlalchemy import select
 from booking import scheduling
 from booking.calendars.feed_tokens import feed_url_for, rotate_feed_token
 from booking.clinic.reference import ClinicNotConfigured, clinic_zone, current_clinic
-from booking.desk import access, queries
+from booking.desk import access, queries, sign_in_attempts
 from booking.desk.access import ADMIN, DESK, EVERYONE, allowed
 from booking.desk.accounts import AccountRefused, create_staff_user, set_active
 from booking.desk.calendar_grid import grid_of, week_days
@@ -42,7 +41,7 @@ from booking.desk.forms import (
     WeeklyHoursForm,
     choices,
 )
-from booking.extensions import db, limiter
+from booking.extensions import db
 from booking.models import (
     AppointmentStatus,
     AuditEntry,
@@ -124,7 +123,6 @@ def _forbidden(_error):
 
 
 @desk.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["RATE_LIMIT_LOGIN"], methods=["POST"])
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("desk.day"))
@@ -133,6 +131,12 @@ def login():
         form.next.data = request.args.get("next", "")
     if not form.validate_on_submit():
         return render_template("desk/login.html", form=form), 422 if form.errors else 200
+    wait = sign_in_attempts.seconds_until_allowed()
+    if wait:
+        return render_template(
+            "desk/login.html", form=form,
+            failed="Too many failed sign-ins from here. Please wait a minute and try again.",
+        ), 429, {"Retry-After": str(wait)}
     email = form.email.data.strip().lower()
     user = db.session.scalars(select(StaffUser).where(StaffUser.email == email)).first()
     matches = (
@@ -141,6 +145,7 @@ def login():
         else no_such_staff_user(form.password.data)
     )
     if not (matches and user.active):
+        sign_in_attempts.record_failure()
         # The same words whichever was wrong: no telling which emails have logins.
         return render_template(
             "desk/login.html", form=form, failed="That email and password do not match."

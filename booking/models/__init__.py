@@ -37,6 +37,7 @@ from booking.models.notifications import (
     NotificationStatus,
     new_message_id,
 )
+from booking.models.sign_in_failures import SignInFailure
 from booking.models.staff import StaffRole, StaffUser, hash_password
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "Patient",
     "Service",
     "ServiceKind",
+    "SignInFailure",
     "StaffRole",
     "StaffUser",
     "Therapist",
