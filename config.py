@@ -110,10 +110,12 @@ class Config:
     EXTERNAL_CALENDAR_MAX_EVENTS = 20_000  # busy spans in the horizon; a flood is refused
     # Reading a calendar costs what the horizon holds, not its rules' history (a series every
     # minute since 1900 is brought up to today first), within these bounds, past which the
-    # calendar is refused with a message saying which: occurrences of one repeating event in
-    # the horizon; combinations a rule's BY-parts may list (BYHOUR x BYMINUTE x ...);
+    # calendar is refused with a message saying which: events in the file (parsing is not
+    # interruptible, so they are counted first); occurrences of one repeating event in the
+    # horizon; combinations a rule's BY-parts may list (BYHOUR x BYMINUTE x ...);
     # occurrences of a COUNT rule counted before the horizon; and seconds, in a back-office
     # request (add, upload) and in the scheduler's refresh.
+    EXTERNAL_CALENDAR_MAX_EVENTS_IN_FILE = 20_000  # VEVENTs, counted before parsing
     EXTERNAL_CALENDAR_MAX_EVENTS_PER_SERIES = 5_000
     EXTERNAL_CALENDAR_MAX_RULE_COMBINATIONS = 1_000
     EXTERNAL_CALENDAR_MAX_SKIPPED_OCCURRENCES = 100_000

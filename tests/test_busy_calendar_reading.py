@@ -28,6 +28,8 @@ def expanded_from_dtstart(data: bytes) -> list[tuple[datetime, datetime]]:
     """The busy spans as the library gives them, walking every series from its DTSTART."""
     spans = []
     for event in recurring_ical_events.of(read_calendar(data)).between(*WINDOW):
+        if event.get("TRANSP") == "TRANSPARENT" or event.get("STATUS") == "CANCELLED":
+            continue  # free, or not happening
         start, end = event["DTSTART"].dt, event["DTEND"].dt
         if not isinstance(start, datetime):
             start = datetime.combine(start, datetime.min.time(), tzinfo=ZONE)
@@ -80,6 +82,23 @@ SERIES = {
         "DTSTART:20180131T160000Z", "DTEND:20180131T170000Z",
         "RRULE:FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1"),
 }
+
+
+SERIES["single events of every shape, among a series"] = calendar(
+    "DTSTART;TZID=America/Detroit:20240105T100000",
+    "DTEND;TZID=America/Detroit:20240105T103000", "RRULE:FREQ=WEEKLY",
+    extra=tuple(line for number, properties in enumerate([
+        ("DTSTART;VALUE=DATE:20270112",),  # all day, no DTEND: the day
+        ("DTSTART;VALUE=DATE:20270113", "DURATION:P2D"),
+        ("DTSTART:20270114T090000", "DURATION:PT45M"),  # floating: clinic time
+        ("DTSTART:20270115T090000Z", "DTEND:20270115T100000Z", "TRANSP:TRANSPARENT"),
+        ("DTSTART:20270116T090000Z", "DTEND:20270116T100000Z", "STATUS:CANCELLED"),
+        ("DTSTART:20270117T090000Z",),  # an instant: no time taken
+        ("DTSTART:20200117T090000Z", "DTEND:20200117T100000Z"),  # long past
+        ("DTSTART;TZID=Europe/Berlin:20271201T090000",
+         "DTEND;TZID=Europe/Berlin:20271201T100000"),
+    ]) for line in ("BEGIN:VEVENT", f"UID:single-{number}@test",
+                    "DTSTAMP:20260101T000000Z", *properties, "END:VEVENT")))
 
 
 @pytest.mark.parametrize("data", SERIES.values(), ids=SERIES.keys())

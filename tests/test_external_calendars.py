@@ -387,3 +387,15 @@ def test_a_refresh_that_finds_a_flood_since_1900_fails_at_once_and_keeps_the_las
     assert calendar.last_error == (
         "one repeating event has over 5,000 occurrences in the coming months")
     assert free_mondays(client) == expected_free(BLOCKED)
+
+
+def test_a_file_of_more_events_than_are_read_is_refused_before_it_is_parsed(app, clinic):
+    app.config["EXTERNAL_CALENDAR_MAX_EVENTS_IN_FILE"] = 4
+
+    with pytest.raises(ExternalCalendarError) as refused:
+        add_calendar_upload(alex(), rota(), name="Rota")
+
+    assert (refused.value.field, refused.value.message) == (
+        "file", "it holds 5 events; at most 4 are read")
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(ExternalCalendar)) == 0

@@ -259,6 +259,11 @@ def _spans_of(
     A back-office request gets a few seconds for this, the scheduler's refresh more.
     """
     config = current_app.config
+    # Parsing costs by the event, and cannot be interrupted: count them before.
+    events = data.upper().count(b"BEGIN:VEVENT")
+    most = config["EXTERNAL_CALENDAR_MAX_EVENTS_IN_FILE"]
+    if events > most:
+        raise UnreadableCalendar(f"it holds {events:,} events; at most {most:,} are read")
     calendar = read_calendar(data)
     return busy_spans(
         calendar,

@@ -421,15 +421,15 @@ def busy_spans(
 
 
 def _busy_spans(calendar, zone, window_start, window_end, limits, deadline):
+    spans = _single_event_spans(calendar, zone, window_start, window_end, limits, deadline)
     # Bounded by now: between() lists them all at once, where after() would ask again and
     # again from each series' start.
     occurrences = recurring_ical_events.of(calendar, components=["VEVENT"]).between(
         window_start, window_end + timedelta(days=2)
     )
-    spans = []
     per_event: dict[str, int] = {}
-    for count, event in enumerate(occurrences):
-        if count >= limits.occurrences:
+    for event in occurrences:
+        if len(spans) >= limits.occurrences:
             raise UnreadableCalendar(
                 f"it has over {limits.occurrences:,} events in the coming months"
             )
@@ -442,23 +442,60 @@ def _busy_spans(calendar, zone, window_start, window_end, limits, deadline):
                 f"one repeating event has over {limits.occurrences_per_event:,} occurrences "
                 "in the coming months"
             )
-        if str(event.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT":
-            continue
-        if str(event.get("STATUS", "")).upper() == "CANCELLED":
+        if _is_free(event):
             continue
         start, end = event.get("DTSTART"), event.get("DTEND")
         if start is None:
             continue
         start = _instant(start.dt, zone)
         if start >= window_end:
-            if start >= window_end + timedelta(days=2):
-                break  # occurrences come in order of start (give or take a zone offset)
             continue
         end = _instant(end.dt, zone) if end is not None else start
         if end <= start:
             continue
         spans.append((start.astimezone(UTC), end.astimezone(UTC)))
     return spans
+
+
+def _single_event_spans(calendar, zone, window_start, window_end, limits, deadline):
+    """The busy spans of the events that do not repeat, read directly (a file of thousands of
+    them costs a pass over them, not the library's work per event); they leave the calendar,
+    so only the repeating ones and their moved occurrences are left to expand."""
+    moved = {str(event.get("UID", "")) for event in calendar.walk("VEVENT")
+             if event.get("RECURRENCE-ID") is not None}
+    singles, others = [], []
+    for component in calendar.subcomponents:
+        single = component.name == "VEVENT" and not any(
+            component.get(name) is not None for name in ("RRULE", "RDATE", "RECURRENCE-ID")
+        ) and str(component.get("UID", "")) not in moved
+        (singles if single else others).append(component)
+    calendar.subcomponents = others
+    spans = []
+    for number, event in enumerate(singles):
+        if number % 1000 == 0 and monotonic() > deadline:
+            raise UnreadableCalendar(_too_long(limits))
+        if _is_free(event) or event.get("DTSTART") is None:
+            continue
+        start = event["DTSTART"].dt
+        if event.get("DTEND") is not None:
+            end = event["DTEND"].dt
+        elif event.get("DURATION") is not None:
+            end = start + event["DURATION"].dt
+        else:  # RFC 5545: a day for a date, an instant for a time
+            end = start if isinstance(start, datetime) else start + timedelta(days=1)
+        start, end = _instant(start, zone), _instant(end, zone)
+        if start < window_end and end > window_start and end > start:
+            spans.append((start.astimezone(UTC), end.astimezone(UTC)))
+            if len(spans) > limits.occurrences:
+                raise UnreadableCalendar(
+                    f"it has over {limits.occurrences:,} events in the coming months"
+                )
+    return spans
+
+
+def _is_free(event) -> bool:
+    return (str(event.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT"
+            or str(event.get("STATUS", "")).upper() == "CANCELLED")
 
 
 def _too_long(limits: ReadingLimits) -> str:
