@@ -114,6 +114,9 @@ def test_a_series_that_ended_before_the_window_blocks_nothing():
                      "RRULE:FREQ=WEEKLY;BYDAY=MO,TH;COUNT=40")
 
     assert read(ended) == []
+    until_1950 = calendar("DTSTART:19000101T090000Z", "DTEND:19000101T100000Z",
+                          "RRULE:FREQ=DAILY;UNTIL=19500101T000000Z")
+    assert read(until_1950) == []
 
 
 def test_a_rule_that_never_matches_again_is_read_without_walking_to_the_year_9999():

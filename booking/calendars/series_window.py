@@ -135,6 +135,9 @@ def _rewrite(
     end = _wall_clock(_in_frame_of(start, window_end + MARGIN, zone))
     if rule.get("UNTIL"):
         end = min(end, _wall_clock(_in_frame_of(start, _instant(rule["UNTIL"][0], zone), zone)))
+    if end < target:
+        del event["RRULE"]  # it ended before the window: its DTSTART alone stays, long past
+        return 0
     count = int(rule["COUNT"][0]) if rule.get("COUNT") else None
     pattern = vRecur({key: value for key, value in rule.items() if key not in ("COUNT", "UNTIL")})
 
