@@ -96,8 +96,11 @@ class Config:
     PERMANENT_SESSION_LIFETIME = 12 * 60 * 60  # seconds: a working day
     # Per client: enough for typing errors, not for guessing passwords.
     RATE_LIMIT_LOGIN = "10 per minute;100 per day"
-    # `flask users create` refuses shorter staff passwords.
+    # `flask users create` and the back office refuse shorter staff passwords, and ones that
+    # zxcvbn scores below this (0-4; 4: over 10^10 guesses, counting common passwords and words
+    # from the login's email, the therapist's and the clinic's names).
     STAFF_PASSWORD_MIN_LENGTH = 12
+    STAFF_PASSWORD_MIN_STRENGTH = 4
 
     # Calendar feeds (docs/calendar-feeds.md): visits from this many days back on; a cancelled
     # visit stays in (as STATUS:CANCELLED) until this many days after it was cancelled.
@@ -113,6 +116,19 @@ class Config:
     EXTERNAL_CALENDAR_MAX_BYTES = 5 * 1024 * 1024
     EXTERNAL_CALENDAR_HORIZON_DAYS = 400
     EXTERNAL_CALENDAR_MAX_EVENTS = 20_000  # busy spans in the horizon; a flood is refused
+    # Reading a calendar costs what the horizon holds, not its rules' history (a series every
+    # minute since 1900 is brought up to today first), within these bounds, past which the
+    # calendar is refused with a message saying which: events in the file (parsing is not
+    # interruptible, so they are counted first); occurrences of one repeating event in the
+    # horizon; combinations a rule's BY-parts may list (BYHOUR x BYMINUTE x ...);
+    # occurrences of a COUNT rule counted before the horizon; and seconds, in a back-office
+    # request (add, upload) and in the scheduler's refresh.
+    EXTERNAL_CALENDAR_MAX_EVENTS_IN_FILE = 20_000  # VEVENTs, counted before parsing
+    EXTERNAL_CALENDAR_MAX_EVENTS_PER_SERIES = 5_000
+    EXTERNAL_CALENDAR_MAX_RULE_COMBINATIONS = 1_000
+    EXTERNAL_CALENDAR_MAX_SKIPPED_OCCURRENCES = 100_000
+    EXTERNAL_CALENDAR_READ_SECONDS_IN_REQUEST = 5.0
+    EXTERNAL_CALENDAR_READ_SECONDS_IN_REFRESH = 20.0
     EXTERNAL_CALENDAR_ALLOW_PRIVATE_ADDRESSES = _flag(
         "EXTERNAL_CALENDAR_ALLOW_PRIVATE_ADDRESSES", "off"
     )

@@ -16,6 +16,9 @@ def create_app(config=None) -> Flask:
         static_folder=str(PROJECT_ROOT / "static"),
     )
     app.config.from_mapping(load_config(config))
+    from booking.web import log_redaction
+
+    log_redaction.install()  # before anything logs a manage or feed path
     app.json.sort_keys = False
     if app.config["TRUSTED_PROXIES"]:
         # Behind nginx: the client's address (rate limits key on it) and scheme (HSTS,

@@ -26,7 +26,7 @@ def free_port() -> int:
 @contextlib.contextmanager
 def running_gunicorn(
     database_url: str, *, workers: int = 4, secret_key: str = "test-secret-key-not-for-production",
-    extra_env: dict | None = None,
+    extra_env: dict | None = None, gunicorn_args: tuple[str, ...] = (),
 ) -> Iterator[str]:
     """gunicorn with `workers` processes on this database; yields its base URL."""
     port = free_port()
@@ -41,7 +41,7 @@ def running_gunicorn(
     gunicorn = Path(sys.executable).with_name("gunicorn")
     server = subprocess.Popen(
         [str(gunicorn), "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
-         "--log-level", "warning", "wsgi:app"],
+         "--log-level", "warning", *gunicorn_args, "wsgi:app"],
         cwd=PROJECT_ROOT, env=env, start_new_session=True,
     )
     base_url = f"http://127.0.0.1:{port}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -320,4 +321,123 @@ def test_a_calendar_name_with_control_characters_is_refused_naming_it(app, desk,
     assert "The calendar&#39;s name must be one line, without control characters." in text(
         refused
     )
+    assert calendars() == []
+
+
+# --- calendars whose rules reach far back (issue 11: a 161-byte file stalled a worker) --------
+
+
+def series(start: str, rule: str, end: str = "") -> bytes:
+    """A calendar of one repeating event."""
+    lines = [
+        "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Probe//EN",
+        "BEGIN:VEVENT", "UID:series@probe.example", "DTSTAMP:20260101T000000Z",
+        f"DTSTART{start}", *([f"DTEND{end}"] if end else []), f"RRULE:{rule}",
+        "END:VEVENT", "END:VCALENDAR",
+    ]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def timed_upload(client, data: bytes):
+    """The upload's answer and how long it took: well under a worker's 30-second timeout."""
+    started = time.monotonic()
+    answer = upload(client, f"{ALEX}/upload", data, "Probe.ics")
+    return answer, time.monotonic() - started
+
+
+# Each of these took from 30 seconds to over a minute before; now well under a second.
+QUICK = 10.0
+
+
+def test_a_daily_series_since_1900_is_read_for_the_coming_months_only(app, desk):
+    added, took = timed_upload(
+        desk, series(";TZID=America/Detroit:19000101T090000", "FREQ=DAILY",
+                     ";TZID=America/Detroit:19000101T100000"))
+
+    assert added.status_code == 303
+    assert took < QUICK
+    [calendar] = calendars()
+    assert 399 <= calendar.event_count <= 402  # one a day over the 400-day horizon
+    assert free_on_monday(app.test_client()) == ALEX_MONDAY - {
+        "09:00", "09:15", "09:30", "09:45"}
+
+
+def test_a_series_with_a_count_since_1990_blocks_only_what_is_left_of_it(app, desk):
+    # Every Monday and Wednesday at 14:00 since 1 January 1990 (a Monday), 5,000 times:
+    # about 48 years' worth, so it still runs in the coming months.
+    added, took = timed_upload(
+        desk, series(";TZID=America/Detroit:19900101T140000",
+                     "FREQ=WEEKLY;BYDAY=MO,WE;COUNT=5000",
+                     ";TZID=America/Detroit:19900101T150000"))
+
+    assert added.status_code == 303
+    assert took < QUICK
+    assert free_on_monday(app.test_client()) == ALEX_MONDAY - TWO_TO_THREE
+
+
+@pytest.mark.parametrize(
+    ("probe", "message"),
+    [
+        (series(":19000101T000000Z", "FREQ=MINUTELY", ":19000101T000100Z"),
+         "one repeating event has over 5,000 occurrences in the coming months"),
+        (series(":19700101T000000Z", "FREQ=SECONDLY"),
+         "one repeating event has over 5,000 occurrences in the coming months"),
+        (series(":00010101T000000Z", "FREQ=HOURLY", ":00010101T003000Z"),
+         "one repeating event has over 5,000 occurrences in the coming months"),
+        (series(":19000101T000000Z", "FREQ=YEARLY;BYMONTHDAY={};BYHOUR={};BYMINUTE={};"
+                "BYSECOND={}".format(*(",".join(map(str, range(first, last)))
+                                       for first, last in ((1, 32), (0, 24), (0, 60), (0, 60))))),
+         "a repeating event lists 2,678,400 combinations of days and times in its rule; "
+         "at most 1,000 are read"),
+        (series(":00010101T090000", "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30;COUNT=5"),
+         "a repeating event with COUNT starts over 100 years before the coming months"),
+    ],
+    ids=["minutely-1900", "secondly-1970", "hourly-year-1", "yearly-long-lists",
+         "count-never-matching"],
+)
+def test_a_series_that_floods_the_coming_months_is_refused_at_once_saying_why(
+    app, desk, probe, message
+):
+    refused, took = timed_upload(desk, probe)
+
+    assert refused.status_code == 422
+    assert took < QUICK
+    assert f"Calendar file (.ics): {message}" in text(refused)
+    assert calendars() == []
+
+
+def test_two_thousand_daily_rules_since_1900_are_refused_by_their_total(app, desk):
+    events = []
+    for number in range(2000):
+        events += [
+            "BEGIN:VEVENT", f"UID:rule-{number}@probe.example", "DTSTAMP:20260101T000000Z",
+            f"DTSTART:19000101T{number % 24:02d}0000Z", f"DTEND:19000101T{number % 24:02d}3000Z",
+            f"RRULE:FREQ=DAILY;INTERVAL={number % 7 + 1}", "END:VEVENT",
+        ]
+    data = "\r\n".join(["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Probe//EN", *events,
+                        "END:VCALENDAR"]).encode() + b"\r\n"
+    assert len(data) > 240_000
+
+    refused, took = timed_upload(desk, data)
+
+    assert refused.status_code == 422
+    assert took < QUICK
+    assert "it has over 20,000 events in the coming months" in text(refused)
+    assert calendars() == []
+
+
+@pytest.fixture
+def no_time_to_read(app_settings):
+    app_settings["EXTERNAL_CALENDAR_READ_SECONDS_IN_REQUEST"] = 0.0
+
+
+@pytest.mark.usefixtures("no_time_to_read")
+def test_a_calendar_that_takes_longer_than_a_request_may_spend_is_refused(app, desk):
+    refused, _ = timed_upload(
+        desk, series(";TZID=America/Detroit:19000101T090000", "FREQ=DAILY",
+                     ";TZID=America/Detroit:19000101T100000"))
+
+    assert refused.status_code == 422
+    assert ("Calendar file (.ics): it takes over 0 seconds to read; a calendar of the coming "
+            "months is read in far less") in text(refused)
     assert calendars() == []

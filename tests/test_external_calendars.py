@@ -282,6 +282,12 @@ def test_an_uploaded_file_blocks_the_same_times_and_can_be_removed(client, clini
         ("http://[::1]:9/rota.ics", "on this machine or a private network"),
         ("http://10.1.2.3/rota.ics", "on this machine or a private network"),
         ("http://169.254.169.254/latest/meta-data", "on this machine or a private network"),
+        ("http://[64:ff9b::7f00:1]/rota.ics", "on this machine or a private network"),
+        ("http://[64:ff9b:1::a01:203]/rota.ics", "on this machine or a private network"),
+        ("http://[2002:7f00:1::]/rota.ics", "on this machine or a private network"),
+        ("http://[::ffff:10.1.2.3]/rota.ics", "on this machine or a private network"),
+        ("http://224.0.0.1/rota.ics", "on this machine or a private network"),
+        ("http://[ff02::1]/rota.ics", "on this machine or a private network"),
         ("file:rota.ics", "only http:// and https://"),
         ("ftp://calendar.example/rota.ics", "only http:// and https://"),
         ("https://user:secret@calendar.example/rota.ics", "user name or password"),
@@ -355,3 +361,41 @@ def test_busy_times_are_in_the_clinic_zone_for_floating_and_all_day_events(clien
         **expected_free({**BLOCKED, WEEK_2: BLOCKED[WEEK_2] | {"11:00", "11:15"}}),
         WEEK_3: set(),
     }
+
+
+@pytest.mark.usefixtures("local_sources_allowed")
+def test_a_refresh_that_finds_a_flood_since_1900_fails_at_once_and_keeps_the_last_copy(
+    client, clinic, source
+):
+    add_calendar_by_url(alex(), source.url, name="Hospital rota")
+    db.session.commit()
+    source.etag = '"flood"'
+    source.body = rota("\r\n".join([
+        "BEGIN:VEVENT", "UID:flood@x", "DTSTAMP:20260101T000000Z",
+        "DTSTART:19000101T000000Z", "DTEND:19000101T000100Z", "RRULE:FREQ=MINUTELY",
+        "END:VEVENT",
+    ]))
+
+    started = time.monotonic()
+    report = refresh_external_calendars()
+    took = time.monotonic() - started
+    db.session.rollback()
+
+    assert took < 10.0  # it took minutes, holding the scheduler, before
+    assert (report.changed, report.failed) == (0, 1)
+    [calendar] = calendars_of(alex())
+    assert calendar.last_error == (
+        "one repeating event has over 5,000 occurrences in the coming months")
+    assert free_mondays(client) == expected_free(BLOCKED)
+
+
+def test_a_file_of_more_events_than_are_read_is_refused_before_it_is_parsed(app, clinic):
+    app.config["EXTERNAL_CALENDAR_MAX_EVENTS_IN_FILE"] = 4
+
+    with pytest.raises(ExternalCalendarError) as refused:
+        add_calendar_upload(alex(), rota(), name="Rota")
+
+    assert (refused.value.field, refused.value.message) == (
+        "file", "it holds 5 events; at most 4 are read")
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(ExternalCalendar)) == 0

@@ -31,7 +31,7 @@ from urllib.parse import urljoin, urlsplit
 from flask import current_app
 from sqlalchemy import delete, insert, select
 
-from booking.calendars.ical import UnreadableCalendar, busy_spans, read_calendar
+from booking.calendars.ical import ReadingLimits, UnreadableCalendar, busy_spans, read_calendar
 from booking.clinic.reference import clinic_zone
 from booking.database import hold_write_lock, is_postgresql
 from booking.extensions import db
@@ -208,11 +208,11 @@ def refresh_calendar(calendar: ExternalCalendar, now: datetime | None = None) ->
                 _checked_url(calendar.url), etag=calendar.etag, last_modified=calendar.last_modified
             )
         if fetched is not None and fetched.content is not None:
-            spans = _spans_of(fetched.content, now)
+            spans = _spans_of(fetched.content, now, in_refresh=True)
         elif calendar.expanded_until is None or calendar.expanded_until < (
             _horizon_end(now) - timedelta(days=1)
         ):
-            spans = _spans_of(calendar.content, now)  # the horizon moved on a day
+            spans = _spans_of(calendar.content, now, in_refresh=True)  # the horizon moved on
     except ExternalCalendarError as refused:
         error = refused.message
     except (FetchFailed, UnreadableCalendar) as failure:
@@ -251,15 +251,36 @@ def _horizon_end(now: datetime) -> datetime:
     return now + timedelta(days=current_app.config["EXTERNAL_CALENDAR_HORIZON_DAYS"])
 
 
-def _spans_of(data: bytes, now: datetime) -> list[tuple[datetime, datetime]]:
-    """The busy spans of an .ics file from a day ago to the horizon; UnreadableCalendar."""
+def _spans_of(
+    data: bytes, now: datetime, *, in_refresh: bool = False
+) -> list[tuple[datetime, datetime]]:
+    """The busy spans of an .ics file from a day ago to the horizon; UnreadableCalendar.
+
+    A back-office request gets a few seconds for this, the scheduler's refresh more.
+    """
+    config = current_app.config
+    # Parsing costs by the event, and cannot be interrupted: count them before.
+    events = data.upper().count(b"BEGIN:VEVENT")
+    most = config["EXTERNAL_CALENDAR_MAX_EVENTS_IN_FILE"]
+    if events > most:
+        raise UnreadableCalendar(f"it holds {events:,} events; at most {most:,} are read")
     calendar = read_calendar(data)
     return busy_spans(
         calendar,
         clinic_zone(),
         now - timedelta(days=1),
         _horizon_end(now),
-        limit=current_app.config["EXTERNAL_CALENDAR_MAX_EVENTS"],
+        limits=ReadingLimits(
+            occurrences=config["EXTERNAL_CALENDAR_MAX_EVENTS"],
+            occurrences_per_event=config["EXTERNAL_CALENDAR_MAX_EVENTS_PER_SERIES"],
+            rule_combinations=config["EXTERNAL_CALENDAR_MAX_RULE_COMBINATIONS"],
+            skipped_occurrences=config["EXTERNAL_CALENDAR_MAX_SKIPPED_OCCURRENCES"],
+            seconds=config[
+                "EXTERNAL_CALENDAR_READ_SECONDS_IN_REFRESH"
+                if in_refresh
+                else "EXTERNAL_CALENDAR_READ_SECONDS_IN_REQUEST"
+            ],
+        ),
     )
 
 
@@ -359,9 +380,7 @@ def _public_address(host: str, port: int) -> str:
     addresses = []
     for info in infos:
         address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        if not allow_private and not address.is_global:
+        if not allow_private and not _is_public(address):
             raise ExternalCalendarError(
                 "that address is on this machine or a private network; only public "
                 "addresses are fetched",
@@ -371,6 +390,24 @@ def _public_address(host: str, port: int) -> str:
     if not addresses:
         raise FetchFailed(f"the host name {host!r} has no address")
     return addresses[0]
+
+
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits (NAT64, RFC 6052 and 8215):
+# the address reached is that IPv4 one.
+NAT64_PREFIXES = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+
+def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """A global unicast address, judged by the IPv4 address inside an IPv6 one that carries
+    one (mapped, NAT64, 6to4, Teredo): Python calls 64:ff9b::7f00:1 and 224.0.0.1 global."""
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = address.ipv4_mapped or address.sixtofour or (
+            address.teredo[1] if address.teredo else None)
+        if inner is None and any(address in prefix for prefix in NAT64_PREFIXES):
+            inner = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if inner is not None:
+            return _is_public(inner)
+    return address.is_global and not address.is_multicast
 
 
 # --- fetching --------------------------------------------------------------------------------

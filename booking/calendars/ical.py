@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from time import monotonic
 from zoneinfo import ZoneInfo
 
 import recurring_ical_events
@@ -32,6 +33,7 @@ from icalendar import (
     vDuration,
 )
 
+from booking.calendars.series_window import SeriesRefused, bring_series_to_window
 from booking.models import Appointment, Clinic, ServiceKind
 
 PRODID = "-//Clinic Booking//Appointments//EN"
@@ -45,18 +47,34 @@ ZONE_RULES_YEARS = (2020, 2040)
 # --- The visit's calendar file (mail attachment, download) ----------------------------------
 
 
-def calendar_file(appointment: Appointment, clinic: Clinic, *, method: str, now: datetime) -> str:
+def calendar_file(
+    appointment: Appointment,
+    clinic: Clinic,
+    *,
+    method: str,
+    now: datetime,
+    patient_as_attendee: bool = True,
+) -> str:
     """An iTIP invitation (REQUEST) or cancellation (CANCEL) for the visit.
 
     ORGANIZER is the clinic and ATTENDEE the patient (already accepted: nothing to answer),
     so the patient's calendar files it as the clinic's event and matches later REQUESTs and
-    the CANCEL to it by UID and SEQUENCE.
+    the CANCEL to it by UID and SEQUENCE. The download from the manage page leaves the
+    patient out (patient_as_attendee=False): a file saved or shared from a browser carries no
+    patient details; the mail's copy goes to the patient's own mailbox.
     """
-    return calendar_file_of_visits([appointment], clinic, method=method, now=now)
+    return calendar_file_of_visits(
+        [appointment], clinic, method=method, now=now, patient_as_attendee=patient_as_attendee
+    )
 
 
 def calendar_file_of_visits(
-    appointments: Iterable[Appointment], clinic: Clinic, *, method: str, now: datetime
+    appointments: Iterable[Appointment],
+    clinic: Clinic,
+    *,
+    method: str,
+    now: datetime,
+    patient_as_attendee: bool = True,
 ) -> str:
     """calendar_file for several visits told in one message (a series): a VEVENT each, each
     with its own UID, so a later change to one visit updates just that event."""
@@ -70,12 +88,16 @@ def calendar_file_of_visits(
     calendar.add("method", method)
     calendar.add_component(vtimezone(clinic.timezone))
     for appointment in appointments:
-        calendar.add_component(_visit_event(appointment, clinic, zone, method=method, now=now))
+        calendar.add_component(_visit_event(
+            appointment, clinic, zone, method=method, now=now,
+            patient_as_attendee=patient_as_attendee,
+        ))
     return calendar.to_ical().decode()
 
 
 def _visit_event(
-    appointment: Appointment, clinic: Clinic, zone: ZoneInfo, *, method: str, now: datetime
+    appointment: Appointment, clinic: Clinic, zone: ZoneInfo, *, method: str, now: datetime,
+    patient_as_attendee: bool,
 ) -> Event:
     is_call = appointment.service.kind == ServiceKind.CALL
     event = Event()
@@ -100,13 +122,14 @@ def _visit_event(
     organizer = vCalAddress(f"mailto:{clinic.email}")
     organizer.params["CN"] = clinic.name
     event.add("organizer", organizer)
-    patient = appointment.patient
-    attendee = vCalAddress(f"mailto:{patient.email}")
-    attendee.params["CN"] = patient.name
-    attendee.params["ROLE"] = "REQ-PARTICIPANT"
-    attendee.params["PARTSTAT"] = "ACCEPTED"
-    attendee.params["RSVP"] = "FALSE"
-    event.add("attendee", attendee)
+    if patient_as_attendee:
+        patient = appointment.patient
+        attendee = vCalAddress(f"mailto:{patient.email}")
+        attendee.params["CN"] = patient.name
+        attendee.params["ROLE"] = "REQ-PARTICIPANT"
+        attendee.params["PARTSTAT"] = "ACCEPTED"
+        attendee.params["RSVP"] = "FALSE"
+        event.add("attendee", attendee)
     return event
 
 
@@ -394,23 +417,52 @@ def read_calendar(data: bytes) -> Calendar:
     return calendars[0]
 
 
+@dataclass(frozen=True)
+class ReadingLimits:
+    """What reading one busy calendar may cost: occurrences in the window (per file, per
+    repeating event), combinations a rule's BY-parts may list, occurrences of a COUNT rule
+    counted before the window, and seconds."""
+
+    occurrences: int = 20_000
+    occurrences_per_event: int = 5_000
+    rule_combinations: int = 1_000
+    skipped_occurrences: int = 100_000
+    seconds: float = 5.0
+
+
 def busy_spans(
     calendar: Calendar,
     zone: ZoneInfo,
     window_start: datetime,
     window_end: datetime,
     *,
-    limit: int = 20_000,
+    limits: ReadingLimits | None = None,
 ) -> list[tuple[datetime, datetime]]:
     """The busy spans (UTC) of the calendar's events in the window, recurring ones expanded.
 
     Left out: events marked free (TRANSP:TRANSPARENT, all-day ones included) and cancelled
     ones. All-day events are days in the clinic's zone; times without a zone ("floating")
-    are clinic time too. More than `limit` occurrences (a series every minute, say) is
-    UnreadableCalendar rather than a flood of rows.
+    are clinic time too. Repeating events are first brought up to the window
+    (series_window), so the cost follows the window, not the rules' history; a calendar over
+    any of the limits (a series every minute, say) is UnreadableCalendar rather than a flood
+    of rows or a stalled worker. Changes `calendar` (one read from bytes for this).
     """
+    limits = limits or ReadingLimits()
+    deadline = monotonic() + limits.seconds
     try:
-        spans = _busy_spans(calendar, zone, window_start, window_end, limit)
+        bring_series_to_window(
+            calendar, zone, window_start, window_end,
+            max_occurrences=limits.occurrences,
+            max_occurrences_per_event=limits.occurrences_per_event,
+            max_rule_combinations=limits.rule_combinations,
+            max_skipped_occurrences=limits.skipped_occurrences,
+            deadline=deadline,
+        )
+        spans = _busy_spans(calendar, zone, window_start, window_end, limits, deadline)
+    except SeriesRefused as refused:
+        if monotonic() > deadline:
+            raise UnreadableCalendar(_too_long(limits)) from None
+        raise UnreadableCalendar(str(refused)) from None
     except UnreadableCalendar:
         raise
     except Exception as error:  # the library raises many kinds on a malformed series
@@ -418,29 +470,87 @@ def busy_spans(
     return sorted(spans)
 
 
-def _busy_spans(calendar, zone, window_start, window_end, limit):
-    occurrences = recurring_ical_events.of(calendar, components=["VEVENT"]).after(window_start)
-    spans = []
-    for count, event in enumerate(occurrences):
-        if count >= limit:
-            raise UnreadableCalendar(f"it has over {limit:,} events in the coming months")
-        if str(event.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT":
-            continue
-        if str(event.get("STATUS", "")).upper() == "CANCELLED":
+def _busy_spans(calendar, zone, window_start, window_end, limits, deadline):
+    spans = _single_event_spans(calendar, zone, window_start, window_end, limits, deadline)
+    # Bounded by now: between() lists them all at once, where after() would ask again and
+    # again from each series' start.
+    occurrences = recurring_ical_events.of(calendar, components=["VEVENT"]).between(
+        window_start, window_end + timedelta(days=2)
+    )
+    per_event: dict[str, int] = {}
+    for event in occurrences:
+        if len(spans) >= limits.occurrences:
+            raise UnreadableCalendar(
+                f"it has over {limits.occurrences:,} events in the coming months"
+            )
+        if monotonic() > deadline:
+            raise UnreadableCalendar(_too_long(limits))
+        uid = str(event.get("UID", ""))
+        per_event[uid] = per_event.get(uid, 0) + 1
+        if per_event[uid] > limits.occurrences_per_event:
+            raise UnreadableCalendar(
+                f"one repeating event has over {limits.occurrences_per_event:,} occurrences "
+                "in the coming months"
+            )
+        if _is_free(event):
             continue
         start, end = event.get("DTSTART"), event.get("DTEND")
         if start is None:
             continue
         start = _instant(start.dt, zone)
         if start >= window_end:
-            if start >= window_end + timedelta(days=2):
-                break  # occurrences come in order of start (give or take a zone offset)
             continue
         end = _instant(end.dt, zone) if end is not None else start
         if end <= start:
             continue
         spans.append((start.astimezone(UTC), end.astimezone(UTC)))
     return spans
+
+
+def _single_event_spans(calendar, zone, window_start, window_end, limits, deadline):
+    """The busy spans of the events that do not repeat, read directly (a file of thousands of
+    them costs a pass over them, not the library's work per event); they leave the calendar,
+    so only the repeating ones and their moved occurrences are left to expand."""
+    moved = {str(event.get("UID", "")) for event in calendar.walk("VEVENT")
+             if event.get("RECURRENCE-ID") is not None}
+    singles, others = [], []
+    for component in calendar.subcomponents:
+        single = component.name == "VEVENT" and not any(
+            component.get(name) is not None for name in ("RRULE", "RDATE", "RECURRENCE-ID")
+        ) and str(component.get("UID", "")) not in moved
+        (singles if single else others).append(component)
+    calendar.subcomponents = others
+    spans = []
+    for number, event in enumerate(singles):
+        if number % 1000 == 0 and monotonic() > deadline:
+            raise UnreadableCalendar(_too_long(limits))
+        if _is_free(event) or event.get("DTSTART") is None:
+            continue
+        start = event["DTSTART"].dt
+        if event.get("DTEND") is not None:
+            end = event["DTEND"].dt
+        elif event.get("DURATION") is not None:
+            end = start + event["DURATION"].dt
+        else:  # RFC 5545: a day for a date, an instant for a time
+            end = start if isinstance(start, datetime) else start + timedelta(days=1)
+        start, end = _instant(start, zone), _instant(end, zone)
+        if start < window_end and end > window_start and end > start:
+            spans.append((start.astimezone(UTC), end.astimezone(UTC)))
+            if len(spans) > limits.occurrences:
+                raise UnreadableCalendar(
+                    f"it has over {limits.occurrences:,} events in the coming months"
+                )
+    return spans
+
+
+def _is_free(event) -> bool:
+    return (str(event.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT"
+            or str(event.get("STATUS", "")).upper() == "CANCELLED")
+
+
+def _too_long(limits: ReadingLimits) -> str:
+    return (f"it takes over {limits.seconds:g} seconds to read; a calendar of the coming months "
+            "is read in far less")
 
 
 def _instant(value: date | datetime, zone: ZoneInfo) -> datetime:

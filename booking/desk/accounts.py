@@ -1,11 +1,21 @@
-"""Staff logins made and switched off, by `flask users create` or an admin in the back office."""
+"""Staff logins made and switched off, by `flask users create` or an admin in the back office.
+
+A staff password opens patients' health data: besides a length, it must be hard to guess,
+as zxcvbn estimates it, knowing the words a guesser would try first: the login's email, the
+therapist's and the clinic's names.
+"""
 
 from __future__ import annotations
+
+import contextlib
+import re
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import delete, select
+from zxcvbn import zxcvbn
 
+from booking.clinic.reference import ClinicNotConfigured, current_clinic
 from booking.extensions import db
 from booking.models import (
     StaffApiToken,
@@ -30,7 +40,7 @@ class AccountRefused(Exception):
 def create_staff_user(
     email: str, role: StaffRole | str, therapist_slug: str | None, password: str, *, by: str
 ) -> StaffUser:
-    """A new active login; the caller commits. Refuses duplicates and short passwords."""
+    """A new active login; the caller commits. Refuses duplicates and weak passwords."""
     try:
         email = validate_email(email.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as error:
@@ -50,9 +60,7 @@ def create_staff_user(
             raise AccountRefused(f"there is no therapist {therapist_slug!r}", field="therapist")
     elif therapist_slug:
         raise AccountRefused("only a therapist login names a therapist", field="therapist")
-    shortest = current_app.config["STAFF_PASSWORD_MIN_LENGTH"]
-    if len(password) < shortest:
-        raise AccountRefused(f"must be at least {shortest} characters", field="password")
+    _check_password(password, email=email, therapist=therapist)
     if db.session.scalars(select(StaffUser).where(StaffUser.email == email)).first():
         raise AccountRefused(f"{email} already has a login", field="email")
     user = StaffUser(
@@ -66,6 +74,27 @@ def create_staff_user(
     db.session.add(user)
     _audit(by, "login_created", user, therapist)
     return user
+
+
+def _check_password(password: str, *, email: str, therapist: Therapist | None) -> None:
+    shortest = current_app.config["STAFF_PASSWORD_MIN_LENGTH"]
+    if len(password) < shortest:
+        raise AccountRefused(f"must be at least {shortest} characters", field="password")
+    names = [email, *(therapist.name.split() if therapist else [])]
+    with contextlib.suppress(ClinicNotConfigured):  # `users create` before the clinic file
+        names += current_clinic().name.split()
+    # Each word on its own too: "alex", "rivera", "clinic" are what a guesser starts with.
+    words = {piece.lower() for name in names for piece in [name, *re.split(r"[\W_]+", name)]
+             if len(piece) > 2}
+    estimate = zxcvbn(password[:100], user_inputs=sorted(words))  # its cost grows with length
+    if estimate["score"] < current_app.config["STAFF_PASSWORD_MIN_STRENGTH"]:
+        warning = estimate["feedback"]["warning"]
+        raise AccountRefused(
+            "is too easy to guess" + (f" ({warning.rstrip('.').lower()})" if warning else "")
+            + "; a few uncommon words together, unrelated to the clinic and the login, are "
+            "far harder",
+            field="password",
+        )
 
 
 def set_active(user: StaffUser, active: bool, *, by: str) -> None:

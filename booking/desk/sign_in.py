@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 
+from booking.desk import sign_in_attempts
 from booking.desk.access import EVERYONE, allowed
 from booking.desk.forms import LoginForm
-from booking.extensions import db, limiter
+from booking.extensions import db
 from booking.models import StaffUser
 from booking.models.staff import no_such_staff_user
 from booking.web.requests import writing
@@ -20,7 +21,6 @@ sign_in = Blueprint("sign_in", __name__)
 
 
 @sign_in.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["RATE_LIMIT_LOGIN"], methods=["POST"])
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("desk.calendar.day"))
@@ -29,6 +29,12 @@ def login():
         form.next.data = request.args.get("next", "")
     if not form.validate_on_submit():
         return render_template("desk/login.html", form=form), 422 if form.errors else 200
+    wait = sign_in_attempts.seconds_until_allowed()
+    if wait:
+        return render_template(
+            "desk/login.html", form=form,
+            failed="Too many failed sign-ins from here. Please wait a minute and try again.",
+        ), 429, {"Retry-After": str(wait)}
     email = form.email.data.strip().lower()
     user = db.session.scalars(select(StaffUser).where(StaffUser.email == email)).first()
     matches = (
@@ -37,6 +43,7 @@ def login():
         else no_such_staff_user(form.password.data)
     )
     if not (matches and user.active):
+        sign_in_attempts.record_failure()
         # The same words whichever was wrong: no telling which emails have logins.
         return render_template(
             "desk/login.html", form=form, failed="That email and password do not match."

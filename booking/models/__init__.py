@@ -38,6 +38,7 @@ from booking.models.notifications import (
     NotificationStatus,
     new_message_id,
 )
+from booking.models.sign_in_failures import SignInFailure
 from booking.models.staff import (
     StaffApiToken,
     StaffRole,
@@ -63,6 +64,7 @@ __all__ = [
     "Patient",
     "Service",
     "ServiceKind",
+    "SignInFailure",
     "StaffApiToken",
     "StaffRole",
     "StaffUser",

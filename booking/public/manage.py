@@ -87,7 +87,8 @@ def confirmation(token: str):
 def calendar(token: str):
     appointment = _appointment_for(token)
     method = "CANCEL" if appointment.status == AppointmentStatus.CANCELLED else "REQUEST"
-    body = calendar_file(appointment, current_clinic(), method=method, now=utc_now())
+    body = calendar_file(appointment, current_clinic(), method=method, now=utc_now(),
+                         patient_as_attendee=False)
     return Response(
         body, mimetype="text/calendar",
         headers={"Content-Disposition": 'attachment; filename="visit.ics"',
