@@ -8,8 +8,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import HTTPException
 
 from booking import scheduling
@@ -27,10 +25,18 @@ from booking.api.schemas import (
     TherapistOut,
     TherapistQuery,
 )
-from booking.clinic.reference import ClinicNotConfigured, current_clinic, zone_named
+from booking.clinic.reference import (
+    ClinicNotConfigured,
+    ServiceFacts,
+    TherapistFacts,
+    clinic_zone,
+    current_clinic,
+    reference_data,
+    zone_named,
+)
 from booking.database import hold_write_lock
 from booking.extensions import db, limiter
-from booking.models import Appointment, Service, Therapist
+from booking.models import Appointment
 from booking.patients.manage_links import appointment_for_token, manage_token_for
 from booking.scheduling import idempotency
 from booking.web.requests import show_problems_with
@@ -61,9 +67,7 @@ _E404 = ("no appointment with that id and token", None)
     responses={200: ("services", ServiceList)}, decorators=_READ,
 )
 def list_services():
-    services = db.session.scalars(
-        select(Service).where(Service.active.is_(True)).order_by(Service.position)
-    )
+    services = [service for service in reference_data().services if service.active]
     return jsonify([_service_out(service).model_dump(mode="json") for service in services])
 
 
@@ -76,12 +80,7 @@ def list_therapists(query: TherapistQuery):
     if query.service is not None:
         therapists = scheduling.therapists_offering(scheduling.bookable_service(query.service))
     else:
-        therapists = db.session.scalars(
-            select(Therapist)
-            .where(Therapist.active.is_(True))
-            .order_by(Therapist.position)
-            .options(selectinload(Therapist.services))
-        ).all()
+        therapists = [therapist for therapist in reference_data().therapists if therapist.active]
     return jsonify([_therapist_out(therapist).model_dump(mode="json") for therapist in therapists])
 
 
@@ -92,7 +91,7 @@ def list_therapists(query: TherapistQuery):
 )
 def availability(query: AvailabilityQuery):
     service = scheduling.bookable_service(query.service)
-    zone = zone_named(query.tz or current_clinic().timezone)
+    zone = zone_named(query.tz) if query.tz else clinic_zone()
     slots = scheduling.free_slots(
         service, query.start, query.end, therapist_slug=query.therapist, local_zone=zone
     )
@@ -237,16 +236,19 @@ def _appointment_for_bearer(appointment_id: int) -> Appointment:
 # --- shapes --------------------------------------------------------------------------------
 
 
-def _service_out(service: Service) -> ServiceOut:
+def _service_out(service: ServiceFacts) -> ServiceOut:
     return ServiceOut.model_validate(service, from_attributes=True)
 
 
-def _therapist_out(therapist: Therapist) -> TherapistOut:
+def _therapist_out(therapist: TherapistFacts) -> TherapistOut:
     return TherapistOut(
         slug=therapist.slug,
         name=therapist.name,
         disciplines=list(therapist.disciplines),
-        services=[service.slug for service in therapist.services if service.active],
+        services=[
+            service.slug for service in reference_data().services
+            if service.active and therapist.offers(service)
+        ],
     )
 
 

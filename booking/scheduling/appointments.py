@@ -16,7 +16,14 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
-from booking.clinic.reference import current_clinic, zone_named
+from booking.clinic.reference import (
+    ServiceFacts,
+    TherapistFacts,
+    clinic_zone,
+    reference_data,
+    service_row,
+    therapist_row,
+)
 from booking.database import hold_write_lock, is_exclusion_violation
 from booking.database import insert_for_dialect as _insert
 from booking.extensions import db
@@ -27,7 +34,7 @@ from booking.models import (
     Patient,
     Service,
     ServiceKind,
-    Therapist,
+    new_calendar_uid,
     patient_identity,
     utc_now,
 )
@@ -102,40 +109,36 @@ class StaffOverride:
 # --- lookups -------------------------------------------------------------------------------
 
 
-def bookable_service(slug: str) -> Service:
-    service = db.session.scalars(
-        select(Service).where(Service.slug == slug, Service.active.is_(True))
-    ).first()
-    if service is None:
+def bookable_service(slug: str) -> ServiceFacts:
+    service = reference_data().service(slug)
+    if service is None or not service.active:
         raise UnknownService(f"there is no service {slug!r}")
     return service
 
 
-def therapists_offering(service: Service, slug: str | None = None) -> list[Therapist]:
+def therapists_offering(
+    service: ServiceFacts | Service, slug: str | None = None
+) -> list[TherapistFacts]:
     """Active therapists who offer the service, in the clinic file's order (or just `slug`)."""
-    offers = Therapist.services.any(Service.id == service.id)
+    therapists = reference_data().therapists
     if slug is None:
-        return list(
-            db.session.scalars(
-                select(Therapist)
-                .where(Therapist.active.is_(True), offers)
-                .order_by(Therapist.position, Therapist.slug)
-            )
-        )
-    found = db.session.execute(
-        select(Therapist, offers.label("offers")).where(
-            Therapist.slug == slug, Therapist.active.is_(True)
-        )
-    ).first()
+        return [
+            therapist for therapist in therapists
+            if therapist.active and therapist.offers(service)
+        ]
+    found = next(
+        (therapist for therapist in therapists if therapist.slug == slug and therapist.active),
+        None,
+    )
     if found is None:
         raise UnknownTherapist(f"there is no therapist {slug!r}")
-    if not found.offers:
-        raise UnknownTherapist(f"{found.Therapist.name} does not offer {service.name}")
-    return [found.Therapist]
+    if not found.offers(service):
+        raise UnknownTherapist(f"{found.name} does not offer {service.name}")
+    return [found]
 
 
 def free_slots(
-    service: Service,
+    service: ServiceFacts,
     first_day: date,
     last_day: date,
     *,
@@ -147,8 +150,8 @@ def free_slots(
 
     The days are in `local_zone` (the patient's, say), by default the clinic's zone.
     """
-    clinic = current_clinic()
-    zone = zone_named(clinic.timezone)
+    clinic = reference_data().clinic
+    zone = clinic.zone
     therapists = therapists_offering(service, therapist_slug)
     local_zone = local_zone or zone
     window_start, window_end = local_day_bounds(first_day, last_day, local_zone)
@@ -170,7 +173,7 @@ def free_slots(
     return [slot for slot in slots if window_start <= slot.start < window_end]
 
 
-def _span(service: Service) -> timedelta:
+def _span(service: ServiceFacts | Service) -> timedelta:
     return timedelta(minutes=service.duration_minutes + service.buffer_after_minutes)
 
 
@@ -178,20 +181,17 @@ def has_evaluation_before(patient: Patient | None, start: datetime) -> bool:
     """The clinical rule: a comprehensive evaluation on record that ends before `start`."""
     if patient is None:
         return False
-    return bool(
-        db.session.scalar(
-            select(
-                exists().where(
-                    Appointment.patient_id == patient.id,
-                    Appointment.service_id == Service.id,
-                    Service.kind == ServiceKind.EVALUATION,
-                    Appointment.status.in_(
-                        [AppointmentStatus.CONFIRMED, AppointmentStatus.COMPLETED]
-                    ),
-                    Appointment.end_at <= start,
-                )
-            )
-        )
+    return bool(db.session.scalar(select(_evaluation_on_record(start, Appointment.patient_id
+                                                              == patient.id))))
+
+
+def _evaluation_on_record(start: datetime, whose):
+    return exists().where(
+        whose,
+        Appointment.service_id == Service.id,
+        Service.kind == ServiceKind.EVALUATION,
+        Appointment.status.in_([AppointmentStatus.CONFIRMED, AppointmentStatus.COMPLETED]),
+        Appointment.end_at <= start,
     )
 
 
@@ -205,7 +205,7 @@ def find_patient(email: str, name: str) -> Patient | None:
 
 
 def book_appointment(
-    service: Service,
+    service: ServiceFacts | Service,
     start: datetime,
     patient: PatientDetails,
     *,
@@ -222,12 +222,18 @@ def book_appointment(
     """
     now = now or utc_now()
     hold_write_lock()
+    service = _service_facts(service)
     therapists = therapists_offering(service, therapist_slug)
-    existing_patient = find_patient(patient.email, patient.name)
-    if (
-        service.requires_evaluation
-        and override is None
-        and not has_evaluation_before(existing_patient, start)
+    identity = patient_identity(patient.email, patient.name)
+    if service.requires_evaluation and override is None and not db.session.scalar(
+        select(
+            _evaluation_on_record(
+                start,
+                Appointment.patient_id.in_(
+                    select(Patient.id).where(Patient.identity == identity).scalar_subquery()
+                ),
+            )
+        )
     ):
         raise EvaluationRequired(
             f"{service.name} follows an evaluation: please book an evaluation first"
@@ -237,46 +243,63 @@ def book_appointment(
     if not candidates:
         raise SlotUnavailable("that time is not available; please choose another")
 
-    patient_row = _patient_for(existing_patient, patient)
+    patient_row = _patient_for(identity, patient, now)
     end = start + timedelta(minutes=service.duration_minutes)
-    # With one candidate a lost race ends the transaction; with several, a savepoint per try
-    # lets the next therapist be tried after PostgreSQL refuses one.
-    savepoints = len(candidates) > 1
     for therapist in candidates:
-        # Ids, not relationships: the row joins the session only inside its savepoint.
-        appointment = Appointment(
-            service_id=service.id,
-            therapist_id=therapist.id,
-            patient_id=patient_row.id,
-            start_at=start,
-            end_at=end,
-            busy_until=end + timedelta(minutes=service.buffer_after_minutes),
-            status=AppointmentStatus.CONFIRMED,
-            notes=notes,
-            booked_by=booked_by,
-            evaluation_override=override.reason if override else "",
-            created_at=now,
-            updated_at=now,
-        )
-        if _write_unless_overlapping(appointment, savepoint=savepoints):
-            for name, value in (("service", service), ("therapist", therapist),
-                                ("patient", patient_row)):
-                set_committed_value(appointment, name, value)
-            _audit(
-                booked_by,
-                "booked",
-                appointment,
-                {
-                    "service": service.slug,
-                    "therapist": therapist.slug,
-                    "start": start.isoformat(),
-                    **({"override": override.reason} if override else {}),
-                },
-                now,
+        # PostgreSQL's exclusion constraint refuses an overlap that another host raced into:
+        # ON CONFLICT DO NOTHING turns the refusal into no row, and the next therapist is
+        # tried in the same transaction (on SQLite the write lock already rules a race out).
+        appointment = db.session.scalars(
+            _insert(Appointment)
+            .values(
+                calendar_uid=new_calendar_uid(),
+                sequence=0,
+                service_id=service.id,
+                therapist_id=therapist.id,
+                patient_id=patient_row.id,
+                start_at=start,
+                end_at=end,
+                busy_until=end + timedelta(minutes=service.buffer_after_minutes),
+                status=AppointmentStatus.CONFIRMED,
+                notes=notes,
+                booked_by=booked_by,
+                evaluation_override=override.reason if override else "",
+                cancel_reason="",
+                created_at=now,
+                updated_at=now,
             )
-            outbox.plan_for_booking(appointment, now)
-            return appointment
+            .on_conflict_do_nothing()
+            .returning(Appointment)
+        ).first()
+        if appointment is None:
+            continue
+        for name, value in (("service", service_row(service)),
+                            ("therapist", therapist_row(therapist)), ("patient", patient_row)):
+            set_committed_value(appointment, name, value)
+        _audit(
+            booked_by,
+            "booked",
+            appointment,
+            {
+                "service": service.slug,
+                "therapist": therapist.slug,
+                "start": start.isoformat(),
+                **({"override": override.reason} if override else {}),
+            },
+            now,
+        )
+        outbox.plan_for_booking(appointment, now)
+        return appointment
     raise SlotUnavailable("that time was just taken; please choose another")
+
+
+def _service_facts(service: ServiceFacts | Service) -> ServiceFacts:
+    if isinstance(service, ServiceFacts):
+        return service
+    found = reference_data().service_with_id(service.id)
+    if found is None:
+        raise UnknownService(f"there is no service {service.slug!r}")
+    return found
 
 
 def reschedule_appointment(
@@ -293,7 +316,7 @@ def reschedule_appointment(
     hold_write_lock()
     db.session.refresh(appointment)
     _require_changeable(appointment, now)
-    service = appointment.service
+    service = _service_facts(appointment.service)
     slug = therapist_slug or appointment.therapist.slug
     therapists = therapists_offering(service, slug)
     candidates = _free_therapists_at(
@@ -304,7 +327,7 @@ def reschedule_appointment(
     before = {"therapist": appointment.therapist.slug, "start": appointment.start_at.isoformat()}
     therapist = candidates[0]
     end = start + timedelta(minutes=service.duration_minutes)
-    appointment.therapist = therapist
+    appointment.therapist = therapist_row(therapist)
     appointment.start_at = start
     appointment.end_at = end
     appointment.busy_until = end + timedelta(minutes=service.buffer_after_minutes)
@@ -369,7 +392,7 @@ def record_attendance(
     db.session.refresh(appointment)
     if appointment.status != AppointmentStatus.CONFIRMED:
         raise AppointmentNotChangeable(f"this appointment is {appointment.status}")
-    zone = zone_named(current_clinic().timezone)
+    zone = clinic_zone()
     if appointment.start_at.astimezone(zone).date() > now.astimezone(zone).date():
         raise AppointmentNotChangeable("attendance is recorded from the day of the visit on")
     if outcome == "arrived":
@@ -396,17 +419,17 @@ def _require_changeable(appointment: Appointment, now: datetime) -> None:
 
 
 def _free_therapists_at(
-    service: Service,
-    therapists: list[Therapist],
+    service: ServiceFacts,
+    therapists: list[TherapistFacts],
     start: datetime,
     now: datetime,
     *,
     override: StaffOverride | None,
     ignore_appointment_id: int | None = None,
-) -> list[Therapist]:
+) -> list[TherapistFacts]:
     """Those of `therapists` for whom `start` is a free slot, least busy that day first."""
-    clinic = current_clinic()
-    zone = zone_named(clinic.timezone)
+    clinic = reference_data().clinic
+    zone = clinic.zone
     local_day = start.astimezone(zone).date()
     window_start, window_end = local_day_bounds(local_day, local_day, zone)
     calendars = therapist_calendars(
@@ -424,33 +447,39 @@ def _free_therapists_at(
     return [therapist for _, _, therapist in sorted(free, key=lambda item: item[:2])]
 
 
-def _patient_for(existing: Patient | None, details: PatientDetails) -> Patient:
-    """The patient row for these details, created on first booking, contact details refreshed."""
-    if existing is None:
-        identity = patient_identity(details.email, details.name)
-        # The same new patient may be booking twice at once: the second insert does nothing
-        # (waiting for the first on PostgreSQL) and both use the one row.
-        db.session.execute(
-            _insert(Patient)
-            .values(
-                identity=identity,
-                name=" ".join(details.name.split()),
-                email=details.email.strip(),
-                phone="",
-                guardian_name="",
-                created_at=utc_now(),
-                updated_at=utc_now(),
-            )
-            .on_conflict_do_nothing(index_elements=["identity"])
-        )
-        existing = db.session.scalars(select(Patient).where(Patient.identity == identity)).one()
-    if details.phone:
-        existing.phone = details.phone
-    if details.date_of_birth:
-        existing.date_of_birth = details.date_of_birth
-    if details.guardian_name:
-        existing.guardian_name = details.guardian_name
-    return existing
+def _patient_for(identity: str, details: PatientDetails, now: datetime) -> Patient:
+    """The patient row for these details, created on first booking, contact details refreshed.
+
+    One statement either way. The same new patient may be booking twice at once: the second
+    insert waits for the first (on PostgreSQL) and then refreshes the one row.
+    """
+    statement = _insert(Patient).values(
+        identity=identity,
+        name=" ".join(details.name.split()),
+        email=details.email.strip(),
+        phone=details.phone,
+        date_of_birth=details.date_of_birth,
+        guardian_name=details.guardian_name,
+        created_at=now,
+        updated_at=now,
+    )
+    # Only what was given replaces what is kept; with nothing given the row is left as it is.
+    refreshed = {
+        name: getattr(statement.excluded, name)
+        for name, given in (("phone", details.phone), ("date_of_birth", details.date_of_birth),
+                            ("guardian_name", details.guardian_name))
+        if given
+    }
+    if refreshed:
+        refreshed["updated_at"] = statement.excluded.updated_at
+    else:
+        refreshed["identity"] = statement.excluded.identity
+    return db.session.scalars(
+        statement.on_conflict_do_update(index_elements=["identity"], set_=refreshed).returning(
+            Patient
+        ),
+        execution_options={"populate_existing": True},
+    ).one()
 
 
 def _write_unless_overlapping(new: Appointment | None = None, *, savepoint: bool) -> bool:
