@@ -11,13 +11,14 @@ import contextlib
 from datetime import time, timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import create_engine, event, select, text
 
 from booking import create_app
 from booking.clinic import clinic_file
 from booking.extensions import db
 from booking.models import Service, Therapist, TimeOff, WorkingHours
 from booking.scheduling import therapist_hours
+from config import TestConfig, load_config
 from tests.conftest import CLINIC_FILE, local, next_weekday
 
 
@@ -203,3 +204,31 @@ def test_a_change_rolled_back_elsewhere_is_never_seen(app, client, another_worke
         "service": "schedule-a-call", "start": str(monday), "end": str(monday)})
     assert answer.status_code == 422
     assert answer.json["error"]["code"] == "unknown_service"
+
+
+def test_a_pooled_connection_closed_while_idle_is_replaced_before_a_request_uses_it(
+    postgres_database_url,
+):
+    settings = {**load_config(TestConfig), "SQLALCHEMY_DATABASE_URI": postgres_database_url,
+                "DATABASE_PING_AFTER_IDLE_SECONDS": 0}
+    app = create_app(settings)
+    with app.app_context():
+        client = app.test_client()
+        assert client.get("/healthz").status_code == 200
+        db.session.remove()  # the connection goes back to the pool
+        killer = create_engine(postgres_database_url)
+        with killer.begin() as connection:
+            ended = connection.execute(text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )).scalar()
+        killer.dispose()
+        assert ended >= 1
+
+        with statements_sent() as sent:
+            answer = client.get("/healthz")
+        assert answer.status_code == 200, answer.json
+        assert answer.json["database"] == "ok"
+        assert len(sent) == 1  # the ping is not a statement of the request
+        db.session.remove()
+        db.engine.dispose()

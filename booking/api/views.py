@@ -78,7 +78,7 @@ def list_services():
 )
 def list_therapists(query: TherapistQuery):
     if query.service is not None:
-        therapists = scheduling.therapists_offering(scheduling.bookable_service(query.service))
+        therapists = scheduling.therapists_offering(scheduling.offered_service(query.service))
     else:
         therapists = [therapist for therapist in reference_data().therapists if therapist.active]
     return jsonify([_therapist_out(therapist).model_dump(mode="json") for therapist in therapists])
@@ -90,7 +90,7 @@ def list_therapists(query: TherapistQuery):
     decorators=_READ,
 )
 def availability(query: AvailabilityQuery):
-    service = scheduling.bookable_service(query.service)
+    service = scheduling.offered_service(query.service)
     zone = zone_named(query.tz) if query.tz else clinic_zone()
     slots = scheduling.free_slots(
         service, query.start, query.end, therapist_slug=query.therapist, local_zone=zone

@@ -18,8 +18,9 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_request_context, request
-from sqlalchemy import event, select, update
+from sqlalchemy import event, inspect, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from booking.extensions import db
 from booking.models import Clinic, Service, Therapist, TimeOff, WorkingHours, therapist_services
@@ -125,10 +126,10 @@ def reference_data() -> ReferenceData:
     if checked is not None:
         return checked
     session = db.session()
+    revision = _current_revision(session)  # (flushes this session's pending changes first)
     if session.info.get(_CHANGED):
-        # Changed in this (uncommitted) transaction: read afresh, and keep it to ourselves.
-        return _read_reference_data(session, _current_revision(session))
-    revision = _current_revision(session)
+        # Changed in this transaction, not committed: read afresh and keep it to ourselves.
+        return _read_reference_data(session, revision)
     cache = current_app.extensions.setdefault("reference_data", {})
     data = cache.get("data")
     if data is None or data.revision != revision:
@@ -168,8 +169,14 @@ def _checked_store() -> dict:
     return db.session().info
 
 
+_REVISION = select(Clinic.reference_revision).limit(1)
+
+
 def _current_revision(session: Session) -> int:
-    revision = session.execute(select(Clinic.reference_revision).limit(1)).scalar()
+    if session.new or session.dirty or session.deleted:
+        session.flush()  # a pending change to reference data raises the revision first
+    # Core, not the ORM: this runs in every request.
+    revision = session.connection().execute(_REVISION).scalar()
     if revision is None:
         raise ClinicNotConfigured("no clinic loaded: run `flask --app wsgi clinic load FILE`")
     return revision
@@ -245,21 +252,30 @@ def _session_row(model, facts):
     """The row these facts were read from, placed in the session as if just loaded.
 
     The facts are current (their revision was checked in this request), so no SELECT is
-    needed; a row the session already holds is returned as it is.
+    needed. A row the session already holds is returned, its expired values (a commit, such
+    as the one before a booking's write lock) filled from the facts.
     """
     session = db.session()
+    values = _column_values(model, facts)
     held = session.identity_map.get(session.identity_key(model, (facts.id,)))
     if held is not None:
+        state = inspect(held)
+        for name in state.expired_attributes & values.keys():
+            set_committed_value(held, name, values[name])
         return held
-    column_names = {attribute.key for attribute in model.__mapper__.column_attrs}
-    values = {}
-    for field in fields(facts):
-        if field.name in column_names:
-            value = getattr(facts, field.name)
-            values[field.name] = list(value) if isinstance(value, tuple) else value
     row = model(**values)
     make_transient_to_detached(row)
     return session.merge(row, load=False)
+
+
+def _column_values(model, facts) -> dict:
+    column_names = {attribute.key for attribute in model.__mapper__.column_attrs}
+    return {
+        field.name: list(value) if isinstance(value, tuple) else value
+        for field in fields(facts)
+        if field.name in column_names
+        for value in (getattr(facts, field.name),)
+    }
 
 
 # --- keeping the revision ------------------------------------------------------------------

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -109,11 +109,17 @@ class StaffOverride:
 # --- lookups -------------------------------------------------------------------------------
 
 
-def bookable_service(slug: str) -> ServiceFacts:
+def offered_service(slug: str) -> ServiceFacts:
+    """The active service of that slug, as plain values (what availability reads)."""
     service = reference_data().service(slug)
     if service is None or not service.active:
         raise UnknownService(f"there is no service {slug!r}")
     return service
+
+
+def bookable_service(slug: str) -> Service:
+    """The active service of that slug as its row in the session, for writing (no query)."""
+    return service_row(offered_service(slug))
 
 
 def therapists_offering(
@@ -138,7 +144,7 @@ def therapists_offering(
 
 
 def free_slots(
-    service: ServiceFacts,
+    service: ServiceFacts | Service,
     first_day: date,
     last_day: date,
     *,
@@ -296,7 +302,8 @@ def book_appointment(
 def _service_facts(service: ServiceFacts | Service) -> ServiceFacts:
     if isinstance(service, ServiceFacts):
         return service
-    found = reference_data().service_with_id(service.id)
+    # By its identity: reading an attribute of a row a commit expired would query it again.
+    found = reference_data().service_with_id(inspect(service).identity[0])
     if found is None:
         raise UnknownService(f"there is no service {service.slug!r}")
     return found
