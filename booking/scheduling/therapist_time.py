@@ -60,7 +60,7 @@ def therapist_calendars(
     if ignore_appointment_id is not None:
         parameters["ignored_appointment"] = ignore_appointment_id
     statement = _busy_spans(ignoring_one=ignore_appointment_id is not None)
-    for therapist_id, start, end in db.session.connection().execute(statement, parameters):
+    for therapist_id, start, end in db.session.connection().execute(statement, parameters).all():
         busy[therapist_id].append(Interval(start, end))
     # Time off is wall clock; a day either side covers any zone offset.
     local_from = window_start.replace(tzinfo=None) - timedelta(days=1)
