@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 from datetime import time, timedelta
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import create_engine, event, select, text
 
 from booking import create_app
+from booking.calendars.feed_tokens import feed_url_for
 from booking.clinic import clinic_file
 from booking.extensions import db
 from booking.models import Service, Therapist, TimeOff, WorkingHours
@@ -232,3 +234,16 @@ def test_a_pooled_connection_closed_while_idle_is_replaced_before_a_request_uses
         assert len(sent) == 1  # the ping is not a statement of the request
         db.session.remove()
         db.engine.dispose()
+
+
+def test_a_feed_subscriber_whose_copy_is_current_costs_two_statements(client, clinic, book):
+    book(start=local(next_weekday(0), 9))
+    alex = db.session.scalars(select(Therapist).where(Therapist.slug == "alex-rivera")).one()
+    path = urlsplit(feed_url_for(alex)).path
+    etag = client.get(path).headers["ETag"]
+
+    with statements_sent() as sent:
+        answer = client.get(path, headers={"If-None-Match": etag})
+    assert answer.status_code == 304
+    # The revision of the reference data and the feed's version: no clinic, no therapists.
+    assert len([statement for statement in sent if not statement.startswith("BEGIN")]) == 2
