@@ -40,7 +40,7 @@ bench-availability: install
 
 # Requests around the engine, gunicorn on SQLite and PostgreSQL, beside /healthz.
 bench-requests: install
-	$(BIN)/python tests/postgres_server.py -- $(BIN)/python bench/requests.py
+	$(BIN)/python tests/postgres_server.py -- $(BIN)/python bench/request_costs.py
 
 bench-booking: install
 	$(BIN)/python tests/postgres_server.py -- $(BIN)/python bench/booking.py

@@ -9,7 +9,7 @@ and with 8 clients. Every request goes on a fresh connection, as gunicorn's sync
 close each one.
 
 Run: make bench (starts a throwaway PostgreSQL), or with TEST_POSTGRES_URL or DATABASE_URL
-set to a PostgreSQL server: python bench/requests.py [--only sqlite|postgresql]
+set to a PostgreSQL server: python bench/request_costs.py [--only sqlite|postgresql]
 """
 
 from __future__ import annotations
@@ -28,9 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
-# The repository root in place of this folder: this file's name would hide the `requests`
-# package that the test servers use.
-sys.path[0] = str(Path(__file__).resolve().parent.parent)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert  # noqa: E402
 
