@@ -11,7 +11,6 @@ worker on any host is seen by the next request everywhere.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import lru_cache
@@ -117,7 +116,6 @@ class ReferenceData:
 
 _CHECKED = "booking.reference_data"  # the copy this request has checked (or transaction)
 _CHANGED = "reference_data_changed"  # this transaction changed reference data (not committed)
-_CACHE_LOCK = threading.Lock()
 
 
 def reference_data() -> ReferenceData:
@@ -133,9 +131,7 @@ def reference_data() -> ReferenceData:
     cache = current_app.extensions.setdefault("reference_data", {})
     data = cache.get("data")
     if data is None or data.revision != revision:
-        data = _read_reference_data(session, revision)
-        with _CACHE_LOCK:
-            cache["data"] = data
+        data = cache["data"] = _read_reference_data(session, revision)
     _checked_store()[_CHECKED] = data
     return data
 
@@ -293,9 +289,11 @@ def _raise_revision_with_reference_changes(session, _flush_context, _instances):
     # One UPDATE in this flush's transaction: committed with the change or not at all. Every
     # such flush raises it (a savepoint rolled back takes its raise with it). A clinic row new
     # in this flush starts at its default revision.
+    clinic = Clinic.__table__
     session.execute(
-        update(Clinic.__table__).values(
-            reference_revision=Clinic.__table__.c.reference_revision + 1
+        update(clinic).values(
+            reference_revision=clinic.c.reference_revision + 1,
+            updated_at=clinic.c.updated_at,  # the clinic row itself did not change
         )
     )
     session.info[_CHANGED] = True

@@ -187,11 +187,12 @@ def has_evaluation_before(patient: Patient | None, start: datetime) -> bool:
     """The clinical rule: a comprehensive evaluation on record that ends before `start`."""
     if patient is None:
         return False
-    return bool(db.session.scalar(select(_evaluation_on_record(start, Appointment.patient_id
-                                                              == patient.id))))
+    on_record = _evaluation_on_record(start, Appointment.patient_id == patient.id)
+    return bool(db.session.scalar(select(on_record)))
 
 
 def _evaluation_on_record(start: datetime, whose):
+    """The rule's one statement, for the patient(s) `whose` picks out."""
     return exists().where(
         whose,
         Appointment.service_id == Service.id,
