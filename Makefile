@@ -7,7 +7,7 @@ FLASK := $(BIN)/flask --app wsgi
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test lint bench bench-availability bench-booking bench-notifications \
-	bench-feeds bench-series bench-load clean
+	bench-feeds bench-series bench-load bench-requests clean
 
 $(STAMP): pyproject.toml package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,10 +36,15 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 
-bench: bench-availability bench-booking bench-notifications bench-feeds bench-series bench-load
+bench: bench-availability bench-requests bench-booking bench-notifications bench-feeds bench-series \
+	bench-load
 
 bench-availability: install
 	$(BIN)/python bench/availability.py
+
+# Requests around the engine, gunicorn on SQLite and PostgreSQL, beside /healthz.
+bench-requests: install
+	$(BIN)/python tests/postgres_server.py -- $(BIN)/python bench/request_costs.py
 
 bench-booking: install
 	$(BIN)/python tests/postgres_server.py -- $(BIN)/python bench/booking.py

@@ -191,7 +191,7 @@ def main() -> None:
               f"{sorted(set(winners))} (must be [1])")
     overlaps = overlapping_live_appointments(url)
     print(f"overlapping live appointments: {overlaps} (must be 0)")
-    print("target: 200 bookings/s or more")
+    print("target: 400 bookings/s or more")
 
 
 if __name__ == "__main__":

@@ -1,34 +1,33 @@
-"""The clinic as the rest of the code asks for it: the clinic row and its time zone.
+"""The clinic's reference data (the clinic, its services, therapists, hours and time off) as
+plain values, read once per revision and kept by each process; every other module reads them
+through here.
 
-The clinic, its services and therapists are reference data, changed only by a clinic file or
-the back office; every other module reads them through here.
+The clinic row's `reference_revision` is raised in the same transaction as any change to that
+data, by a flush hook below (so the clinic file, the back office and anyone else writing
+through the ORM raise it without thinking of it). A request reads the revision once, with one
+cheap statement, and rebuilds the process's copy only when it moved: a change made by any
+worker on any host is seen by the next request everywhere.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+from datetime import datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from flask import current_app, has_request_context, request
+from sqlalchemy import event, inspect, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from booking.extensions import db
-from booking.models import Clinic
+from booking.models import Clinic, Service, Therapist, TimeOff, WorkingHours, therapist_services
+from booking.rules import availability
 
 
 class ClinicNotConfigured(Exception):
     """No clinic file has been loaded yet."""
-
-
-def current_clinic() -> Clinic:
-    # Asked for many times in a request: after the first, the session's identity map answers.
-    known_id = db.session.info.get("clinic_id")
-    clinic = db.session.get(Clinic, known_id) if known_id else None
-    if clinic is None:
-        clinic = db.session.scalars(select(Clinic).limit(1)).first()
-    if clinic is None:
-        raise ClinicNotConfigured("no clinic loaded: run `flask --app wsgi clinic load FILE`")
-    db.session.info["clinic_id"] = clinic.id
-    return clinic
 
 
 @lru_cache(maxsize=16)
@@ -36,5 +35,279 @@ def zone_named(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+@dataclass(frozen=True)
+class ClinicFacts:
+    id: int
+    name: str
+    timezone: str
+    email: str
+    phone: str
+    address: str
+    website: str
+    slot_step_minutes: int
+    feed_details: str
+    feed_rotation: int
+    updated_at: datetime
+    reference_revision: int
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return zone_named(self.timezone)
+
+
+@dataclass(frozen=True)
+class ServiceFacts:
+    """A service as availability and booking read it; the same names as the Service row."""
+
+    id: int
+    slug: str
+    name: str
+    description: str
+    kind: str
+    duration_minutes: int
+    buffer_after_minutes: int
+    min_notice_hours: int
+    max_advance_days: int
+    reminders: tuple[str, ...]
+    aftercare: tuple[str, ...]
+    requires_evaluation: bool
+    active: bool
+    position: int
+
+
+@dataclass(frozen=True)
+class TherapistFacts:
+    """A therapist with the services they offer and their hours and time off (wall clock)."""
+
+    id: int
+    slug: str
+    name: str
+    email: str
+    disciplines: tuple[str, ...]
+    active: bool
+    position: int
+    feed_rotation: int
+    service_ids: frozenset[int]
+    hours: tuple[availability.WorkingHours, ...]
+    time_off: tuple[availability.TimeOff, ...]
+
+    def offers(self, service) -> bool:
+        return service.id in self.service_ids
+
+
+@dataclass(frozen=True)
+class ReferenceData:
+    revision: int
+    clinic: ClinicFacts
+    services: tuple[ServiceFacts, ...]  # in the clinic file's order
+    therapists: tuple[TherapistFacts, ...]  # in the clinic file's order
+
+    def service(self, slug: str) -> ServiceFacts | None:
+        return next((service for service in self.services if service.slug == slug), None)
+
+    def service_with_id(self, service_id: int) -> ServiceFacts | None:
+        return next((service for service in self.services if service.id == service_id), None)
+
+    def therapist(self, slug: str) -> TherapistFacts | None:
+        return next((therapist for therapist in self.therapists if therapist.slug == slug), None)
+
+
+# --- reading -------------------------------------------------------------------------------
+
+_CHECKED = "booking.reference_data"  # the copy this request has checked (or transaction)
+_CHANGED = "reference_data_changed"  # this transaction changed reference data (not committed)
+
+
+def reference_data() -> ReferenceData:
+    """The clinic's reference data as of now: the revision is read once per request."""
+    checked = _checked_store().get(_CHECKED)
+    if checked is not None:
+        return checked
+    session = db.session()
+    revision = _current_revision(session)  # (flushes this session's pending changes first)
+    if session.info.get(_CHANGED):
+        # Changed in this transaction, not committed: read afresh and keep it to ourselves.
+        return _read_reference_data(session, revision)
+    cache = current_app.extensions.setdefault("reference_data", {})
+    data = cache.get("data")
+    if data is None or data.revision != revision:
+        data = cache["data"] = _read_reference_data(session, revision)
+    _checked_store()[_CHECKED] = data
+    return data
+
+
+def current_clinic() -> Clinic:
+    """The clinic row, in the session (from the reference copy: no statement when it is current)."""
+    return _session_row(Clinic, reference_data().clinic)
+
+
 def clinic_zone() -> ZoneInfo:
-    return zone_named(current_clinic().timezone)
+    return reference_data().clinic.zone
+
+
+def service_row(service: ServiceFacts | Service) -> Service:
+    """The Service row for a service of the reference data, in the session, without a query."""
+    return service if isinstance(service, Service) else _session_row(Service, service)
+
+
+def therapist_row(therapist: TherapistFacts | Therapist) -> Therapist:
+    """The Therapist row of the reference data, in the session, without a query."""
+    if isinstance(therapist, Therapist):
+        return therapist
+    return _session_row(Therapist, therapist)
+
+
+def _checked_store() -> dict:
+    # Per request when there is one (a booking's write lock may start a second transaction
+    # and need not read the revision again); otherwise per transaction of the session.
+    if has_request_context():
+        return request.environ
+    return db.session().info
+
+
+_REVISION = select(Clinic.reference_revision).limit(1)
+
+
+def _current_revision(session: Session) -> int:
+    if session.new or session.dirty or session.deleted:
+        session.flush()  # a pending change to reference data raises the revision first
+    # Core, not the ORM: this runs in every request.
+    revision = session.connection().execute(_REVISION).scalar()
+    if revision is None:
+        raise ClinicNotConfigured("no clinic loaded: run `flask --app wsgi clinic load FILE`")
+    return revision
+
+
+def _read_reference_data(session: Session, revision: int) -> ReferenceData:
+    """Everything at once, as plain rows; read after the revision, so never older than it."""
+    clinic = session.execute(select(*_columns(Clinic, ClinicFacts)).limit(1)).one()
+    services = session.execute(
+        select(*_columns(Service, ServiceFacts)).order_by(Service.position, Service.id)
+    ).all()
+    offered: dict[int, set[int]] = {}
+    for therapist_id, service_id in session.execute(
+        select(therapist_services.c.therapist_id, therapist_services.c.service_id)
+    ):
+        offered.setdefault(therapist_id, set()).add(service_id)
+    hours: dict[int, list[availability.WorkingHours]] = {}
+    for row in session.execute(
+        select(
+            WorkingHours.therapist_id, WorkingHours.weekday, WorkingHours.start_time,
+            WorkingHours.end_time,
+        ).order_by(WorkingHours.weekday, WorkingHours.start_time)
+    ):
+        hours.setdefault(row.therapist_id, []).append(
+            availability.WorkingHours(row.weekday, row.start_time, row.end_time)
+        )
+    time_off: dict[int, list[availability.TimeOff]] = {}
+    for row in session.execute(
+        select(TimeOff.therapist_id, TimeOff.starts_local, TimeOff.ends_local).order_by(
+            TimeOff.starts_local
+        )
+    ):
+        time_off.setdefault(row.therapist_id, []).append(
+            availability.TimeOff(row.starts_local, row.ends_local)
+        )
+    therapist_columns = [
+        field.name for field in fields(TherapistFacts)
+        if field.name not in {"service_ids", "hours", "time_off"}
+    ]
+    therapists = session.execute(
+        select(*(getattr(Therapist, name) for name in therapist_columns)).order_by(
+            Therapist.position, Therapist.slug
+        )
+    ).all()
+    return ReferenceData(
+        revision=revision,
+        clinic=ClinicFacts(**{**clinic._asdict(), "reference_revision": revision}),
+        services=tuple(
+            ServiceFacts(**{
+                **row._asdict(),
+                "reminders": tuple(row.reminders or ()),
+                "aftercare": tuple(row.aftercare or ()),
+            })
+            for row in services
+        ),
+        therapists=tuple(
+            TherapistFacts(
+                **{**row._asdict(), "disciplines": tuple(row.disciplines or ())},
+                service_ids=frozenset(offered.get(row.id, ())),
+                hours=tuple(hours.get(row.id, ())),
+                time_off=tuple(time_off.get(row.id, ())),
+            )
+            for row in therapists
+        ),
+    )
+
+
+def _columns(model, facts_class) -> list:
+    return [getattr(model, field.name) for field in fields(facts_class)]
+
+
+def _session_row(model, facts):
+    """The row these facts were read from, placed in the session as if just loaded.
+
+    The facts are current (their revision was checked in this request), so no SELECT is
+    needed. A row the session already holds is returned, its expired values (a commit, such
+    as the one before a booking's write lock) filled from the facts.
+    """
+    session = db.session()
+    values = _column_values(model, facts)
+    held = session.identity_map.get(session.identity_key(model, (facts.id,)))
+    if held is not None:
+        state = inspect(held)
+        for name in state.expired_attributes & values.keys():
+            set_committed_value(held, name, values[name])
+        return held
+    row = model(**values)
+    make_transient_to_detached(row)
+    return session.merge(row, load=False)
+
+
+def _column_values(model, facts) -> dict:
+    column_names = {attribute.key for attribute in model.__mapper__.column_attrs}
+    return {
+        field.name: list(value) if isinstance(value, tuple) else value
+        for field in fields(facts)
+        if field.name in column_names
+        for value in (getattr(facts, field.name),)
+    }
+
+
+# --- keeping the revision ------------------------------------------------------------------
+
+_REFERENCE_MODELS = (Clinic, Service, Therapist, WorkingHours, TimeOff)
+
+
+@event.listens_for(Session, "before_flush")
+def _raise_revision_with_reference_changes(session, _flush_context, _instances):
+    if not any(
+        isinstance(row, _REFERENCE_MODELS)
+        for row in (*session.new, *session.dirty, *session.deleted)
+    ):
+        return
+    # One UPDATE in this flush's transaction: committed with the change or not at all. Every
+    # such flush raises it (a savepoint rolled back takes its raise with it). A clinic row new
+    # in this flush starts at its default revision.
+    clinic = Clinic.__table__
+    session.execute(
+        update(clinic).values(
+            reference_revision=clinic.c.reference_revision + 1,
+            updated_at=clinic.c.updated_at,  # the clinic row itself did not change
+        )
+    )
+    session.info[_CHANGED] = True
+    _forget_checked(session)
+
+
+def _forget_checked(session) -> None:
+    session.info.pop(_CHECKED, None)
+    if has_request_context():
+        request.environ.pop(_CHECKED, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_transaction_state(session, transaction):
+    if transaction.parent is None:
+        session.info.pop(_CHANGED, None)
+        session.info.pop(_CHECKED, None)

@@ -5,9 +5,11 @@ us rather than by the driver, so that a booking can take the write lock first
 (`BEGIN IMMEDIATE`) and then re-check the slot, with no one able to slip in between.
 """
 
+import time
+
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.orm import Session
 
 from booking.extensions import db
@@ -54,6 +56,36 @@ def init_app(app) -> None:
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _on_sqlite_connect)
             event.listen(engine, "begin", _on_sqlite_begin)
+        else:
+            _ping_connections_left_idle(engine, app.config["DATABASE_PING_AFTER_IDLE_SECONDS"])
+
+
+_RETURNED_AT = "returned_to_pool_at"
+
+
+def _ping_connections_left_idle(engine: Engine, idle_seconds: float) -> None:
+    """Check a pooled connection before use only when it sat unused for a while.
+
+    A connection in steady use is known to be alive, and pinging it on every checkout (as
+    `pool_pre_ping` does) was a round trip added to every request. One left idle may have been
+    closed by the server, a restart or a firewall: that one is pinged, and replaced if dead.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection, record):
+        record.info[_RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection, record, _proxy):
+        returned_at = record.info.get(_RETURNED_AT)
+        if returned_at is None or time.monotonic() - returned_at < idle_seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+            dbapi_connection.rollback()
+        except Exception as error:
+            # The pool discards this connection and checks out a new one.
+            raise DisconnectionError("an idle connection was closed") from error
 
 
 def is_postgresql() -> bool:

@@ -83,6 +83,10 @@ class Clinic(db.Model):
     # Raised to revoke the front desk's clinic-wide calendar feed URL.
     feed_rotation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
+    # Raised in the same transaction as any change to the clinic, its services, therapists,
+    # hours or time off (booking/clinic/reference.py), so every process knows with one read
+    # whether the reference data it keeps is still right.
+    reference_revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 therapist_services = Table(

@@ -78,7 +78,11 @@ class Notification(db.Model):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str] = mapped_column(Text, default="")
-    message_id: Mapped[str] = mapped_column(String(120), unique=True, default=new_message_id)
+    # Unique and made in Python, so it also tells which new row is which when a booking's
+    # notifications go in one INSERT (SQLite cannot vouch for the order of returned ids).
+    message_id: Mapped[str] = mapped_column(
+        String(120), unique=True, default=new_message_id, insert_sentinel=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
     appointment: Mapped[Appointment] = relationship()

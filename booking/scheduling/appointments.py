@@ -11,15 +11,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import TextClause, bindparam, exists, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
-from booking.clinic.reference import current_clinic, zone_named
+from booking.clinic.reference import (
+    ServiceFacts,
+    TherapistFacts,
+    clinic_zone,
+    reference_data,
+    service_row,
+    therapist_row,
+)
 from booking.database import hold_write_lock, is_exclusion_violation
-from booking.database import insert_for_dialect as _insert
 from booking.extensions import db
 from booking.models import (
     Appointment,
@@ -27,8 +34,8 @@ from booking.models import (
     Patient,
     Service,
     ServiceKind,
-    Therapist,
     audit,
+    new_calendar_uid,
     patient_identity,
     utc_now,
 )
@@ -100,40 +107,42 @@ class StaffOverride:
 # --- lookups -------------------------------------------------------------------------------
 
 
-def bookable_service(slug: str) -> Service:
-    service = db.session.scalars(
-        select(Service).where(Service.slug == slug, Service.active.is_(True))
-    ).first()
-    if service is None:
+def offered_service(slug: str) -> ServiceFacts:
+    """The active service of that slug, as plain values (what availability reads)."""
+    service = reference_data().service(slug)
+    if service is None or not service.active:
         raise UnknownService(f"there is no service {slug!r}")
     return service
 
 
-def therapists_offering(service: Service, slug: str | None = None) -> list[Therapist]:
+def bookable_service(slug: str) -> Service:
+    """The active service of that slug as its row in the session, for writing (no query)."""
+    return service_row(offered_service(slug))
+
+
+def therapists_offering(
+    service: ServiceFacts | Service, slug: str | None = None
+) -> list[TherapistFacts]:
     """Active therapists who offer the service, in the clinic file's order (or just `slug`)."""
-    offers = Therapist.services.any(Service.id == service.id)
+    therapists = reference_data().therapists
     if slug is None:
-        return list(
-            db.session.scalars(
-                select(Therapist)
-                .where(Therapist.active.is_(True), offers)
-                .order_by(Therapist.position, Therapist.slug)
-            )
-        )
-    found = db.session.execute(
-        select(Therapist, offers.label("offers")).where(
-            Therapist.slug == slug, Therapist.active.is_(True)
-        )
-    ).first()
+        return [
+            therapist for therapist in therapists
+            if therapist.active and therapist.offers(service)
+        ]
+    found = next(
+        (therapist for therapist in therapists if therapist.slug == slug and therapist.active),
+        None,
+    )
     if found is None:
         raise UnknownTherapist(f"there is no therapist {slug!r}")
-    if not found.offers:
-        raise UnknownTherapist(f"{found.Therapist.name} does not offer {service.name}")
-    return [found.Therapist]
+    if not found.offers(service):
+        raise UnknownTherapist(f"{found.name} does not offer {service.name}")
+    return [found]
 
 
 def free_slots(
-    service: Service,
+    service: ServiceFacts | Service,
     first_day: date,
     last_day: date,
     *,
@@ -145,8 +154,8 @@ def free_slots(
 
     The days are in `local_zone` (the patient's, say), by default the clinic's zone.
     """
-    clinic = current_clinic()
-    zone = zone_named(clinic.timezone)
+    clinic = reference_data().clinic
+    zone = clinic.zone
     therapists = therapists_offering(service, therapist_slug)
     local_zone = local_zone or zone
     window_start, window_end = local_day_bounds(first_day, last_day, local_zone)
@@ -168,7 +177,7 @@ def free_slots(
     return [slot for slot in slots if window_start <= slot.start < window_end]
 
 
-def _span(service: Service) -> timedelta:
+def _span(service: ServiceFacts | Service) -> timedelta:
     return timedelta(minutes=service.duration_minutes + service.buffer_after_minutes)
 
 
@@ -176,32 +185,32 @@ def has_evaluation_before(patient: Patient | None, start: datetime) -> bool:
     """The clinical rule: a comprehensive evaluation on record that ends before `start`."""
     if patient is None:
         return False
-    return bool(
-        db.session.scalar(
-            select(
-                exists().where(
-                    Appointment.patient_id == patient.id,
-                    Appointment.service_id == Service.id,
-                    Service.kind == ServiceKind.EVALUATION,
-                    Appointment.status.in_(
-                        [AppointmentStatus.CONFIRMED, AppointmentStatus.COMPLETED]
-                    ),
-                    Appointment.end_at <= start,
-                )
-            )
-        )
+    on_record = _evaluation_on_record(start, Appointment.patient_id == patient.id)
+    return bool(db.session.scalar(select(on_record)))
+
+
+def _evaluation_on_record(start: datetime, whose):
+    """The rule's one statement, for the patient(s) `whose` picks out."""
+    return exists().where(
+        whose,
+        Appointment.service_id == Service.id,
+        Service.kind == ServiceKind.EVALUATION,
+        Appointment.status.in_([AppointmentStatus.CONFIRMED, AppointmentStatus.COMPLETED]),
+        Appointment.end_at <= start,
     )
 
 
 def require_evaluation(
-    service: Service, patient: Patient | None, start: datetime, override: StaffOverride | None
+    service: ServiceFacts | Service, identity: str, start: datetime,
+    override: StaffOverride | None,
 ) -> None:
-    """The clinical rule at booking: EvaluationRequired unless it holds or front desk waived it."""
-    if (
-        service.requires_evaluation
-        and override is None
-        and not has_evaluation_before(patient, start)
-    ):
+    """The clinical rule at booking: EvaluationRequired unless it holds for the patient of
+    this identity (one statement) or front desk waived it."""
+    if not service.requires_evaluation or override is not None:
+        return
+    patient_ids = select(Patient.id).where(Patient.identity == identity).scalar_subquery()
+    on_record = _evaluation_on_record(start, Appointment.patient_id.in_(patient_ids))
+    if not db.session.scalar(select(on_record)):
         raise EvaluationRequired(
             f"{service.name} follows an evaluation: please book an evaluation first"
         )
@@ -217,7 +226,7 @@ def find_patient(email: str, name: str) -> Patient | None:
 
 
 def book_appointment(
-    service: Service,
+    service: ServiceFacts | Service,
     start: datetime,
     patient: PatientDetails,
     *,
@@ -234,56 +243,76 @@ def book_appointment(
     """
     now = now or utc_now()
     hold_write_lock()
+    service = _service_facts(service)
     therapists = therapists_offering(service, therapist_slug)
-    existing_patient = find_patient(patient.email, patient.name)
-    require_evaluation(service, existing_patient, start, override)
+    identity = patient_identity(patient.email, patient.name)
+    require_evaluation(service, identity, start, override)
 
     candidates = _free_therapists_at(service, therapists, start, now, override=override)
 
-    patient_row = _patient_for(existing_patient, patient)
+    patient_row = _patient_for(identity, patient, now)
     end = start + timedelta(minutes=service.duration_minutes)
-    # With one candidate a lost race ends the transaction; with several, a savepoint per try
-    # lets the next therapist be tried after PostgreSQL refuses one.
-    savepoints = len(candidates) > 1
     for therapist in candidates:
-        # Ids, not relationships: the row joins the session only inside its savepoint.
-        appointment = Appointment(
-            service_id=service.id,
-            therapist_id=therapist.id,
-            patient_id=patient_row.id,
-            start_at=start,
-            end_at=end,
-            busy_until=end + timedelta(minutes=service.buffer_after_minutes),
-            status=AppointmentStatus.CONFIRMED,
-            notes=notes,
-            patient_phone=patient.phone,
-            patient_date_of_birth=patient.date_of_birth,
-            patient_guardian_name=patient.guardian_name,
-            patient_language=patient.language,
-            booked_by=booked_by,
-            evaluation_override=override.reason if override else "",
-            created_at=now,
-            updated_at=now,
+        # PostgreSQL's exclusion constraint refuses an overlap that another host raced into:
+        # ON CONFLICT DO NOTHING turns the refusal into no row, and the next therapist is
+        # tried in the same transaction (on SQLite the write lock already rules a race out).
+        appointment = db.session.scalars(
+            select(Appointment).from_statement(_insert_unless_overlapping()),
+            {
+                "calendar_uid": new_calendar_uid(),
+                "sequence": 0,
+                "status": AppointmentStatus.CONFIRMED,
+                "service_id": service.id,
+                "therapist_id": therapist.id,
+                "patient_id": patient_row.id,
+                "series_id": None,
+                "start_at": start,
+                "end_at": end,
+                "busy_until": end + timedelta(minutes=service.buffer_after_minutes),
+                "notes": notes,
+                # What was given with this booking is this booking's (the record keeps its own).
+                "patient_phone": patient.phone,
+                "patient_date_of_birth": patient.date_of_birth,
+                "patient_guardian_name": patient.guardian_name,
+                "patient_language": patient.language,
+                "booked_by": booked_by,
+                "evaluation_override": override.reason if override else "",
+                "cancel_reason": "",
+                "arrived_at": None,
+                "created_at": now,
+                "updated_at": now,
+            },
+        ).first()
+        if appointment is None:
+            continue
+        for name, value in (("service", service_row(service)),
+                            ("therapist", therapist_row(therapist)), ("patient", patient_row)):
+            set_committed_value(appointment, name, value)
+        _audit(
+            booked_by,
+            "booked",
+            appointment,
+            {
+                "service": service.slug,
+                "therapist": therapist.slug,
+                "start": start.isoformat(),
+                **({"override": override.reason} if override else {}),
+            },
+            now,
         )
-        if _write_unless_overlapping(appointment, savepoint=savepoints):
-            for name, value in (("service", service), ("therapist", therapist),
-                                ("patient", patient_row)):
-                set_committed_value(appointment, name, value)
-            _audit(
-                booked_by,
-                "booked",
-                appointment,
-                {
-                    "service": service.slug,
-                    "therapist": therapist.slug,
-                    "start": start.isoformat(),
-                    **({"override": override.reason} if override else {}),
-                },
-                now,
-            )
-            outbox.plan_for_booking(appointment, now)
-            return appointment
+        outbox.plan_for_booking(appointment, now)
+        return appointment
     raise _lost_race()
+
+
+def _service_facts(service: ServiceFacts | Service) -> ServiceFacts:
+    if isinstance(service, ServiceFacts):
+        return service
+    # By its identity: reading an attribute of a row a commit expired would query it again.
+    found = reference_data().service_with_id(inspect(service).identity[0])
+    if found is None:
+        raise UnknownService(f"there is no service {service.slug!r}")
+    return found
 
 
 def reschedule_appointment(
@@ -300,7 +329,7 @@ def reschedule_appointment(
     hold_write_lock()
     db.session.refresh(appointment)
     _require_changeable(appointment, now)
-    service = appointment.service
+    service = _service_facts(appointment.service)
     slug = therapist_slug or appointment.therapist.slug
     therapists = therapists_offering(service, slug)
     candidates = _free_therapists_at(
@@ -309,7 +338,7 @@ def reschedule_appointment(
     before = {"therapist": appointment.therapist.slug, "start": appointment.start_at.isoformat()}
     therapist = candidates[0]
     end = start + timedelta(minutes=service.duration_minutes)
-    appointment.therapist = therapist
+    appointment.therapist = therapist_row(therapist)
     appointment.start_at = start
     appointment.end_at = end
     appointment.busy_until = end + timedelta(minutes=service.buffer_after_minutes)
@@ -374,7 +403,7 @@ def record_attendance(
     db.session.refresh(appointment)
     if appointment.status != AppointmentStatus.CONFIRMED:
         raise AppointmentNotChangeable(f"this appointment is {appointment.status}")
-    zone = zone_named(current_clinic().timezone)
+    zone = clinic_zone()
     if appointment.start_at.astimezone(zone).date() > now.astimezone(zone).date():
         raise AppointmentNotChangeable("attendance is recorded from the day of the visit on")
     if outcome == "arrived":
@@ -401,20 +430,20 @@ def _require_changeable(appointment: Appointment, now: datetime) -> None:
 
 
 def _free_therapists_at(
-    service: Service,
-    therapists: list[Therapist],
+    service: ServiceFacts,
+    therapists: list[TherapistFacts],
     start: datetime,
     now: datetime,
     *,
     override: StaffOverride | None,
     ignore_appointment_id: int | None = None,
-) -> list[Therapist]:
+) -> list[TherapistFacts]:
     """Those of `therapists` for whom `start` is a free slot, least busy that day first.
 
     Raises SlotUnavailable, with the reason nearest to free, when there is none.
     """
-    clinic = current_clinic()
-    zone = zone_named(clinic.timezone)
+    clinic = reference_data().clinic
+    zone = clinic.zone
     local_day = start.astimezone(zone).date()
     window_start, window_end = local_day_bounds(local_day, local_day, zone)
     calendars = therapist_calendars(
@@ -467,33 +496,63 @@ def _lost_race() -> SlotUnavailable:
     return SlotUnavailable(SlotRefusal.TAKEN, "that time is not available: it was just booked")
 
 
-def _patient_for(existing: Patient | None, details: PatientDetails) -> Patient:
-    """The patient row for these details, made on their first booking.
+def _patient_for(identity: str, details: PatientDetails, now: datetime) -> Patient:
+    """The patient row for these details, made on their first booking; one statement.
 
     A later booking never changes the record: anyone who knows a patient's name and email can
     book, so the details given with a booking are kept on that booking, and the record's
-    contact details change only through the back office.
+    contact details change only through the back office. The same new patient may be booking
+    twice at once: the second insert waits for the first (on PostgreSQL) and uses its row.
     """
-    if existing is not None:
-        return existing
-    identity = patient_identity(details.email, details.name)
-    # The same new patient may be booking twice at once: the second insert does nothing
-    # (waiting for the first on PostgreSQL) and both use the one row.
-    db.session.execute(
-        _insert(Patient)
-        .values(
-            identity=identity,
-            name=" ".join(details.name.split()),
-            email=details.email.strip(),
-            phone=details.phone,
-            date_of_birth=details.date_of_birth,
-            guardian_name=details.guardian_name,
-            created_at=utc_now(),
-            updated_at=utc_now(),
-        )
-        .on_conflict_do_nothing(index_elements=["identity"])
+    return db.session.scalars(
+        select(Patient).from_statement(_upsert_patient()),
+        {
+            "identity": identity,
+            "name": " ".join(details.name.split()),
+            "email": details.email.strip(),
+            "phone": details.phone,
+            "date_of_birth": details.date_of_birth,
+            "guardian_name": details.guardian_name,
+            "created_at": now,
+            "updated_at": now,
+        },
+        execution_options={"populate_existing": True},
+    ).one()
+
+
+@cache
+def _upsert_patient() -> TextClause:
+    """Insert the patient, or give back the row on record as it is (a no-op update, so that
+    RETURNING answers either way)."""
+    table = Patient.__table__
+    return _insert_returning(
+        table,
+        [column for column in table.c if column.name != "id"],
+        "ON CONFLICT (identity) DO UPDATE SET identity = excluded.identity",
     )
-    return db.session.scalars(select(Patient).where(Patient.identity == identity)).one()
+
+
+@cache
+def _insert_unless_overlapping() -> TextClause:
+    """Insert the appointment; no row back when PostgreSQL's exclusion constraint refuses it."""
+    table = Appointment.__table__
+    return _insert_returning(
+        table, [column for column in table.c if column.name != "id"], "ON CONFLICT DO NOTHING"
+    )
+
+
+def _insert_returning(table, columns, on_conflict: str) -> TextClause:
+    names = ", ".join(column.name for column in columns)
+    values = ", ".join(f":{column.name}" for column in columns)
+    returned = ", ".join(column.name for column in table.c)
+    return (
+        text(
+            f"INSERT INTO {table.name} ({names}) VALUES ({values}) {on_conflict} "
+            f"RETURNING {returned}"
+        )
+        .bindparams(*(bindparam(column.name, type_=column.type) for column in columns))
+        .columns(*table.c)
+    )
 
 
 def _write_unless_overlapping(

@@ -26,6 +26,7 @@ from booking.models import (
     AppointmentStatus,
     Service,
     Therapist,
+    patient_identity,
     utc_now,
 )
 from booking.notifications import outbox
@@ -46,7 +47,6 @@ from booking.scheduling.appointments import (
     _require_changeable,
     _write_unless_overlapping,
     cancel_appointment,
-    find_patient,
     require_evaluation,
     therapists_offering,
 )
@@ -218,7 +218,7 @@ def preview_series(
 ) -> SeriesPlan:
     """What book_series would do, booking nothing: its refusal of the patient
     (EvaluationRequired), or each visit free or not."""
-    require_evaluation(service, find_patient(patient.email, patient.name), first, override)
+    require_evaluation(service, patient_identity(patient.email, patient.name), first, override)
     return plan_series(
         service, first, weekdays, count, therapist_slug=therapist_slug, override=override,
         now=now,
@@ -245,9 +245,9 @@ def book_series(
     now = now or utc_now()
     hold_write_lock()
     _require_series_offered(service, count, override)
-    existing_patient = find_patient(patient.email, patient.name)
-    require_evaluation(service, existing_patient, first, override)
-    patient_row = _patient_for(existing_patient, patient)
+    identity = patient_identity(patient.email, patient.name)
+    require_evaluation(service, identity, first, override)
+    patient_row = _patient_for(identity, patient, now)
     weekday_names = [WEEKDAYS[number] for number in weekdays]
     for _ in range(_WRITE_TRIES):
         plan = plan_series(

@@ -1,0 +1,249 @@
+"""What a request costs the database, and the reference data every process keeps.
+
+Availability reads at most 3 statements and a booking writes in at most 8, however many
+therapists and days; the clinic's services, therapists, hours and time off are kept by each
+process and still right the moment anyone, in any process, changes them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import time, timedelta
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import create_engine, event, select, text
+
+from booking import create_app
+from booking.calendars.feed_tokens import feed_url_for
+from booking.clinic import clinic_file
+from booking.extensions import db
+from booking.models import Service, Therapist, TimeOff, WorkingHours
+from booking.scheduling import therapist_hours
+from config import TestConfig, load_config
+from tests.conftest import CLINIC_FILE, local, next_weekday
+
+
+@contextlib.contextmanager
+def statements_sent():
+    """The SQL statements this app sends to its database while inside, as a list."""
+    sent: list[str] = []
+
+    def record(_connection, _cursor, statement, _parameters, _context, _executemany):
+        sent.append(statement)
+
+    # A request in a server starts with a session of its own.
+    db.session.remove()
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+
+
+def availability(client, first_day, last_day, **params):
+    answer = client.get(
+        "/api/v1/availability",
+        query_string={"service": "schedule-a-call", "start": str(first_day),
+                      "end": str(last_day), **params},
+    )
+    assert answer.status_code == 200, answer.json
+    return answer.json["slots"]
+
+
+def booking(start, *, therapist=None, name="Pat Example", email="pat@example.com"):
+    body = {"service": "schedule-a-call", "start": start.isoformat(),
+            "patient": {"name": name, "email": email, "phone": "+1 586 555 0142"}}
+    if therapist:
+        body["therapist"] = therapist
+    return body
+
+
+@pytest.fixture
+def another_worker(app_settings, clinic):
+    """A second app on the same database, as another gunicorn worker or host would be."""
+    other = create_app(app_settings)
+    with other.app_context():
+        yield other
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_availability_for_every_therapist_over_two_months_reads_three_statements(
+    client, clinic
+):
+    first_day = next_weekday(0)
+    last_day = first_day + timedelta(days=55)
+    availability(client, first_day, last_day)  # this process reads the reference data once
+
+    for params in ({}, {"therapist": "jamie-lee"}, {"tz": "Europe/London"}):
+        with statements_sent() as sent:
+            slots = availability(client, first_day, last_day, **params)
+        assert slots
+        assert len(sent) <= 3, sent
+
+
+def test_a_booking_with_its_reminders_and_audit_writes_in_eight_statements(client, clinic):
+    day = next_weekday(1)
+    with statements_sent() as sent:
+        answer = client.post("/api/v1/appointments", json=booking(local(day, 10)))
+    assert answer.status_code == 201, answer.json
+    assert len(sent) <= 8, sent
+
+    # The same patient again, now known, with the therapist named: no more statements.
+    with statements_sent() as sent:
+        answer = client.post(
+            "/api/v1/appointments", json=booking(local(day, 14), therapist="jamie-lee")
+        )
+    assert answer.status_code == 201, answer.json
+    assert answer.json["therapist"] == "jamie-lee"
+    assert len(sent) <= 8, sent
+
+
+def test_the_therapist_list_and_the_service_list_read_only_the_revision(client, clinic):
+    client.get("/api/v1/services")
+    with statements_sent() as sent:
+        services = client.get("/api/v1/services").json
+    assert [service["slug"] for service in services] == [
+        "schedule-a-call", "pt-evaluation", "dry-needling"
+    ]
+    assert [statement for statement in sent if not statement.startswith("BEGIN")] == [
+        sent[-1]
+    ]
+    assert "reference_revision" in sent[-1]
+
+    with statements_sent() as sent:
+        therapists = client.get("/api/v1/therapists").json
+    assert [(therapist["slug"], therapist["services"]) for therapist in therapists] == [
+        ("alex-rivera", ["schedule-a-call", "pt-evaluation", "dry-needling"]),
+        ("jamie-lee", ["schedule-a-call", "pt-evaluation"]),
+    ]
+    assert [statement for statement in sent if not statement.startswith("BEGIN")] == [
+        sent[-1]
+    ]
+
+
+def test_hours_changed_by_another_worker_show_in_the_next_availability_request(
+    app, client, another_worker
+):
+    monday = next_weekday(0)
+    before = availability(client, monday, monday, therapist="jamie-lee")
+    assert before[0]["start"] == local(monday, 9).isoformat()
+
+    with another_worker.app_context():
+        jamie = db.session.scalars(select(Therapist).where(Therapist.slug == "jamie-lee")).one()
+        therapist_hours.set_weekly_hours(
+            jamie, {0: [(time(13, 0), time(15, 0))]}, by="staff:desk@clinic.example"
+        )
+        db.session.commit()
+
+    after = availability(client, monday, monday, therapist="jamie-lee")
+    assert after[0]["start"] == local(monday, 13).isoformat()
+    assert after[-1]["start"] == local(monday, 14, 45).isoformat()
+
+
+def test_time_off_and_a_new_service_length_from_another_worker_are_seen_at_once(
+    app, client, another_worker
+):
+    monday = next_weekday(0)
+    assert len(availability(client, monday, monday, therapist="alex-rivera")) == 32
+
+    with another_worker.app_context():
+        alex = db.session.scalars(select(Therapist).where(Therapist.slug == "alex-rivera")).one()
+        alex.time_off.append(
+            TimeOff(starts_local=local(monday, 8).replace(tzinfo=None),
+                    ends_local=local(monday, 12).replace(tzinfo=None), reason="Course")
+        )
+        db.session.commit()
+    afternoon = availability(client, monday, monday, therapist="alex-rivera")
+    assert [slot["start"] for slot in afternoon[:1]] == [local(monday, 13).isoformat()]
+    assert len(afternoon) == 16
+
+    with another_worker.app_context():
+        text = CLINIC_FILE.read_text().replace("duration_minutes = 15", "duration_minutes = 30", 1)
+        clinic_file.apply_clinic(clinic_file.parse_clinic_file(text, "clinic.toml"))
+        db.session.commit()
+    # The clinic file has no time off for Alex: loading it removed the course too.
+    longer = availability(client, monday, monday, therapist="alex-rivera")
+    assert (longer[0]["start"], longer[0]["end"]) == (
+        local(monday, 8).isoformat(), local(monday, 8, 30).isoformat()
+    )
+    assert len(longer) == 30
+
+
+def test_a_change_rolled_back_elsewhere_is_never_seen(app, client, another_worker):
+    monday = next_weekday(0)
+    assert availability(client, monday, monday, therapist="jamie-lee")[0]["start"] == (
+        local(monday, 9).isoformat()
+    )
+
+    with another_worker.app_context():
+        hours = db.session.scalars(
+            select(WorkingHours).join(Therapist).where(
+                Therapist.slug == "jamie-lee", WorkingHours.weekday == 0
+            )
+        ).one()
+        hours.start_time = time(11, 0)
+        db.session.flush()
+        # While the change is pending, the transaction that made it sees it...
+        assert availability(another_worker.test_client(), monday, monday,
+                            therapist="jamie-lee")[0]["start"] == local(monday, 11).isoformat()
+        db.session.rollback()
+
+    # ...and nobody keeps it once it is rolled back, there or here.
+    assert availability(another_worker.test_client(), monday, monday,
+                        therapist="jamie-lee")[0]["start"] == local(monday, 9).isoformat()
+    assert availability(client, monday, monday, therapist="jamie-lee")[0]["start"] == (
+        local(monday, 9).isoformat()
+    )
+    with another_worker.app_context():
+        service = db.session.scalars(
+            select(Service).where(Service.slug == "schedule-a-call")
+        ).one()
+        service.active = False
+        db.session.commit()
+    answer = client.get("/api/v1/availability", query_string={
+        "service": "schedule-a-call", "start": str(monday), "end": str(monday)})
+    assert answer.status_code == 422
+    assert answer.json["error"]["code"] == "unknown_service"
+
+
+def test_a_pooled_connection_closed_while_idle_is_replaced_before_a_request_uses_it(
+    postgres_database_url,
+):
+    settings = {**load_config(TestConfig), "SQLALCHEMY_DATABASE_URI": postgres_database_url,
+                "DATABASE_PING_AFTER_IDLE_SECONDS": 0}
+    app = create_app(settings)
+    with app.app_context():
+        client = app.test_client()
+        assert client.get("/healthz").status_code == 200
+        db.session.remove()  # the connection goes back to the pool
+        killer = create_engine(postgres_database_url)
+        with killer.begin() as connection:
+            ended = connection.execute(text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )).scalar()
+        killer.dispose()
+        assert ended >= 1
+
+        with statements_sent() as sent:
+            answer = client.get("/healthz")
+        assert answer.status_code == 200, answer.json
+        assert answer.json["database"] == "ok"
+        assert len(sent) == 1  # the ping is not a statement of the request
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_a_feed_subscriber_whose_copy_is_current_costs_two_statements(client, clinic, book):
+    book(start=local(next_weekday(0), 9))
+    alex = db.session.scalars(select(Therapist).where(Therapist.slug == "alex-rivera")).one()
+    path = urlsplit(feed_url_for(alex)).path
+    etag = client.get(path).headers["ETag"]
+
+    with statements_sent() as sent:
+        answer = client.get(path, headers={"If-None-Match": etag})
+    assert answer.status_code == 304
+    # The revision of the reference data and the feed's version: no clinic, no therapists.
+    assert len([statement for statement in sent if not statement.startswith("BEGIN")]) == 2
