@@ -23,6 +23,7 @@ from booking.models.clinic import (
     WorkingHours,
     therapist_services,
 )
+from booking.models.clinical import CallListItem, CallListKind, CheckInAnswer, Clearance
 from booking.models.dispatcher_heartbeat import (
     DispatcherHeartbeat,
     dispatcher_state,
@@ -50,6 +51,10 @@ __all__ = [
     "Appointment",
     "AppointmentStatus",
     "AuditEntry",
+    "CallListItem",
+    "CallListKind",
+    "CheckInAnswer",
+    "Clearance",
     "Clinic",
     "DispatcherHeartbeat",
     "ExternalBusyTime",

@@ -8,6 +8,7 @@ to therapists' hours and time off. Nothing else writes an appointment.
 from booking.scheduling.appointments import (
     ATTENDANCE,
     AppointmentNotChangeable,
+    ClearanceRequired,
     EvaluationRequired,
     PatientDetails,
     SchedulingError,
@@ -31,6 +32,7 @@ from booking.scheduling.nearest_slots import nearest_free_slots
 __all__ = [
     "ATTENDANCE",
     "AppointmentNotChangeable",
+    "ClearanceRequired",
     "EvaluationRequired",
     "PatientDetails",
     "SchedulingError",

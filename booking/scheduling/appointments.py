@@ -35,6 +35,8 @@ from booking.notifications import outbox
 from booking.patients.details import PatientDetails
 from booking.rules import availability
 from booking.rules.availability import SlotRefusal
+from booking.rules.clinical import ClearanceDecision, is_cleared
+from booking.scheduling.clearances import decision_in_force
 from booking.scheduling.therapist_time import booking_rules, local_day_bounds, therapist_calendars
 
 
@@ -70,6 +72,14 @@ class EvaluationRequired(SchedulingError):
     field = "service"
 
 
+class ClearanceRequired(SchedulingError):
+    """The service needs a therapist's clearance for this patient, and "cleared" is not in force."""
+
+    code = "clearance_required"
+    status = 422
+    field = "service"
+
+
 class UnknownService(SchedulingError):
     code = "unknown_service"
     status = 422
@@ -90,7 +100,8 @@ class AppointmentNotChangeable(SchedulingError):
 
 @dataclass(frozen=True)
 class StaffOverride:
-    """Front desk waiving the notice, the booking window and the evaluation rule, with a reason."""
+    """Front desk waiving the notice, the booking window and the evaluation and clearance
+    rules, with a reason."""
 
     staff: str
     reason: str
@@ -215,7 +226,8 @@ def book_appointment(
     """Book `service` at `start` for the patient, with the named therapist or any free one.
 
     Raises SlotUnavailable when the slot is not offered (taken, outside hours, too soon, too
-    far ahead) and EvaluationRequired when the service needs an evaluation the patient lacks.
+    far ahead), EvaluationRequired when the service needs an evaluation the patient lacks, and
+    ClearanceRequired when it needs a therapist's clearance that is not in force.
     """
     now = now or utc_now()
     hold_write_lock()
@@ -229,6 +241,12 @@ def book_appointment(
         raise EvaluationRequired(
             f"{service.name} follows an evaluation: please book an evaluation first"
         )
+    if (
+        service.requires_clearance
+        and override is None
+        and not is_cleared(decision_in_force(existing_patient, service))
+    ):
+        raise _clearance_required(service)
 
     candidates = _free_therapists_at(service, therapists, start, now, override=override)
 
@@ -293,6 +311,14 @@ def reschedule_appointment(
     db.session.refresh(appointment)
     _require_changeable(appointment, now)
     service = appointment.service
+    # A visit booked before its patient was found not cleared stays where it is (on the front
+    # desk's follow-up list) until staff move it with an override or cancel it.
+    if (
+        service.requires_clearance
+        and override is None
+        and decision_in_force(appointment.patient, service) is ClearanceDecision.NOT_CLEARED
+    ):
+        raise _clearance_required(service)
     slug = therapist_slug or appointment.therapist.slug
     therapists = therapists_offering(service, slug)
     candidates = _free_therapists_at(
@@ -452,6 +478,13 @@ def _refusal_message(
 def _hours(notice: timedelta) -> str:
     hours = notice.total_seconds() / 3600
     return "1 hour" if hours == 1 else f"{hours:g} hours"
+
+
+def _clearance_required(service: Service) -> ClearanceRequired:
+    return ClearanceRequired(
+        f"{service.name} needs a therapist's clearance after your evaluation: "
+        "please book an evaluation, or call the clinic"
+    )
 
 
 def _lost_race() -> SlotUnavailable:

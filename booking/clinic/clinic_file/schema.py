@@ -496,6 +496,7 @@ class ServiceSpec(BaseModel):
     aftercare: Durations = ()
     aftercare_advice: one_of(AFTERCARE_ADVICE) = AFTERCARE_ADVICE[0]
     requires_evaluation: Annotated[bool, PlainValidator(_yes_or_no)] = False
+    requires_clearance: Annotated[bool, PlainValidator(_yes_or_no)] = False
 
     @model_validator(mode="after")
     def _bookable_at_all(self) -> ServiceSpec:
