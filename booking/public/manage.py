@@ -33,7 +33,7 @@ from booking.public.forms import (
     parse_start,
     week_from_query,
 )
-from booking.public.problems import PageProblem, problem_page
+from booking.public.problems import PageProblem, clearance_required_page, problem_page
 from booking.public.week_of_times import (
     day_label,
     google_calendar_link,
@@ -146,6 +146,8 @@ def _reschedule_visit(token: str):
         )
         return _visit_page("public/reschedule.html", token, appointment, form=form,
                            wanted=start, refusal=refusal.reason, nearest=nearest), 409
+    except scheduling.ClearanceRequired:
+        return clearance_required_page(appointment.service), 422
     except scheduling.AppointmentNotChangeable:
         return _cannot_change(token)
     moved_to = f"{day_label(start.astimezone(zone).date())} at {time_label(start.astimezone(zone))}"
