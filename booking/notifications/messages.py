@@ -71,6 +71,8 @@ def email_for(
         "patient": patient,
         "when": when,
         "manage_url": manage_url_for(appointment),
+        # The check-in's page asks; only the form on it records (mail scanners follow links).
+        "check_in_url": manage_url_for(appointment) + "/check-in",
         "booking_url": current_app.config["PUBLIC_BASE_URL"] + "/",
         "dry_needling": is_dry_needling(appointment.service),
         "addressee": words.addressee,
