@@ -19,7 +19,8 @@ from booking.desk.access import DESK, EVERYONE, allowed
 from booking.desk.forms import AttendanceForm, BookingForm, CancelForm, MoveForm, choices
 from booking.desk.pages import today
 from booking.extensions import db
-from booking.models import AppointmentStatus, AuditEntry, Patient, Service, utc_now
+from booking.models import AppointmentStatus, AuditEntry, Patient, Service, StaffRole, utc_now
+from booking.scheduling import check_ins
 from booking.web.requests import writing
 
 appointments = Blueprint("appointments", __name__)
@@ -58,6 +59,9 @@ def _appointment_page(visit, *, move_form=None, cancel_form=None, attendance_for
         attendance_open=visit.status == AppointmentStatus.CONFIRMED
         and visit.start_at.astimezone(zone).date() <= today(),
         error=error,
+        # Health data: for the patient's clinicians, not the front desk.
+        last_check_in=None if access.current_role() is StaffRole.FRONT_DESK
+        else check_ins.latest_check_in_before(visit),
     ), status
 
 

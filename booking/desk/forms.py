@@ -140,6 +140,22 @@ class CancelForm(FlaskForm):
     )
 
 
+class ClearanceForm(FlaskForm):
+    """A therapist's decision after an evaluation: is the service (dry needling) right for the
+    patient. `back_day` brings the day view back when the form was sent from it."""
+
+    service = SelectField("Service", validators=[DataRequired()])
+    decision = SelectField(
+        "Decision",
+        choices=choices([("cleared", "Cleared"), ("not_cleared", "Not cleared")]),
+        validators=[DataRequired()],
+    )
+    note = TextAreaField(
+        "Note (seen by therapists only)", validators=[Optional(), Length(max=2000)]
+    )
+    back_day = HiddenField()
+
+
 class AttendanceForm(FlaskForm):
     outcome = SelectField(
         "Attendance",

@@ -66,6 +66,20 @@ def check_ins_of(appointment_ids: list[int]) -> dict[int, CheckInAnswer]:
     return {row.appointment_id: row for row in rows}
 
 
+def latest_check_in_before(appointment: Appointment) -> CheckInAnswer | None:
+    """The patient's last check-in from an earlier visit: what the therapist reads before the
+    next one."""
+    return db.session.scalars(
+        select(CheckInAnswer)
+        .join(Appointment, CheckInAnswer.appointment_id == Appointment.id)
+        .where(
+            Appointment.patient_id == appointment.patient_id,
+            Appointment.start_at < appointment.start_at,
+        )
+        .order_by(Appointment.start_at.desc())
+    ).first()
+
+
 def record_check_in(
     appointment: Appointment, answers: CheckInAnswers, *, now: datetime | None = None
 ) -> CheckInAnswer:
