@@ -59,10 +59,10 @@ def _list_page(kind: CallListKind):
 @allowed(*DESK)
 @writing
 def done(item_id: int):
+    require_form_token()
     item = db.session.get(CallListItem, item_id)
     if item is None:
         abort(404)
-    require_form_token()
     mark_done(item, by=current_user.actor)
     flash(f"Marked done: {item.appointment.patient.name}.")
     view, _title, _explanation = _PAGES[CallListKind(item.kind)]

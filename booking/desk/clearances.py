@@ -18,6 +18,7 @@ from booking.clinic.reference import clinic_zone
 from booking.desk import access
 from booking.desk.access import allowed
 from booking.desk.forms import ClearanceForm, choices
+from booking.desk.pages import message_page, require_form_token
 from booking.extensions import db
 from booking.models import (
     Appointment,
@@ -114,18 +115,18 @@ def day_evaluations_to_clear(day: date) -> dict:
 @allowed(*DECIDERS)
 @writing
 def record(patient_id: int):
+    require_form_token()
     patient = access.patient_in_reach(patient_id)
-    deciding = services_this_login_clears()
-    if not deciding:
-        abort(403)
     form = ClearanceForm(prefix=f"clearance-{patient.id}")
-    form.service.choices = choices((service.slug, service.name) for service in deciding)
-    if not form.validate_on_submit():
+    form.service.choices = choices(
+        (service.slug, service.name) for service in services_needing_clearance()
+    )
+    if not form.validate():
         problems = "; ".join(
             f"{getattr(form, name).label.text}: {' '.join(errors)}"
             for name, errors in form.errors.items()
         )
-        abort(400, description=problems or "the form is incomplete")
+        return message_page("Nothing was recorded", problems, 422)
     service = scheduling.bookable_service(form.service.data)
     try:
         record_clearance(patient, service, ClearanceDecision(form.decision.data),
