@@ -60,16 +60,26 @@ def staff_token_user() -> StaffUser:
     raise ApiError(401, "unauthorized", "send a staff API token: Authorization: Bearer TOKEN")
 
 
+def staff_login(*roles: StaffRole):
+    """A check for `operation(authenticate=...)`: the request's login, checked, becomes
+    `g.staff`; a role outside `roles` gets a 403."""
+
+    def check() -> None:
+        user = staff_token_user()
+        if user.role not in roles:
+            raise ApiError(403, "forbidden", f"a {user.role} login may not do this")
+        g.staff = user
+
+    return check
+
+
 def staff_only(*roles: StaffRole):
     """The request's login, checked, is `g.staff`; a role outside `roles` gets a 403."""
 
     def decorate(view):
         @wraps(view)
         def checked(*args, **kwargs):
-            user = staff_token_user()
-            if user.role not in roles:
-                raise ApiError(403, "forbidden", f"a {user.role} login may not do this")
-            g.staff = user
+            staff_login(*roles)()
             return view(*args, **kwargs)
 
         return checked
@@ -191,13 +201,12 @@ class ClearanceOut(BaseModel):
 @operation(
     staff_api, "/clearances", "POST",
     summary="Record whether a patient is cleared for a service that needs it (dry needling)",
-    body=ClearanceRequest, staff_token=True,
+    body=ClearanceRequest, staff_token=True, authenticate=staff_login(*EVERY_ROLE),
     responses={201: ("recorded, with who decided and when", ClearanceOut),
                401: _E401, 403: ("only a therapist who offers the service, or an admin", None),
                422: ("invalid input, an unknown patient or service; `field` names it", None)},
 )
 @writing
-@staff_only(*EVERY_ROLE)
 def record_clearance_decision(body: ClearanceRequest):
     staff: StaffUser = g.staff
     service = scheduling.bookable_service(body.service)

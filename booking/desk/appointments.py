@@ -154,12 +154,13 @@ def _prefill_booking(form: BookingForm) -> None:
 def _explain_refusal(form, error: scheduling.SchedulingError, *, can_override: bool) -> None:
     message = error.message
     if can_override and isinstance(
-        error, scheduling.SlotUnavailable | scheduling.EvaluationRequired
+        error,
+        scheduling.SlotUnavailable | scheduling.EvaluationRequired | scheduling.ClearanceRequired,
     ):
         message += (
             ". To book inside the minimum notice, beyond the booking window or without an "
-            "evaluation, give an override reason. A taken time or one outside the hours "
-            "cannot be overridden."
+            "evaluation or a clearance, give an override reason. A taken time or one outside "
+            "the hours cannot be overridden."
         )
     fields = {"start": form.time, "therapist": form.therapist,
               "service": getattr(form, "service", form.time)}
