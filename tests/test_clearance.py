@@ -85,6 +85,29 @@ def _needling_count() -> int:
     )
 
 
+# --- the clinic file ----------------------------------------------------------------------
+
+
+def test_requires_clearance_is_optional_checked_and_exported(client, needling_clinic):
+    plain = clinic_file.parse_clinic_file(CLINIC_FILE.read_text(encoding="utf-8"), "clinic.toml")
+    assert {service.requires_clearance for service in plain.services} == {False}
+    wrong = CLINIC_FILE.read_text(encoding="utf-8").replace(
+        'aftercare_advice = "dry-needling"\n',
+        'aftercare_advice = "dry-needling"\nrequires_clearance = "yes"\n',
+    )
+    with pytest.raises(clinic_file.ClinicFileError) as refused:
+        clinic_file.parse_clinic_file(wrong, "clinic.toml")
+    assert str(refused.value) == (
+        'clinic.toml: services[2].requires_clearance: must be true or false (got "yes")'
+    )
+    exported = clinic_file.parse_clinic_file(clinic_file.export_clinic(), "exported.toml")
+    assert [service.slug for service in exported.services if service.requires_clearance] == [
+        "dry-needling"
+    ]
+    listed = {row["slug"]: row["requires_clearance"] for row in client.get("/api/v1/services").json}
+    assert listed == {"schedule-a-call": False, "pt-evaluation": False, "dry-needling": True}
+
+
 # --- booking by the clearance in force -----------------------------------------------------
 
 

@@ -142,6 +142,7 @@ def test_dry_needling_in_the_demo_follows_an_evaluation_and_sends_aftercare():
         aftercare=("2h", "48h"),
         aftercare_advice="dry-needling",
         requires_evaluation=True,
+        requires_clearance=True,
     )
     assert services["schedule-a-call"].duration_minutes == 15
     assert services["schedule-a-call"].reminders == ("1h",)
