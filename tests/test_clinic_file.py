@@ -890,6 +890,7 @@ def test_the_export_writes_every_key_in_the_clinic_file_style(app):
         "aftercare = []\n"
         'aftercare_advice = "none"\n'
         "requires_evaluation = false\n"
+        "requires_clearance = false\n"
         "\n"
         "[[services]]\n"
         'slug = "dry-needling"\n'
@@ -904,6 +905,7 @@ def test_the_export_writes_every_key_in_the_clinic_file_style(app):
         'aftercare = ["2h", "48h"]\n'
         'aftercare_advice = "none"\n'
         "requires_evaluation = true\n"
+        "requires_clearance = false\n"
         "\n"
         "[[therapists]]\n"
         'slug = "alex-rivera"\n'
