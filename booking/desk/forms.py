@@ -68,7 +68,8 @@ class BookingForm(FlaskForm):
     guardian_name = StringField("Guardian (for a child)")
     notes = TextAreaField("Notes")
     override_reason = StringField(
-        "Override reason (only to waive notice, booking window or the evaluation rule)",
+        "Override reason (only to waive notice, booking window, the evaluation or the "
+        "clearance rule)",
         validators=[Optional(), Length(max=500)],
     )
 
