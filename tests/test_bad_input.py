@@ -206,6 +206,7 @@ def test_the_openapi_document_is_built_from_the_validating_models(client):
         "/appointments/{appointment_id}", "/appointments/{appointment_id}/cancel",
         "/appointments/{appointment_id}/reschedule", "/openapi.json", "/staff/appointments",
         "/appointments/series", "/appointments/series/{series_id}",
+        "/staff/clearances",
     }
     booking = document["paths"]["/appointments"]["post"]
     ref = booking["requestBody"]["content"]["application/json"]["schema"]["$ref"]

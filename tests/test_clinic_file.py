@@ -142,6 +142,7 @@ def test_dry_needling_in_the_demo_follows_an_evaluation_and_sends_aftercare():
         aftercare=("2h", "48h"),
         aftercare_advice="dry-needling",
         requires_evaluation=True,
+        requires_clearance=True,
     )
     assert services["schedule-a-call"].duration_minutes == 15
     assert services["schedule-a-call"].reminders == ("1h",)
@@ -889,6 +890,7 @@ def test_the_export_writes_every_key_in_the_clinic_file_style(app):
         "aftercare = []\n"
         'aftercare_advice = "none"\n'
         "requires_evaluation = false\n"
+        "requires_clearance = false\n"
         "\n"
         "[[services]]\n"
         'slug = "dry-needling"\n'
@@ -903,6 +905,7 @@ def test_the_export_writes_every_key_in_the_clinic_file_style(app):
         'aftercare = ["2h", "48h"]\n'
         'aftercare_advice = "none"\n'
         "requires_evaluation = true\n"
+        "requires_clearance = false\n"
         "\n"
         "[[therapists]]\n"
         'slug = "alex-rivera"\n'

@@ -59,6 +59,16 @@ MATRIX = [
     # A message still pending is not sent twice: the resend is refused with a note, 303.
     ("desk.patients.resend", "POST", {"notification_id": "<alex_notification>"}, {},
      (302, 403, 303, 303)),
+    # Clearance: a therapist (for the services they offer) or an admin decides; never the
+    # front desk. An empty form is refused with 422 and records nothing.
+    ("desk.clearances.record", "POST", {"patient_id": "<alex_patient>"}, {},
+     (302, 422, 403, 422)),
+    ("desk.clearances.record", "POST", {"patient_id": "<jamie_patient>"}, {},
+     (302, 403, 403, 422)),
+    # The front desk's call lists.
+    ("desk.call_lists.follow_ups", "GET", {}, None, (302, 403, 200, 200)),
+    ("desk.call_lists.call_backs", "GET", {}, None, (302, 403, 200, 200)),
+    ("desk.call_lists.done", "POST", {"item_id": 999_999}, {}, (302, 403, 404, 404)),
     ("desk.hours.schedule", "GET", {"slug": "alex-rivera"}, None, (302, 200, 200, 200)),
     ("desk.hours.schedule", "GET", {"slug": "jamie-lee"}, None, (302, 403, 200, 200)),
     ("desk.hours.weekly_hours", "POST", {"slug": "alex-rivera"}, {"monday": "9-5"},

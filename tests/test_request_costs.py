@@ -19,6 +19,7 @@ from booking.calendars.feed_tokens import feed_url_for
 from booking.clinic import clinic_file
 from booking.extensions import db
 from booking.models import Service, Therapist, TimeOff, WorkingHours
+from booking.rules import availability as rules
 from booking.scheduling import therapist_hours
 from config import TestConfig, load_config
 from tests.conftest import CLINIC_FILE, local, next_weekday
@@ -133,7 +134,8 @@ def test_hours_changed_by_another_worker_show_in_the_next_availability_request(
     with another_worker.app_context():
         jamie = db.session.scalars(select(Therapist).where(Therapist.slug == "jamie-lee")).one()
         therapist_hours.set_weekly_hours(
-            jamie, {0: [(time(13, 0), time(15, 0))]}, by="staff:desk@clinic.example"
+            jamie, {0: [rules.WorkingHours(0, time(13, 0), time(15, 0))]},
+            by="staff:desk@clinic.example",
         )
         db.session.commit()
 

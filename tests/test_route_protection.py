@@ -28,6 +28,7 @@ CSRF_CHECKED = {
     "public.visit_details",
     "public.manage.cancel",
     "public.manage.reschedule",
+    "public.manage.check_in",
     "desk.sign_in.login",
     "desk.sign_in.logout",
     "desk.appointments.book",
@@ -46,6 +47,8 @@ CSRF_CHECKED = {
     "desk.busy_calendars.refresh",
     "desk.busy_calendars.replace",
     "desk.busy_calendars.remove",
+    "desk.clearances.record",
+    "desk.call_lists.done",
 }
 # Routes that change something without a CSRF token, and why that is safe.
 CSRF_EXEMPT = {
@@ -54,6 +57,8 @@ CSRF_EXEMPT = {
     "api.cancel": "JSON API: no cookies; needs the visit's manage token in Authorization",
     "api.reschedule": "JSON API: no cookies; needs the visit's manage token in Authorization",
     "api.book_series": "JSON API: no cookies, and open to anyone by design, as api.book",
+    "api.staff.record_clearance_decision": "staff API: no cookies; needs a staff login's token "
+    "in Authorization",
 }
 # Routes outside /desk: open to anyone, each for a reason. Every /desk route needs a login
 # except these.
@@ -66,6 +71,7 @@ OPEN_TO_ANYONE = {
     "public.manage.calendar": "the holder of a signed manage token",
     "public.manage.cancel": "the holder of a signed manage token",
     "public.manage.reschedule": "the holder of a signed manage token",
+    "public.manage.check_in": "the holder of a signed manage token",
     "api.list_services": "public JSON API",
     "api.list_therapists": "public JSON API",
     "api.availability": "public JSON API",
@@ -73,6 +79,7 @@ OPEN_TO_ANYONE = {
     "api.book": "public JSON API",
     "api.show_appointment": "JSON API, with the manage token",
     "api.staff.day_appointments": "staff API, with a staff login's token (401 without)",
+    "api.staff.record_clearance_decision": "staff API, with a staff login's token (401 without)",
     "api.cancel": "JSON API, with the manage token",
     "api.reschedule": "JSON API, with the manage token",
     "api.book_series": "public JSON API",
@@ -132,6 +139,7 @@ def world(clinic, book):
             "service_slug": "schedule-a-call",
             "token": manage_token_for(visit),
             "filename": "site.css",
+            "item_id": 999_999,
         },
         "feed_token": feed_token_for(visit.therapist),
         "admin": staff["admin"],

@@ -65,11 +65,13 @@ def operation(
     decorators: tuple[Callable, ...] = (),
     reads_database: bool = True,
     body_context: Callable[[dict], dict] | None = None,
+    authenticate: Callable[[], None] | None = None,
 ):
     """Route `view` and validate its input: it receives `query=` and/or `body=` as models.
 
     `body_context` gives the body's rules what they need beyond the body (the patient's
-    rules, the clinic and the service booked).
+    rules, the clinic and the service booked). `authenticate` runs before the input is read:
+    who asks is answered (401, 403) before what they sent (422).
     With body_required=False a request without a body gets the body model's defaults.
     """
 
@@ -96,6 +98,8 @@ def operation(
 
         @wraps(view)
         def validated(**kwargs):
+            if authenticate is not None:
+                authenticate()
             if query is not None:
                 kwargs["query"] = parse_model(query, _query_values(query))
             if body is not None:

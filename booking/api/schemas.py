@@ -133,6 +133,7 @@ class ServiceOut(BaseModel):
     min_notice_hours: int
     max_advance_days: int
     requires_evaluation: bool
+    requires_clearance: bool
 
 
 class TherapistOut(BaseModel):

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from datetime import date
 from functools import wraps
+from typing import Literal
 
 from flask import Blueprint, g, jsonify, request
 from pydantic import BaseModel, ConfigDict, RootModel
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from booking import scheduling
 from booking.api.operations import ApiError, operation
 from booking.api.schemas import Day, Slug
 from booking.clinic.reference import clinic_zone
@@ -28,7 +30,11 @@ from booking.models import (
     Therapist,
     api_token_digest,
 )
+from booking.patients.details import Email, Notes, PersonName
+from booking.rules.clinical import ClearanceDecision
+from booking.scheduling.clearances import NotAllowedToClear, record_clearance
 from booking.scheduling.therapist_time import local_day_bounds
+from booking.web.requests import writing
 
 staff_api = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -54,16 +60,26 @@ def staff_token_user() -> StaffUser:
     raise ApiError(401, "unauthorized", "send a staff API token: Authorization: Bearer TOKEN")
 
 
+def staff_login(*roles: StaffRole):
+    """A check for `operation(authenticate=...)`: the request's login, checked, becomes
+    `g.staff`; a role outside `roles` gets a 403."""
+
+    def check() -> None:
+        user = staff_token_user()
+        if user.role not in roles:
+            raise ApiError(403, "forbidden", f"a {user.role} login may not do this")
+        g.staff = user
+
+    return check
+
+
 def staff_only(*roles: StaffRole):
     """The request's login, checked, is `g.staff`; a role outside `roles` gets a 403."""
 
     def decorate(view):
         @wraps(view)
         def checked(*args, **kwargs):
-            user = staff_token_user()
-            if user.role not in roles:
-                raise ApiError(403, "forbidden", f"a {user.role} login may not do this")
-            g.staff = user
+            staff_login(*roles)()
             return view(*args, **kwargs)
 
         return checked
@@ -153,3 +169,65 @@ def _staff_appointment_out(visit: Appointment, zone) -> dict:
             guardian_name=patient.guardian_name,
         ),
     ).model_dump(mode="json")
+
+
+# --- clearance decisions -------------------------------------------------------------------
+
+
+class ClearancePatient(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: PersonName
+    email: Email
+
+
+class ClearanceRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    patient: ClearancePatient
+    service: Slug
+    decision: Literal["cleared", "not_cleared"]
+    note: Notes = ""
+
+
+class ClearanceOut(BaseModel):
+    id: int
+    service: str
+    decision: str
+    decided_by: str
+    decided_at: str
+
+
+@operation(
+    staff_api, "/clearances", "POST",
+    summary="Record whether a patient is cleared for a service that needs it (dry needling)",
+    body=ClearanceRequest, staff_token=True, authenticate=staff_login(*EVERY_ROLE),
+    responses={201: ("recorded, with who decided and when", ClearanceOut),
+               401: _E401, 403: ("only a therapist who offers the service, or an admin", None),
+               422: ("invalid input, an unknown patient or service; `field` names it", None)},
+)
+@writing
+def record_clearance_decision(body: ClearanceRequest):
+    staff: StaffUser = g.staff
+    service = scheduling.bookable_service(body.service)
+    if not service.requires_clearance:
+        raise ApiError(422, "clearance_not_needed",
+                       f"{service.name} is booked without a clearance", "service")
+    patient = scheduling.find_patient(body.patient.email, body.patient.name)
+    if patient is None:
+        raise ApiError(422, "unknown_patient",
+                       "patient: no patient with this name and email has visited", "patient")
+    try:
+        clearance = record_clearance(
+            patient, service, ClearanceDecision(body.decision), note=body.note, by=staff
+        )
+    except NotAllowedToClear as refusal:
+        raise ApiError(403, "forbidden", str(refusal)) from None
+    answer = ClearanceOut(
+        id=clearance.id,
+        service=service.slug,
+        decision=clearance.decision,
+        decided_by=clearance.decided_by,
+        decided_at=clearance.decided_at.astimezone(clinic_zone()).isoformat(),
+    )
+    return jsonify(answer.model_dump(mode="json")), 201

@@ -162,7 +162,7 @@ def _booking_context(body: dict) -> dict:
     responses={
         201: ("booked", AppointmentOut),
         409: _E409,
-        422: ("invalid input, or evaluation_required", None),
+        422: ("invalid input, evaluation_required or clearance_required", None),
     },
     decorators=_BOOK,
 )

@@ -71,6 +71,8 @@ class ServiceFacts:
     reminders: tuple[str, ...]
     aftercare: tuple[str, ...]
     requires_evaluation: bool
+    requires_clearance: bool
+    max_series_visits: int
     active: bool
     position: int
 

@@ -9,6 +9,8 @@ from booking.desk.appointments import appointments
 from booking.desk.audit_log import audit_log
 from booking.desk.busy_calendars import busy_calendars
 from booking.desk.calendar import calendar
+from booking.desk.call_lists import call_lists
+from booking.desk.clearances import clearances
 from booking.desk.feeds import feeds
 from booking.desk.hours import hours
 from booking.desk.logins import logins
@@ -18,7 +20,7 @@ from booking.desk.sent_mail import sent_mail
 from booking.desk.sign_in import sign_in
 
 for area in (sign_in, calendar, appointments, patients, hours, busy_calendars, logins,
-             audit_log, feeds, sent_mail):
+             audit_log, feeds, sent_mail, clearances, call_lists):
     desk.register_blueprint(area)
 
 __all__ = ["desk", "load_staff_user"]

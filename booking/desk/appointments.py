@@ -26,7 +26,8 @@ from booking.desk.forms import (
 )
 from booking.desk.pages import today
 from booking.extensions import db
-from booking.models import AppointmentStatus, AuditEntry, Patient, Service, utc_now
+from booking.models import AppointmentStatus, AuditEntry, Patient, Service, StaffRole, utc_now
+from booking.scheduling import check_ins
 from booking.web.requests import writing
 
 appointments = Blueprint("appointments", __name__)
@@ -65,6 +66,9 @@ def _appointment_page(visit, *, move_form=None, cancel_form=None, attendance_for
         attendance_open=visit.status == AppointmentStatus.CONFIRMED
         and visit.start_at.astimezone(zone).date() <= today(),
         error=error,
+        # Health data: for the patient's clinicians, not the front desk.
+        last_check_in=None if access.current_role() is StaffRole.FRONT_DESK
+        else check_ins.latest_check_in_before(visit),
     ), status
 
 
@@ -154,12 +158,13 @@ def _prefill_booking(form: BookingForm) -> None:
 def _explain_refusal(form, error: scheduling.SchedulingError, *, can_override: bool) -> None:
     message = error.message
     if can_override and isinstance(
-        error, scheduling.SlotUnavailable | scheduling.EvaluationRequired
+        error,
+        scheduling.SlotUnavailable | scheduling.EvaluationRequired | scheduling.ClearanceRequired,
     ):
         message += (
             ". To book inside the minimum notice, beyond the booking window or without an "
-            "evaluation, give an override reason. A taken time or one outside the hours "
-            "cannot be overridden."
+            "evaluation or a clearance, give an override reason. A taken time or one outside "
+            "the hours cannot be overridden."
         )
     fields = {"start": form.time, "therapist": form.therapist,
               "service": getattr(form, "service", form.time)}

@@ -11,6 +11,7 @@ from booking.clinic.reference import clinic_zone
 from booking.desk import access, queries
 from booking.desk.access import EVERYONE, allowed
 from booking.desk.calendar_grid import grid_of, week_days
+from booking.desk.clearances import day_evaluations_to_clear
 from booking.desk.pages import today
 from booking.rules.calendar_range import OUT_OF_RANGE, is_within_calendar
 
@@ -24,7 +25,8 @@ def day():
     therapists = queries.active_therapists(access.own_therapist_id())
     grid = grid_of(queries.calendar_columns(therapists, [shown], clinic_zone()))
     return render_template(
-        "desk/day.html", grid=grid, shown=shown, today=today(), **_neighbours(shown, 1)
+        "desk/day.html", grid=grid, shown=shown, today=today(), **_neighbours(shown, 1),
+        **day_evaluations_to_clear(shown),
     )
 
 

@@ -86,7 +86,8 @@ class BookingForm(FlaskForm):
     guardian_name = StringField("Guardian (for a child)")
     notes = TextAreaField("Notes")
     override_reason = StringField(
-        "Override reason (only to waive notice, booking window or the evaluation rule)",
+        "Override reason (only to waive notice, booking window, the evaluation or the "
+        "clearance rule)",
         validators=[Optional(), Length(max=500)],
     )
 
@@ -155,6 +156,22 @@ class CancelForm(FlaskForm):
         "Reason (the patient is told the visit is cancelled)",
         validators=[DataRequired(), Length(max=500)],
     )
+
+
+class ClearanceForm(FlaskForm):
+    """A therapist's decision after an evaluation: is the service (dry needling) right for the
+    patient. `back_day` brings the day view back when the form was sent from it."""
+
+    service = SelectField("Service", validators=[DataRequired()])
+    decision = SelectField(
+        "Decision",
+        choices=choices([("cleared", "Cleared"), ("not_cleared", "Not cleared")]),
+        validators=[DataRequired()],
+    )
+    note = TextAreaField(
+        "Note (seen by therapists only)", validators=[Optional(), Length(max=2000)]
+    )
+    back_day = HiddenField()
 
 
 class AttendanceForm(FlaskForm):

@@ -1,5 +1,5 @@
 """Patients as the back office sees them: the list with its search, a patient's page (their
-visits, their evaluation, every message about them) and resending a message."""
+visits, their evaluation and clearances, every message about them) and resending a message."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from flask_login import current_user
 from booking import scheduling
 from booking.desk import access, queries
 from booking.desk.access import DESK, EVERYONE, allowed
+from booking.desk.clearances import patient_clinical_record
 from booking.desk.forms import PostOnlyForm
 from booking.desk.pages import require_form_token
 from booking.extensions import db
@@ -42,6 +43,7 @@ def patient(patient_id: int):
         upcoming=sorted((v for v in visits if v.start_at > now), key=lambda v: v.start_at),
         past=[v for v in visits if v.start_at <= now],
         evaluated=scheduling.has_evaluation_before(person, now),
+        clinical=patient_clinical_record(person, visits),
         notifications=queries.notifications_for([visit.id for visit in visits]),
         resendable=RESENDABLE,
         can_resend=not access.is_therapist(),

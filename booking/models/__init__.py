@@ -24,6 +24,7 @@ from booking.models.clinic import (
     WorkingHours,
     therapist_services,
 )
+from booking.models.clinical import CallListItem, CallListKind, CheckInAnswer, Clearance
 from booking.models.dispatcher_heartbeat import (
     DispatcherHeartbeat,
     dispatcher_state,
@@ -53,6 +54,10 @@ __all__ = [
     "AppointmentSeries",
     "AppointmentStatus",
     "AuditEntry",
+    "CallListItem",
+    "CallListKind",
+    "CheckInAnswer",
+    "Clearance",
     "Clinic",
     "DispatcherHeartbeat",
     "ExternalBusyTime",

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     Time,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -126,6 +127,10 @@ class Service(db.Model):
     requires_evaluation: Mapped[bool] = mapped_column(Boolean, default=False)
     # > 0: patients may book a weekly series of up to this many visits online.
     max_series_visits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Online booking only for a patient a therapist has cleared for it (dry needling).
+    requires_clearance: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     # A service dropped from the clinic file is retired, never deleted: appointments refer to it.
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     position: Mapped[int] = mapped_column(Integer, default=0)

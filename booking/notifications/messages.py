@@ -75,6 +75,8 @@ def email_for(
         "appointment": appointment,
         "when": when,
         "manage_url": manage_url_for(appointment),
+        # The check-in's page asks; only the form on it records (mail scanners follow links).
+        "check_in_url": manage_url_for(appointment) + "/check-in",
         "call_note": call_note(appointment) if words.is_call else "",
     }
     templates = mail_templates()

@@ -185,5 +185,10 @@ class CancelVisitForm(FlaskForm):
     """The confirmation step before a visit is cancelled."""
 
 
+class CheckInForm(FlaskForm):
+    """The check-in after dry needling: its answers are read by patients/check_in.py; the form
+    only carries the CSRF token, so that a link followed by a mail scanner records nothing."""
+
+
 class RescheduleVisitForm(FlaskForm):
     start = HiddenField()

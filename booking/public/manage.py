@@ -1,5 +1,6 @@
 """The manage link's pages, /manage/<token>: see a visit, add it to a calendar, cancel it
-(a POST after a confirmation step: mail scanners follow links) or move it.
+(a POST after a confirmation step: mail scanners follow links) or move it, and after dry
+needling answer the check-in (the page asks; only its POST records).
 
 The signed token is the only key; a wrong or expired one gets the same 404 as no visit.
 """
@@ -19,21 +20,26 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
+from pydantic import ValidationError
 
 from booking import scheduling
 from booking.calendars.ical import calendar_file
 from booking.clinic.reference import current_clinic, zone_named
 from booking.extensions import limiter
 from booking.models import Appointment, AppointmentStatus, utc_now
+from booking.patients.check_in import CheckInAnswers
+from booking.patients.details import NOTES_MAX
 from booking.patients.manage_links import appointment_for_token
 from booking.public.forms import (
     CancelVisitForm,
+    CheckInForm,
     RescheduleVisitForm,
     day_from_query,
     parse_start,
     week_from_query,
 )
-from booking.public.problems import PageProblem, problem_page
+from booking.public.problems import PageProblem, clearance_required_page, problem_page
 from booking.public.week_of_times import (
     day_label,
     google_calendar_link,
@@ -41,6 +47,7 @@ from booking.public.week_of_times import (
     time_label,
     week_of_free_times,
 )
+from booking.scheduling import check_ins
 from booking.web.requests import writing
 
 manage = Blueprint("manage", __name__, url_prefix="/manage")
@@ -147,6 +154,8 @@ def _reschedule_visit(token: str):
         )
         return _visit_page("public/reschedule.html", token, appointment, form=form,
                            wanted=start, refusal=refusal.reason, nearest=nearest), 409
+    except scheduling.ClearanceRequired:
+        return clearance_required_page(appointment.service), 422
     except scheduling.AppointmentNotChangeable:
         return _cannot_change(token)
     moved_to = f"{day_label(start.astimezone(zone).date())} at {time_label(start.astimezone(zone))}"
@@ -175,3 +184,59 @@ def _cannot_change(token: str):
         f"It has been cancelled or has already started. Please call the clinic on {clinic.phone}.",
         back_url=url_for(".show", token=token),
     )
+
+
+# --- the check-in after dry needling -------------------------------------------------------
+
+
+@manage.route("/<token>/check-in", methods=["GET", "POST"])
+@_MANAGE_ACTION
+def check_in(token: str):
+    if request.method == "POST":
+        return _record_check_in(token)
+    return _check_in_page(token, _appointment_for(token), CheckInForm())
+
+
+@writing
+def _record_check_in(token: str):
+    appointment = _appointment_for(token)
+    form = CheckInForm()
+    if not form.validate_on_submit():
+        return _check_in_page(token, appointment, form), 400
+    try:
+        answers = CheckInAnswers.model_validate(request.form.to_dict())
+    except ValidationError as error:
+        return _check_in_page(token, appointment, form, errors=_check_in_errors(error)), 422
+    try:
+        check_ins.record_check_in(appointment, answers)
+    except check_ins.CheckInAlreadyAnswered:
+        return _check_in_page(token, appointment, form), 409
+    except check_ins.CheckInNotOpen:
+        return _check_in_page(token, appointment, form), 409
+    flash(_("Thank you. Your therapist will see your answers."))
+    return redirect(url_for(".check_in", token=token), 303)
+
+
+def _check_in_page(token: str, appointment: Appointment, form: CheckInForm, *,
+                   errors: dict[str, str] | None = None):
+    return _visit_page(
+        "public/check_in.html", token, appointment, form=form, errors=errors or {},
+        answered=check_ins.check_in_of(appointment) is not None,
+        can_answer=check_ins.check_in_open(appointment, utc_now()),
+        values=request.form if request.method == "POST" else {},
+    )
+
+
+def _check_in_errors(error: ValidationError) -> dict[str, str]:
+    """One plain sentence per field, in the patient's words."""
+    wording = {
+        "soreness": _("Soreness: choose a number from 0 (none) to 10 (the worst)."),
+        "trend": _("Since the session: choose better, the same or worse."),
+        "note": _("Note: at most %(max)s characters, without control characters.",
+                  max=NOTES_MAX),
+    }
+    return {
+        str(problem["loc"][0]): wording.get(str(problem["loc"][0]), problem["msg"])
+        for problem in error.errors(include_url=False)
+        if problem["loc"]
+    }

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, url_for
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import select
 
 from booking import scheduling
-from booking.clinic.reference import ClinicNotConfigured
+from booking.clinic.reference import ClinicNotConfigured, current_clinic
+from booking.extensions import db
+from booking.models import Service, ServiceKind
 from booking.web.requests import show_problems_with
 
 
@@ -21,6 +24,24 @@ class PageProblem(Exception):
         super().__init__(message)
         self.status, self.title, self.message = status, title, message
         self.field, self.back_url = field, back_url
+
+
+def evaluations() -> list[Service]:
+    """The evaluations a patient can book: the next step after a refusal for lack of one."""
+    return list(db.session.scalars(
+        select(Service)
+        .where(Service.active.is_(True), Service.kind == ServiceKind.EVALUATION)
+        .order_by(Service.position)
+    ))
+
+
+def clearance_required_page(service: Service) -> str:
+    """Why a visit that needs a therapist's clearance was not booked or moved, and what next:
+    an evaluation, or a call to the clinic."""
+    return render_template(
+        "public/clearance_required.html", clinic=current_clinic(), service=service,
+        evaluations=evaluations(),
+    )
 
 
 def problem_page(status: int, title: str, message: str, *, back_url: str | None = None):

@@ -16,11 +16,16 @@ from sqlalchemy import select
 from booking import scheduling
 from booking.clinic.reference import ClinicNotConfigured, current_clinic, zone_named
 from booking.extensions import db, limiter
-from booking.models import Service, ServiceKind, utc_now
+from booking.models import Service, utc_now
 from booking.patients.manage_links import manage_token_for
 from booking.public.forms import VisitDetailsForm, day_from_query, parse_start, week_from_query
 from booking.public.manage import manage
-from booking.public.problems import PageProblem, register_problem_pages
+from booking.public.problems import (
+    PageProblem,
+    clearance_required_page,
+    evaluations,
+    register_problem_pages,
+)
 from booking.public.week_of_times import (
     day_label,
     nearest_free_times,
@@ -113,8 +118,10 @@ def _book_visit(service_slug: str):
     except scheduling.EvaluationRequired:
         return render_template(
             "public/evaluation_required.html", clinic=page["clinic"], service=service,
-            evaluations=_evaluations(),
+            evaluations=evaluations(),
         ), 422
+    except scheduling.ClearanceRequired:
+        return clearance_required_page(service), 422
     except scheduling.SlotUnavailable as refusal:
         nearest = nearest_free_times(
             service, page["start"], page["zone"], utc_now(), therapist_slug=therapist_slug
@@ -143,14 +150,6 @@ def _details_page(service: Service, form: VisitDetailsForm) -> dict:
     )
     return {"clinic": clinic, "service": service, "therapist": therapist, "start": start,
             "form": form, "zone": zone_named(clinic.timezone)}
-
-
-def _evaluations() -> list[Service]:
-    return list(db.session.scalars(
-        select(Service)
-        .where(Service.active.is_(True), Service.kind == ServiceKind.EVALUATION)
-        .order_by(Service.position)
-    ))
 
 
 @public.app_template_filter("visit_day")

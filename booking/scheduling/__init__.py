@@ -8,6 +8,7 @@ visits, and staff changes to therapists' hours and time off. Nothing else writes
 from booking.scheduling.appointments import (
     ATTENDANCE,
     AppointmentNotChangeable,
+    ClearanceRequired,
     EvaluationRequired,
     PatientDetails,
     SchedulingError,
@@ -59,6 +60,7 @@ __all__ = [
     "preview_series",
     "series_visits",
     "weekday_numbers",
+    "ClearanceRequired",
     "EvaluationRequired",
     "PatientDetails",
     "SchedulingError",

@@ -43,6 +43,8 @@ from booking.notifications import outbox
 from booking.patients.details import PatientDetails
 from booking.rules import availability
 from booking.rules.availability import SlotRefusal
+from booking.rules.clinical import ClearanceDecision, is_cleared
+from booking.scheduling.clearances import decision_in_force
 from booking.scheduling.therapist_time import booking_rules, local_day_bounds, therapist_calendars
 
 
@@ -78,6 +80,14 @@ class EvaluationRequired(SchedulingError):
     field = "service"
 
 
+class ClearanceRequired(SchedulingError):
+    """The service needs a therapist's clearance for this patient, and "cleared" is not in force."""
+
+    code = "clearance_required"
+    status = 422
+    field = "service"
+
+
 class UnknownService(SchedulingError):
     code = "unknown_service"
     status = 422
@@ -98,7 +108,8 @@ class AppointmentNotChangeable(SchedulingError):
 
 @dataclass(frozen=True)
 class StaffOverride:
-    """Front desk waiving the notice, the booking window and the evaluation rule, with a reason."""
+    """Front desk waiving the notice, the booking window and the evaluation and clearance
+    rules, with a reason."""
 
     staff: str
     reason: str
@@ -216,6 +227,18 @@ def require_evaluation(
         )
 
 
+def require_clearance(
+    service: ServiceFacts | Service, identity: str, override: StaffOverride | None
+) -> None:
+    """Dry needling's rule at booking: ClearanceRequired unless a therapist's "cleared" is in
+    force for the patient of this identity, or front desk waived it."""
+    if not service.requires_clearance or override is not None:
+        return
+    patient = db.session.scalars(select(Patient).where(Patient.identity == identity)).first()
+    if not is_cleared(decision_in_force(patient, service)):
+        raise _clearance_required(service)
+
+
 def find_patient(email: str, name: str) -> Patient | None:
     return db.session.scalars(
         select(Patient).where(Patient.identity == patient_identity(email, name))
@@ -239,7 +262,8 @@ def book_appointment(
     """Book `service` at `start` for the patient, with the named therapist or any free one.
 
     Raises SlotUnavailable when the slot is not offered (taken, outside hours, too soon, too
-    far ahead) and EvaluationRequired when the service needs an evaluation the patient lacks.
+    far ahead), EvaluationRequired when the service needs an evaluation the patient lacks, and
+    ClearanceRequired when it needs a therapist's clearance that is not in force.
     """
     now = now or utc_now()
     hold_write_lock()
@@ -247,6 +271,7 @@ def book_appointment(
     therapists = therapists_offering(service, therapist_slug)
     identity = patient_identity(patient.email, patient.name)
     require_evaluation(service, identity, start, override)
+    require_clearance(service, identity, override)
 
     candidates = _free_therapists_at(service, therapists, start, now, override=override)
 
@@ -330,6 +355,14 @@ def reschedule_appointment(
     db.session.refresh(appointment)
     _require_changeable(appointment, now)
     service = _service_facts(appointment.service)
+    # A visit booked before its patient was found not cleared stays where it is (on the front
+    # desk's follow-up list) until staff move it with an override or cancel it.
+    if (
+        service.requires_clearance
+        and override is None
+        and decision_in_force(appointment.patient, service) is ClearanceDecision.NOT_CLEARED
+    ):
+        raise _clearance_required(service)
     slug = therapist_slug or appointment.therapist.slug
     therapists = therapists_offering(service, slug)
     candidates = _free_therapists_at(
@@ -489,6 +522,13 @@ def _refusal_message(
 def _hours(notice: timedelta) -> str:
     hours = notice.total_seconds() / 3600
     return "1 hour" if hours == 1 else f"{hours:g} hours"
+
+
+def _clearance_required(service: Service) -> ClearanceRequired:
+    return ClearanceRequired(
+        f"{service.name} needs a therapist's clearance after your evaluation: "
+        "please book an evaluation, or call the clinic"
+    )
 
 
 def _lost_race() -> SlotUnavailable:

@@ -47,6 +47,7 @@ from booking.scheduling.appointments import (
     _require_changeable,
     _write_unless_overlapping,
     cancel_appointment,
+    require_clearance,
     require_evaluation,
     therapists_offering,
 )
@@ -218,7 +219,9 @@ def preview_series(
 ) -> SeriesPlan:
     """What book_series would do, booking nothing: its refusal of the patient
     (EvaluationRequired), or each visit free or not."""
-    require_evaluation(service, patient_identity(patient.email, patient.name), first, override)
+    identity = patient_identity(patient.email, patient.name)
+    require_evaluation(service, identity, first, override)
+    require_clearance(service, identity, override)
     return plan_series(
         service, first, weekdays, count, therapist_slug=therapist_slug, override=override,
         now=now,
@@ -247,6 +250,7 @@ def book_series(
     _require_series_offered(service, count, override)
     identity = patient_identity(patient.email, patient.name)
     require_evaluation(service, identity, first, override)
+    require_clearance(service, identity, override)
     patient_row = _patient_for(identity, patient, now)
     weekday_names = [WEEKDAYS[number] for number in weekdays]
     for _ in range(_WRITE_TRIES):

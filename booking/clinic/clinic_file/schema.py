@@ -500,6 +500,7 @@ class ServiceSpec(BaseModel):
     requires_evaluation: Annotated[bool, PlainValidator(_yes_or_no)] = False
     # > 0: patients may book a weekly series online, up to this many visits.
     max_series_visits: whole_number(0, MAX_SERIES_VISITS_LIMIT) = 0
+    requires_clearance: Annotated[bool, PlainValidator(_yes_or_no)] = False
 
     @model_validator(mode="after")
     def _bookable_at_all(self) -> ServiceSpec:
