@@ -21,6 +21,8 @@ from booking.clinic.reference import ClinicNotConfigured, current_clinic
 STAFF_LANGUAGE = "en"
 # Each language's own name, as the switcher shows it (a speaker looks for their own word).
 LANGUAGE_NAMES = {"en": "English", "es": "Español", "ar": "العربية"}
+# As the back office (in English) names them.
+LANGUAGE_NAMES_IN_ENGLISH = {"en": "English", "es": "Spanish", "ar": "Arabic"}
 RIGHT_TO_LEFT = frozenset({"ar"})
 _SESSION_KEY = "language"
 
@@ -62,6 +64,11 @@ def _manage_link_language() -> str | None:
 
     appointment = appointment_for_token(token)
     return appointment.patient_language if appointment is not None else None
+
+
+def language_in_english(code: str) -> str:
+    """'Spanish (es)': how the back office shows a patient's language."""
+    return f"{LANGUAGE_NAMES_IN_ENGLISH.get(code, code)} ({code})"
 
 
 def current_language() -> str:

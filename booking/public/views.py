@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import refresh
 from sqlalchemy import select
 
 from booking import scheduling
@@ -24,6 +25,7 @@ from booking.patients.languages import (
     clinic_languages,
     current_language,
     in_language,
+    language_in_english,
     month_name,
     text_direction,
     weekday_short,
@@ -43,6 +45,13 @@ from booking.web.requests import writing
 public = Blueprint("public", __name__)
 public.register_blueprint(manage)
 register_problem_pages(public)
+
+
+@public.before_request
+def _language_chosen_afresh():
+    # Flask-Babel keeps its choice on the app context, which outlives a request where one
+    # context serves several (a test, a CLI command): each page chooses again.
+    refresh()
 
 
 @public.after_request
@@ -190,6 +199,10 @@ def _month_name(day: date) -> str:
 def _in_language(service: Service, key: str = "name") -> str:
     """A service's name or description in the page's language: `service|in_language`."""
     return in_language(service, key)
+
+
+# For the back office too (it stays English): the language a patient's mail is written in.
+public.add_app_template_filter(language_in_english, "language_name")
 
 
 @public.context_processor
