@@ -87,7 +87,10 @@ class VisitDetailsForm(FlaskForm):
     phone = TelField(_l("Your phone"), render_kw={"autocomplete": "tel"})
     child_name = StringField(_l("Child's full name"))
     child_date_of_birth = StringField(
-        _l("Child's date of birth"), render_kw={"type": "date", "autocomplete": "off"}
+        _l("Child's date of birth"),
+        render_kw={"type": "date", "autocomplete": "off",
+                   # What static/booking.js says where the browser has no date box.
+                   "data-typed-hint": _l("Type it as year-month-day, for example 2019-04-23.")},
     )
     note = TextAreaField(_l("Anything we should know? (optional)"))
     # The honeypot: hidden from people by the style sheet, filled in by form-filling bots.
