@@ -168,8 +168,11 @@ def test_an_arabic_page_is_right_to_left_with_arabic_dates(client):
 
 
 def test_a_service_named_only_in_english_shows_its_english_name_on_the_spanish_page(client):
-    text = text_of(client.get("/", query_string={"lang": "es"}))
+    answer = client.get("/", query_string={"lang": "es"})
+    text = text_of(answer)
     assert "Reservar una cita" in text
+    # Marked as English, so a screen reader reads it as English and Arabic lays it out as such.
+    assert '<span lang="en" dir="auto">Dry needling session</span>' in answer.get_data(as_text=True)
     assert "Evaluación de fisioterapia" in text
     assert "Una primera visita para saber qué le pasa." in text
     assert "Dry needling session" in text  # not translated in the clinic file: the first language

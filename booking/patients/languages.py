@@ -84,9 +84,21 @@ def text_direction(language: str | None = None) -> str:
 def in_language(service, key: str, language: str | None = None) -> str:
     """A service's `name` or `description` in the language being written in; the clinic's
     first language (the column itself) where the clinic file gives no translation."""
+    return _text_and_language(service, key, language)[0]
+
+
+def language_of(service, key: str, language: str | None = None) -> str:
+    """The language in_language's text is in: the page's, or the clinic's first."""
+    return _text_and_language(service, key, language)[1]
+
+
+def _text_and_language(service, key: str, language: str | None) -> tuple[str, str]:
     language = language or current_language()
     translated = (service.translations or {}).get(key, {}).get(language)
-    return translated or getattr(service, key)
+    if translated:
+        return translated, language
+    first = clinic_languages()[0]
+    return getattr(service, key), first
 
 
 # --- Dates and times in the patient's words --------------------------------------------------

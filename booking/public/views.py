@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import refresh
+from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from booking import scheduling
@@ -26,6 +27,7 @@ from booking.patients.languages import (
     current_language,
     in_language,
     language_in_english,
+    language_of,
     month_name,
     text_direction,
     weekday_short,
@@ -199,6 +201,16 @@ def _month_name(day: date) -> str:
 def _in_language(service: Service, key: str = "name") -> str:
     """A service's name or description in the page's language: `service|in_language`."""
     return in_language(service, key)
+
+
+@public.app_template_filter("in_its_language")
+def _in_its_language(service: Service, key: str = "name") -> Markup:
+    """The text as in_language, in an element of its own language when it is not the page's
+    (a name only given in English, on an Arabic page): read aloud and laid out as itself."""
+    text, language = in_language(service, key), language_of(service, key)
+    if language == current_language():
+        return escape(text)
+    return Markup('<span lang="{}" dir="auto">{}</span>').format(language, text)
 
 
 # For the back office too (it stays English): the language a patient's mail is written in.
