@@ -23,6 +23,7 @@ from booking.models import Appointment, Service
 from booking.notifications.dispatcher import send_due
 from booking.patients.manage_links import manage_token_for
 from tests.conftest import CLINIC_FILE, local, next_weekday
+from tests.desk_staff import signed_in, staff_logins
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSLATIONS = ROOT / "booking" / "translations"
@@ -282,7 +283,7 @@ def test_a_spanish_booking_gets_its_confirmation_reminder_and_aftercare_in_spani
         assert '<html lang="es" dir="ltr">' in html_of(mail)
 
     assert confirmation["Subject"].startswith(
-        "Reservada: su dry needling session con Alex Rivera, PT, DPT, el martes"
+        "Cita reservada: su dry needling session con Alex Rivera, PT, DPT, el martes"
     )
     assert "Hemos reservado su dry needling session con Alex Rivera, PT, DPT para el martes" in (
         words_of(confirmation))
@@ -309,7 +310,7 @@ def test_the_ics_summary_uses_the_service_name_in_the_patients_language(book, sm
     assert str(event_of(spanish)["SUMMARY"]) == (
         "Evaluación de fisioterapia en Test Therapy Clinic")
     assert spanish["Subject"].startswith(
-        "Reservada: su evaluación de fisioterapia con Alex Rivera, PT, DPT, el lunes")
+        "Cita reservada: su evaluación de fisioterapia con Alex Rivera, PT, DPT, el lunes")
     assert arabic["Content-Language"] == "ar"
     assert str(event_of(arabic)["SUMMARY"]) == "تقييم العلاج الطبيعي في Test Therapy Clinic"
     assert '<html lang="ar" dir="rtl">' in html_of(arabic)
@@ -382,3 +383,18 @@ def test_a_clinic_file_without_languages_is_english_only(client):
     html = client.get("/", headers={"Accept-Language": "es"}).get_data(as_text=True)
     assert '<html lang="en" dir="ltr">' in html
     assert 'class="languages"' not in html
+
+
+# --- the back office -----------------------------------------------------------------------
+
+
+def test_the_back_office_stays_english_and_shows_each_patients_language(app, book):
+    visit = book("pt-evaluation", start=local(MONDAY, 9), language="es")
+    desk = signed_in(app, staff_logins()["front_desk"])
+    page = desk.get(f"/desk/appointments/{visit.id}", headers={"Accept-Language": "es"})
+    text = text_of(page)
+    assert "Language Spanish (es)" in text
+    assert "Physical therapy evaluation" in text  # the clinic's first language, untranslated
+    assert "Evaluación" not in text
+    patient = text_of(desk.get(f"/desk/patients/{visit.patient.id}"))
+    assert "Language Spanish (es)" in patient
