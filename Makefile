@@ -7,7 +7,8 @@ FLASK := $(BIN)/flask --app wsgi
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test lint bench bench-availability bench-booking bench-notifications \
-	bench-feeds bench-series bench-load bench-requests clean
+	bench-feeds bench-series bench-load bench-requests clean translations-extract \
+	translations-update translations-compile
 
 $(STAMP): pyproject.toml package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +18,22 @@ $(STAMP): pyproject.toml package-lock.json
 	if command -v npm >/dev/null; then npm ci --no-audit --no-fund --silent; fi
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) translations-compile
+
+# The patient's languages (docs/languages.md): the .po catalogs are kept in git, the compiled
+# .mo files are built here.
+TRANSLATIONS := booking/translations
+translations-extract: $(STAMP)
+	$(BIN)/pybabel extract --mapping-file babel.cfg --no-location --sort-output \
+		--project "Clinic booking" --msgid-bugs-address "" --keywords _l \
+		--output-file $(TRANSLATIONS)/messages.pot .
+
+translations-update: translations-extract
+	$(BIN)/pybabel update --input-file $(TRANSLATIONS)/messages.pot \
+		--output-dir $(TRANSLATIONS) --no-fuzzy-matching --ignore-obsolete
+
+translations-compile: $(STAMP)
+	$(BIN)/pybabel compile --directory $(TRANSLATIONS) --statistics
 
 run: install
 	$(FLASK) db upgrade

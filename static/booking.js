@@ -25,8 +25,10 @@
       if (!note || !zone || zone === element.getAttribute("data-clinic-zone")) {
         return;
       }
-      note.textContent = "Your device is set to " + zone.replace(/_/g, " ") +
-        ": the times here are the clinic's, not your local times.";
+      // The page gives the words in its language, with {zone} where the zone goes.
+      var words = note.getAttribute("data-words") ||
+        "Your device is set to {zone}: the times here are the clinic's, not your local times.";
+      note.textContent = words.replace("{zone}", zone.replace(/_/g, " "));
       note.hidden = false;
     });
   }
@@ -65,7 +67,9 @@
           window.history.pushState({ times: true }, "", url);
         }
         var heading = fresh.querySelector("#times-heading");
-        announce("Showing free times for " + (heading ? heading.textContent : "another week"));
+        var status = document.querySelector("[data-times-status]");
+        var showing = (status && status.getAttribute("data-words")) || "Showing free times for {week}";
+        announce(showing.replace("{week}", heading ? heading.textContent : ""));
         // A replaced link loses the focus: give it to the new week's heading. A changed
         // select keeps it (changing a setting must not move the patient elsewhere).
         if (heading && moveFocus) {
@@ -150,7 +154,8 @@
     showChildFields();
     var hint = document.getElementById("child-fields-hint");
     if (hint) {
-      hint.textContent = "Your child is the patient; you are the contact for the visit.";
+      hint.textContent = hint.getAttribute("data-words") ||
+        "Your child is the patient; you are the contact for the visit.";
     }
   }
 
@@ -158,7 +163,8 @@
   document.querySelectorAll('input[name="child_date_of_birth"]').forEach(function (input) {
     var hint = document.getElementById(input.id + "-hint");
     if (hint && input.type !== "date") {
-      hint.textContent = "Type it as year-month-day, for example 2019-04-23.";
+      hint.textContent = input.getAttribute("data-typed-hint") ||
+        "Type it as year-month-day, for example 2019-04-23.";
     }
   });
 

@@ -248,7 +248,7 @@ def test_a_toml_syntax_error_names_the_line_and_column():
             '[[services]]\nslug = "schedule-a-call"',
             'colour = "blue"\n\n[[services]]\nslug = "schedule-a-call"',
             "clinic.colour: unknown key; known keys: name, timezone, email, phone, address, "
-            "website, slot_step_minutes, feed_details",
+            "website, slot_step_minutes, feed_details, languages",
         ),
         (
             "buffer_after_minutes = 15",
@@ -876,6 +876,7 @@ def test_the_export_writes_every_key_in_the_clinic_file_style(app):
         'website = ""\n'
         "slot_step_minutes = 15\n"
         'feed_details = "service-and-initials"\n'
+        'languages = ["en"]\n'
         "\n"
         "[[services]]\n"
         'slug = "schedule-a-call"\n'

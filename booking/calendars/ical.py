@@ -23,6 +23,7 @@ from time import monotonic
 from zoneinfo import ZoneInfo
 
 import recurring_ical_events
+from flask_babel import gettext as _
 from icalendar import (
     Calendar,
     Event,
@@ -35,6 +36,7 @@ from icalendar import (
 
 from booking.calendars.series_window import SeriesRefused, bring_series_to_window
 from booking.models import Appointment, Clinic, ServiceKind
+from booking.patients.languages import in_language
 
 PRODID = "-//Clinic Booking//Appointments//EN"
 # How often subscribed calendars should look for changes (RFC 7986, and Outlook's X- name).
@@ -101,13 +103,17 @@ def _visit_event(
 ) -> Event:
     is_call = appointment.service.kind == ServiceKind.CALL
     event = Event()
+    # In the patient's language: the sender (or the manage page) has set it.
     if is_call:
-        event.add("summary", f"Call from {appointment.therapist.name} ({clinic.name})")
+        event.add("summary", _("Call from %(therapist)s (%(clinic)s)",
+                               therapist=appointment.therapist.name, clinic=clinic.name))
         # A call happens wherever the patient picks up: the number, not the clinic's street.
         event.add("description", call_note(appointment))
     else:
-        event.add("summary", f"{appointment.service.name} at {clinic.name}")
-        event.add("description", f"With {appointment.therapist.name}.")
+        event.add("summary", _("%(service)s at %(clinic)s",
+                               service=in_language(appointment.service, "name"),
+                               clinic=clinic.name))
+        event.add("description", _("With %(therapist)s.", therapist=appointment.therapist.name))
     event.add("dtstart", appointment.start_at.astimezone(zone))
     event.add("dtend", appointment.end_at.astimezone(zone))
     event.add("dtstamp", now.astimezone(UTC))
@@ -136,8 +142,8 @@ def _visit_event(
 def call_note(appointment: Appointment) -> str:
     """What a call's mail and .ics say about how it happens: the number given with the booking."""
     if appointment.patient_phone:
-        return f"We will call you at {appointment.patient_phone}."
-    return "We will call you at the number we have for you."
+        return _("We will call you at %(phone)s.", phone=appointment.patient_phone)
+    return _("We will call you at the number we have for you.")
 
 
 # --- Time zones --------------------------------------------------------------------------------

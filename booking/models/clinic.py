@@ -81,6 +81,9 @@ class Clinic(db.Model):
     feed_details: Mapped[str] = mapped_column(
         String(32), default="service-and-initials", server_default="service-and-initials"
     )
+    # The languages patient pages and mail are offered in; the first is the default.
+    languages: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["en"],
+                                                 server_default='["en"]')
     # Raised to revoke the front desk's clinic-wide calendar feed URL.
     feed_rotation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
@@ -113,6 +116,11 @@ class Service(db.Model):
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
+    # name and description in the clinic's other languages: {"name": {"es": "..."}, ...}.
+    # The two columns above hold the clinic's first language, shown where one is missing.
+    translations: Mapped[dict[str, dict[str, str]]] = mapped_column(
+        JSON, default=dict, server_default="{}"
+    )
     kind: Mapped[str] = mapped_column(String(16))
     duration_minutes: Mapped[int] = mapped_column(Integer)
     buffer_after_minutes: Mapped[int] = mapped_column(Integer, default=0)

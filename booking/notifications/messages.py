@@ -5,6 +5,8 @@ autoescaped). A clinic may replace any of them from its own folder (MAIL_TEMPLAT
 a template found there wins over the built-in one of the same name, and nothing outside those
 two folders can be loaded. Every message names the visit in plain words and its therapist;
 for a child it greets the guardian and speaks of the child by first name (`visit_words`).
+Each message is written in the language its booking recorded (`Content-Language` says which),
+and a clinic's template for that language (`es/confirmation.txt`) wins over its general one.
 A message about the visit itself carries its .ics (the minimum: service, clinic, time; for a
 call the number to be called instead of the street address), whose UID and SEQUENCE let the
 patient's calendar update or cancel it; aftercare and check-ins carry none. Several visits of
@@ -26,7 +28,7 @@ from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr
 
 from flask import current_app
-from flask_babel import gettext, ngettext
+from flask_babel import force_locale, gettext, ngettext
 from jinja2 import (
     ChoiceLoader,
     Environment,
@@ -47,6 +49,12 @@ from booking.models import (
     utc_now,
 )
 from booking.notifications.outbox import visits_told_in
+from booking.patients.languages import (
+    clinic_languages,
+    day_and_time_in_words,
+    in_language,
+    text_direction,
+)
 from booking.patients.manage_links import manage_url_for
 
 
@@ -61,17 +69,31 @@ def email_for(
 
     Raises whatever a template raises: the dispatcher counts that as a failed try.
     """
-    clinic = clinic or current_clinic()
+    language = message_language(notification.appointment)
+    # Every word of it in the patient's language: templates, subject, .ics and dates.
+    with force_locale(language):
+        return _email_for(notification, clinic or current_clinic(), now, language)
+
+
+def message_language(appointment: Appointment) -> str:
+    """The language the booking recorded; the clinic's first where that is no longer offered."""
+    offered = clinic_languages()
+    return appointment.patient_language if appointment.patient_language in offered else offered[0]
+
+
+def _email_for(
+    notification: Notification, clinic: Clinic, now: datetime | None, language: str
+) -> Message:
     visits = visits_told_in(notification)
     if len(visits) > 1:
-        return series_email_for(notification, visits, clinic=clinic, now=now)
+        return _series_email_for(notification, visits, clinic, now, language)
     appointment = notification.appointment
     patient = appointment.patient
     when = spoken_time(appointment.start_at, clinic)
     template = _template_name(notification)
     words = visit_words(appointment)
     values = {
-        **_visit_values(words, clinic, appointment.service, patient),
+        **_visit_values(words, clinic, appointment.service, patient, language),
         "appointment": appointment,
         "when": when,
         "manage_url": manage_url_for(appointment),
@@ -91,15 +113,17 @@ def email_for(
     return _assembled(
         notification, clinic, words,
         subject=_subject(notification, words, when),
-        text=_wrapped(templates.get_template(f"{template}.txt").render(values)),
-        html=templates.get_template(f"{template}.html").render(values),
-        ics=ics, method=method, now=now,
+        text=_wrapped(templates.select_template(_in_language_first(template, "txt", language))
+                      .render(values)),
+        html=templates.select_template(_in_language_first(template, "html", language))
+        .render(values),
+        ics=ics, method=method, now=now, language=language,
     )
 
 
-def series_email_for(
-    notification: Notification, visits: list[Appointment], *, clinic: Clinic,
-    now: datetime | None = None,
+def _series_email_for(
+    notification: Notification, visits: list[Appointment], clinic: Clinic,
+    now: datetime | None, language: str,
 ) -> Message:
     """The one email for several visits of a series: booked together (confirmation) or
     cancelled together (cancellation), with one .ics holding a VEVENT per visit."""
@@ -107,7 +131,7 @@ def series_email_for(
     first = visits[0]
     words = visit_words(first)
     values = {
-        **_visit_values(words, clinic, first.service, first.patient),
+        **_visit_values(words, clinic, first.service, first.patient, language),
         "visits": [
             {
                 "when": spoken_time(visit.start_at, clinic),
@@ -118,28 +142,38 @@ def series_email_for(
         ],
     }
     first_when = values["visits"][0]["when"]
-    done = "Cancelled" if notification.kind == NotificationKind.CANCELLATION else "Booked"
-    whose = f"{words.whose} " if words.child else ""
-    subject = (
-        f"{done}: {whose}{len(visits)} {words.visit_name}s with {words.therapist}, "
-        f"from {first_when}"
-    )
+    count = len(visits)
+    if notification.kind == NotificationKind.CANCELLATION:
+        subject = ngettext("Cancelled: %(num)d visit, %(visit)s, from %(when)s",
+                           "Cancelled: %(num)d visits, %(visit)s, from %(when)s",
+                           count, visit=words.visit, when=first_when)
+    else:
+        subject = ngettext("Booked: %(num)d visit, %(visit)s, from %(when)s",
+                           "Booked: %(num)d visits, %(visit)s, from %(when)s",
+                           count, visit=words.visit, when=first_when)
     template = f"series_{notification.kind}"
     templates = mail_templates()
     method = _method(notification)
     return _assembled(
         notification, clinic, words,
         subject=subject,
-        text=_wrapped(templates.get_template(f"{template}.txt").render(values)),
-        html=templates.get_template(f"{template}.html").render(values),
+        text=_wrapped(templates.select_template(_in_language_first(template, "txt", language))
+                      .render(values)),
+        html=templates.select_template(_in_language_first(template, "html", language))
+        .render(values),
         ics=calendar_file_of_visits(visits, clinic, method=method, now=now),
-        method=method, now=now,
+        method=method, now=now, language=language,
     )
 
 
-def _visit_values(words: VisitWords, clinic: Clinic, service: Service, patient) -> dict:
+def _visit_values(
+    words: VisitWords, clinic: Clinic, service: Service, patient, language: str
+) -> dict:
     """What every message about a visit (or a series of them) may say."""
     return {
+        "visit": words.visit,
+        "language": language,
+        "direction": text_direction(language),
         "clinic": clinic,
         "service": service,
         "patient": patient,
@@ -161,7 +195,7 @@ def _method(notification: Notification) -> str:
 
 def _assembled(
     notification: Notification, clinic: Clinic, words: VisitWords, *, subject: str, text: str,
-    html: str, ics: str | None, method: str, now: datetime,
+    html: str, ics: str | None, method: str, now: datetime, language: str,
 ) -> Message:
     """The email around its words: headers, text and HTML, and the .ics where there is one."""
     body = MIMEMultipart("alternative")
@@ -186,7 +220,14 @@ def _assembled(
     message["Date"] = format_datetime(now)
     message["Message-ID"] = notification.message_id
     message["X-Booking-Notification"] = notification.kind
+    message["Content-Language"] = language
     return message
+
+
+def _in_language_first(template: str, extension: str, language: str) -> list[str]:
+    """A clinic's template for this language (`es/confirmation.txt` in its folder) before the
+    one for every language; jinja takes the first of the list that exists."""
+    return [f"{language}/{template}.{extension}", f"{template}.{extension}"]
 
 
 @dataclass(frozen=True)
@@ -203,6 +244,7 @@ class VisitWords:
     visit_name: str  # "call", "physical therapy evaluation", "dry needling session"
     therapist: str
     is_call: bool
+    visit: str  # "your call with Alex Rivera", "Lily's dry needling session with Alex Rivera"
 
 
 def visit_words(appointment: Appointment) -> VisitWords:
@@ -212,13 +254,22 @@ def visit_words(appointment: Appointment) -> VisitWords:
     child = _one_line(patient.name).split(" ")[0] if guardian else ""
     service = appointment.service
     is_call = service.kind == ServiceKind.CALL
+    visit_name = gettext("call") if is_call else _in_a_sentence(in_language(service, "name"))
+    therapist = appointment.therapist.name
+    if child:
+        visit = gettext("%(child)s's %(visit_name)s with %(therapist)s", child=child,
+                        visit_name=visit_name, therapist=therapist)
+    else:
+        visit = gettext("your %(visit_name)s with %(therapist)s", visit_name=visit_name,
+                        therapist=therapist)
     return VisitWords(
         addressee=guardian or patient.name,
         whose=f"{child}'s" if child else "your",
         child=child,
-        visit_name="call" if is_call else _in_a_sentence(service.name),
-        therapist=appointment.therapist.name,
+        visit_name=visit_name,
+        therapist=therapist,
         is_call=is_call,
+        visit=visit,
     )
 
 
@@ -291,6 +342,9 @@ def mail_templates() -> Environment:
     # Messages to a patient are written in their language: the same gettext as the pages,
     # under the locale the sender forces for each message.
     environment.install_gettext_callables(gettext, ngettext, newstyle=True)
+    # A sentence may start with a phrase ("your call with ..."); its first letter is capitalised
+    # after translation, as the word order is the translation's.
+    environment.filters["sentence"] = lambda text: text[:1].upper() + text[1:]
     current_app.extensions["mail_templates"] = (folder, environment)
     return environment
 
@@ -301,12 +355,8 @@ def is_dry_needling(service: Service) -> bool:
 
 
 def spoken_time(instant: datetime, clinic: Clinic) -> str:
-    """'Monday 7 December 2026 at 9:30 AM', clinic time."""
-    wall = instant.astimezone(zone_named(clinic.timezone))
-    hour = wall.hour % 12 or 12
-    return (
-        f"{wall:%A} {wall.day} {wall:%B %Y} at {hour}:{wall:%M} {'AM' if wall.hour < 12 else 'PM'}"
-    )
+    """'Monday 7 December 2026 at 9:30 AM', clinic time, in the language being written."""
+    return day_and_time_in_words(instant.astimezone(zone_named(clinic.timezone)))
 
 
 def _template_name(notification: Notification) -> str:
@@ -318,18 +368,27 @@ def _template_name(notification: Notification) -> str:
 
 def _subject(notification: Notification, words: VisitWords, when: str) -> str:
     """Subject lines per kind of service: a call is from the therapist, a visit is with them."""
-    if words.is_call:
-        about = f" about {words.child}" if words.child else ""
-        phrase = f"a call from {words.therapist}{about}"
+    if words.is_call and words.child:
+        phrase = gettext("a call from %(therapist)s about %(child)s", therapist=words.therapist,
+                         child=words.child)
+    elif words.is_call:
+        phrase = gettext("a call from %(therapist)s", therapist=words.therapist)
     else:
-        phrase = f"{words.whose} {words.visit_name} with {words.therapist}"
+        phrase = words.visit
     if notification.kind == NotificationKind.AFTERCARE:
+        if words.child:
+            if notification.step > 0:
+                return gettext("Checking in after %(child)s's %(visit_name)s", child=words.child,
+                               visit_name=words.visit_name)
+            return gettext("After %(child)s's %(visit_name)s: what to expect",
+                           child=words.child, visit_name=words.visit_name)
         if notification.step > 0:
-            return f"Checking in after {words.whose} {words.visit_name}"
-        return f"After {words.whose} {words.visit_name}: what to expect"
-    return {
-        NotificationKind.CONFIRMATION: f"Booked: {phrase} on {when}",
-        NotificationKind.REMINDER: f"Reminder: {phrase} on {when}",
-        NotificationKind.RESCHEDULE: f"Moved: {phrase} is now on {when}",
-        NotificationKind.CANCELLATION: f"Cancelled: {phrase} on {when}",
-    }[NotificationKind(notification.kind)]
+            return gettext("Checking in after your %(visit_name)s", visit_name=words.visit_name)
+        return gettext("After your %(visit_name)s: what to expect", visit_name=words.visit_name)
+    subjects = {
+        NotificationKind.CONFIRMATION: gettext("Booked: %(visit)s on %(when)s"),
+        NotificationKind.REMINDER: gettext("Reminder: %(visit)s on %(when)s"),
+        NotificationKind.RESCHEDULE: gettext("Moved: %(visit)s is now on %(when)s"),
+        NotificationKind.CANCELLATION: gettext("Cancelled: %(visit)s on %(when)s"),
+    }
+    return subjects[NotificationKind(notification.kind)] % {"visit": phrase, "when": when}

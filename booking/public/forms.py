@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from flask import request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from pydantic import ValidationError
 from wtforms import (
@@ -24,6 +26,7 @@ from wtforms.validators import DataRequired
 from booking.models import Service, ServiceKind
 from booking.patients.details import BookingDetails, PatientDetails, details_context
 from booking.patients.form_errors import show_on_form
+from booking.patients.languages import current_language
 from booking.public.problems import PageProblem
 from booking.rules.calendar_range import is_within_calendar
 
@@ -61,8 +64,8 @@ def _date_in_query(name: str) -> date | None:
     except ValueError:
         asked = None
     if asked is None or not is_within_calendar(asked):
-        raise PageProblem(400, f"Choose another {name}",
-                          f"{name.capitalize()}: use a date like 2026-12-01.",
+        raise PageProblem(400, _("Choose another %(name)s", name=name),
+                          _("%(name)s: use a date like 2026-12-01.", name=name.capitalize()),
                           field=name)
     return asked
 
@@ -77,24 +80,27 @@ class VisitDetailsForm(FlaskForm):
     start = HiddenField()
     therapist = HiddenField()
     visit_for = RadioField(
-        "Who is the visit for?",
+        _l("Who is the visit for?"),
         choices=[
-            SelectChoice(VISIT_FOR_ME, "Me"),
-            SelectChoice(VISIT_FOR_CHILD, "A child in my care"),
+            SelectChoice(VISIT_FOR_ME, _l("Me")),
+            SelectChoice(VISIT_FOR_CHILD, _l("A child in my care")),
         ],
         default=VISIT_FOR_ME,
-        validators=[DataRequired("Choose who the visit is for.")],
+        validators=[DataRequired(_l("Choose who the visit is for."))],
     )
-    name = StringField("Your full name", render_kw={"autocomplete": "name"})
-    email = EmailField("Your email", render_kw={"autocomplete": "email"})
-    phone = TelField("Your phone", render_kw={"autocomplete": "tel"})
-    child_name = StringField("Child's full name")
+    name = StringField(_l("Your full name"), render_kw={"autocomplete": "name"})
+    email = EmailField(_l("Your email"), render_kw={"autocomplete": "email"})
+    phone = TelField(_l("Your phone"), render_kw={"autocomplete": "tel"})
+    child_name = StringField(_l("Child's full name"))
     child_date_of_birth = StringField(
-        "Child's date of birth", render_kw={"type": "date", "autocomplete": "off"}
+        _l("Child's date of birth"),
+        render_kw={"type": "date", "autocomplete": "off",
+                   # What static/booking.js says where the browser has no date box.
+                   "data-typed-hint": _l("Type it as year-month-day, for example 2019-04-23.")},
     )
-    note = TextAreaField("Anything we should know? (optional)")
+    note = TextAreaField(_l("Anything we should know? (optional)"))
     # The honeypot: hidden from people by the style sheet, filled in by form-filling bots.
-    website = StringField("Leave this field empty", render_kw={"autocomplete": "off",
+    website = StringField(_l("Leave this field empty"), render_kw={"autocomplete": "off",
                                                                 "tabindex": "-1"})
 
     def __init__(self, *args, service: Service, **kwargs):
@@ -102,7 +108,7 @@ class VisitDetailsForm(FlaskForm):
         self.service = service
         self.details: BookingDetails | None = None
         if service.kind != ServiceKind.CALL:
-            self.phone.label.text = "Your phone (optional)"
+            self.phone.label.text = _("Your phone (optional)")
 
     @property
     def is_for_child(self) -> bool:
@@ -116,8 +122,8 @@ class VisitDetailsForm(FlaskForm):
         valid = super().validate(extra_validators)
         # The model takes a patient without a birth date, and needs a guardian's name only for
         # a child by that date; this page asks for both whenever the visit is for a child.
-        for field, missing in ((self.child_date_of_birth, "Enter your child's date of birth."),
-                               (self.name, "Enter your full name.")):
+        for field, missing in ((self.child_date_of_birth, _("Enter your child's date of birth.")),
+                               (self.name, _("Enter your full name."))):
             if self.is_for_child and not (field.data or "").strip():
                 field.errors = [*field.errors, missing]
                 valid = False
@@ -141,7 +147,9 @@ class VisitDetailsForm(FlaskForm):
         return self.details.notes
 
     def _patient_data(self) -> dict:
-        contact = {"email": self.email.data or "", "phone": self.phone.data or ""}
+        # The booking keeps the language the page was read in: its mail is written in it.
+        contact = {"email": self.email.data or "", "phone": self.phone.data or "",
+                   "language": current_language()}
         if self.is_for_child:
             return {"name": self.child_name.data or "", "guardian_name": self.name.data or "",
                     "date_of_birth": self.child_date_of_birth.data or None, **contact}
@@ -156,28 +164,28 @@ class VisitDetailsForm(FlaskForm):
 
     def _wording(self) -> dict:
         yours = {
-            "required": "Enter your full name.",
-            "one_line": "Write your name on one line, without control characters.",
-            "too_long": "Write your name in at most 200 characters.",
+            "required": _("Enter your full name."),
+            "one_line": _("Write your name on one line, without control characters."),
+            "too_long": _("Write your name in at most 200 characters."),
         }
         childs = {
-            "required": "Enter your child's full name.",
-            "one_line": "Write your child's name on one line, without control characters.",
-            "too_long": "Write your child's name in at most 200 characters.",
+            "required": _("Enter your child's full name."),
+            "one_line": _("Write your child's name on one line, without control characters."),
+            "too_long": _("Write your child's name in at most 200 characters."),
         }
         person, guardian = (childs, yours) if self.is_for_child else (yours, {})
         return {
             **{f"patient.name:{kind}": text for kind, text in person.items()},
             **{f"patient.guardian_name:{kind}": text for kind, text in guardian.items()},
-            "patient.email:required": "Enter your email address.",
-            "patient.email": "Enter an email address like name@example.com.",
-            "patient.phone:required": "Enter a phone number: we call you on it for this visit.",
-            "patient.phone": "Enter a phone number, like +1 586 555 0100.",
-            "patient.date_of_birth:future": "The date of birth cannot be in the future.",
-            "patient.date_of_birth:too_old": "Check the year of the date of birth.",
-            "patient.date_of_birth": "Enter the date of birth like 2019-04-23.",
-            "notes:control_characters": "Remove the control characters from your note.",
-            "notes": "Write your note in at most 2000 characters.",
+            "patient.email:required": _("Enter your email address."),
+            "patient.email": _("Enter an email address like name@example.com."),
+            "patient.phone:required": _("Enter a phone number: we call you on it for this visit."),
+            "patient.phone": _("Enter a phone number, like +1 586 555 0100."),
+            "patient.date_of_birth:future": _("The date of birth cannot be in the future."),
+            "patient.date_of_birth:too_old": _("Check the year of the date of birth."),
+            "patient.date_of_birth": _("Enter the date of birth like 2019-04-23."),
+            "notes:control_characters": _("Remove the control characters from your note."),
+            "notes": _("Write your note in at most 2000 characters."),
         }
 
 

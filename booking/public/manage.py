@@ -122,7 +122,7 @@ def _cancel_visit(token: str):
         scheduling.cancel_appointment(appointment, cancelled_by="patient")
     except scheduling.AppointmentNotChangeable:
         return _cannot_change(token)
-    flash("Your visit is cancelled. An email to confirm it is on its way.")
+    flash(_("Your visit is cancelled. An email to confirm it is on its way."))
     return redirect(url_for(".show", token=token), 303)
 
 
@@ -142,7 +142,7 @@ def _reschedule_visit(token: str):
         return _reschedule_page(token, appointment, form), 400
     start = parse_start(form.start.data)
     if start is None:
-        raise PageProblem(400, "Choose a time", "Start: please choose a time from the list.",
+        raise PageProblem(400, _("Choose a time"), _("Start: please choose a time from the list."),
                           field="start", back_url=url_for(".reschedule", token=token))
     zone = zone_named(current_clinic().timezone)
     try:
@@ -158,8 +158,10 @@ def _reschedule_visit(token: str):
         return clearance_required_page(appointment.service), 422
     except scheduling.AppointmentNotChangeable:
         return _cannot_change(token)
-    moved_to = f"{day_label(start.astimezone(zone).date())} at {time_label(start.astimezone(zone))}"
-    flash(f"Your visit is moved to {moved_to}. An email to confirm it is on its way.")
+    moved_to = _("%(day)s at %(time)s", day=day_label(start.astimezone(zone).date()),
+                 time=time_label(start.astimezone(zone)))
+    flash(_("Your visit is moved to %(when)s. An email to confirm it is on its way.",
+            when=moved_to))
     return redirect(url_for(".show", token=token), 303)
 
 
@@ -180,8 +182,9 @@ def _reschedule_page(token: str, appointment: Appointment, form: RescheduleVisit
 def _cannot_change(token: str):
     clinic = current_clinic()
     return problem_page(
-        409, "This visit can no longer be changed online",
-        f"It has been cancelled or has already started. Please call the clinic on {clinic.phone}.",
+        409, _("This visit can no longer be changed online"),
+        _("It has been cancelled or has already started. Please call the clinic on %(phone)s.",
+          phone=clinic.phone),
         back_url=url_for(".show", token=token),
     )
 

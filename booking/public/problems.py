@@ -6,6 +6,7 @@ Registered on the public blueprint only, so the JSON API keeps its own error sha
 from __future__ import annotations
 
 from flask import Blueprint, render_template, url_for
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 
@@ -61,36 +62,37 @@ def register_problem_pages(blueprint: Blueprint) -> None:
 
     @blueprint.errorhandler(scheduling.UnknownService)
     def _unknown_service(error):
-        return problem_page(404, "We can't find that service",
-                            "That service cannot be booked online. Please choose another.")
+        return problem_page(404, _("We can't find that service"),
+                            _("That service cannot be booked online. Please choose another."))
 
     @blueprint.errorhandler(scheduling.UnknownTherapist)
     def _unknown_therapist(error):
-        return problem_page(400, "Choose another therapist",
-                            f"Therapist: {error.message}. Please choose from the list.")
+        return problem_page(400, _("Choose another therapist"),
+                            _("Therapist: %(problem)s. Please choose from the list.",
+                              problem=error.message))
 
     @blueprint.errorhandler(404)
     def _not_found(error):
         return problem_page(
-            404, "This link does not work",
-            "The page may have moved, or the link has expired. "
-            "Please book again, or call the clinic.",
+            404, _("This link does not work"),
+            _("The page may have moved, or the link has expired. "
+              "Please book again, or call the clinic."),
         )
 
     @blueprint.errorhandler(CSRFError)
     def _form_expired(error):
         return problem_page(
-            400, "Please try again",
-            "This form was open too long or came from somewhere else, so nothing was saved. "
-            "Please go back, reload the page and send it again.",
+            400, _("Please try again"),
+            _("This form was open too long or came from somewhere else, so nothing was saved. "
+              "Please go back, reload the page and send it again."),
         )
 
     @blueprint.errorhandler(429)
     def _too_many_requests(error):
         response, status = problem_page(
-            429, "Too many tries",
-            "You have sent this form many times in a short while, so we paused it. "
-            "Please wait a minute and try again, or call the clinic.",
+            429, _("Too many tries"),
+            _("You have sent this form many times in a short while, so we paused it. "
+              "Please wait a minute and try again, or call the clinic."),
         )
         headers = {"Retry-After": str(error.retry_after)} if getattr(
             error, "retry_after", None) else {}

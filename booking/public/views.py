@@ -9,14 +9,29 @@ so everything works without JavaScript; static/booking.js only adds to it.
 from __future__ import annotations
 
 from datetime import date, datetime
+from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import refresh
+from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from booking import scheduling
 from booking.clinic.reference import ClinicNotConfigured, current_clinic, zone_named
 from booking.extensions import db, limiter
 from booking.models import Service, utc_now
+from booking.patients.languages import (
+    LANGUAGE_NAMES,
+    clinic_languages,
+    current_language,
+    in_language,
+    language_in_english,
+    language_of,
+    month_name,
+    text_direction,
+    weekday_short,
+)
 from booking.patients.manage_links import manage_token_for
 from booking.public.forms import VisitDetailsForm, day_from_query, parse_start, week_from_query
 from booking.public.manage import manage
@@ -37,6 +52,13 @@ from booking.web.requests import writing
 public = Blueprint("public", __name__)
 public.register_blueprint(manage)
 register_problem_pages(public)
+
+
+@public.before_request
+def _language_chosen_afresh():
+    # Flask-Babel keeps its choice on the app context, which outlives a request where one
+    # context serves several (a test, a CLI command): each page chooses again.
+    refresh()
 
 
 @public.after_request
@@ -104,8 +126,8 @@ def _book_visit(service_slug: str):
     form = VisitDetailsForm(service=service)
     page = _details_page(service, form)
     if form.is_from_a_bot:
-        raise PageProblem(400, "We could not accept this form",
-                          "Website: this field must be left empty. Nothing was booked.",
+        raise PageProblem(400, _("We could not accept this form"),
+                          _("Website: this field must be left empty. Nothing was booked."),
                           field="website")
     if not form.validate_on_submit():
         return render_template("public/visit_details.html", **page), 422
@@ -140,7 +162,7 @@ def _details_page(service: Service, form: VisitDetailsForm) -> dict:
     start = parse_start(request.form.get("other_start")) or parse_start(form.start.data)
     if start is None:
         raise PageProblem(
-            400, "Choose a time", "Start: please choose a time from the list.", field="start",
+            400, _("Choose a time"), _("Start: please choose a time from the list."), field="start",
             back_url=url_for(".choose_time", service_slug=service.slug),
         )
     form.start.data = start.isoformat()
@@ -162,6 +184,54 @@ def _visit_day(moment: datetime | date) -> str:
 @public.app_template_filter("visit_time")
 def _visit_time(moment: datetime) -> str:
     return time_label(moment.astimezone(zone_named(current_clinic().timezone)))
+
+
+@public.app_template_filter("weekday_short")
+def _weekday_short(day: date) -> str:
+    return weekday_short(day)
+
+
+@public.app_template_filter("month_name")
+def _month_name(day: date) -> str:
+    return month_name(day)
+
+
+@public.app_template_filter("in_language")
+def _in_language(service: Service, key: str = "name") -> str:
+    """A service's name or description in the page's language: `service|in_language`."""
+    return in_language(service, key)
+
+
+@public.app_template_filter("in_its_language")
+def _in_its_language(service: Service, key: str = "name") -> Markup:
+    """The text as in_language, in an element of its own language when it is not the page's
+    (a name only given in English, on an Arabic page): read aloud and laid out as itself."""
+    text, language = in_language(service, key), language_of(service, key)
+    if language == current_language():
+        return escape(text)
+    return Markup('<span lang="{}" dir="auto">{}</span>').format(language, text)
+
+
+# For the back office too (it stays English): the language a patient's mail is written in.
+public.add_app_template_filter(language_in_english, "language_name")
+
+
+@public.context_processor
+def _language_of_the_page() -> dict:
+    """base.html's `lang`, `dir` and language switcher: this page again with `?lang=`."""
+    language = current_language()
+    offered = clinic_languages()
+    query = {key: value for key, value in request.args.items() if key != "lang"}
+    choices = [
+        (code, LANGUAGE_NAMES.get(code, code),
+         f"{request.path}?{urlencode(query | {'lang': code})}")
+        for code in offered
+    ]
+    return {
+        "page_language": language,
+        "text_direction": text_direction(language),
+        "language_choices": choices if len(offered) > 1 else [],
+    }
 
 
 @public.app_template_filter("visit_week")

@@ -12,8 +12,11 @@ from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
+
 from booking import scheduling
 from booking.models import Appointment, Clinic, Service
+from booking.patients.languages import day_in_words, in_language, time_in_words
 from booking.rules.availability import Slot
 
 WEEK_DAYS = 7
@@ -136,14 +139,13 @@ def nearest_free_times(
 
 
 def day_label(day: date) -> str:
-    """'Monday, November 30': the clinic is in the US."""
-    return f"{day:%A}, {day:%B} {day.day}"
+    """'Monday, November 30' in the page's language (the clinic is in the US)."""
+    return day_in_words(day)
 
 
 def time_label(moment: datetime) -> str:
-    """'9:00 AM'."""
-    hour = moment.hour % 12 or 12
-    return f"{hour}:{moment.minute:02d} {'AM' if moment.hour < 12 else 'PM'}"
+    """'9:00 AM' in the page's language."""
+    return time_in_words(moment)
 
 
 def google_calendar_link(appointment: Appointment, clinic: Clinic) -> str:
@@ -153,9 +155,11 @@ def google_calendar_link(appointment: Appointment, clinic: Clinic) -> str:
 
     query = {
         "action": "TEMPLATE",
-        "text": f"{appointment.service.name} at {clinic.name}",
+        "text": _("%(service)s at %(clinic)s", service=in_language(appointment.service, "name"),
+                  clinic=clinic.name),
         "dates": f"{utc(appointment.start_at)}/{utc(appointment.end_at)}",
-        "details": f"With {appointment.therapist.name}. To change it, call {clinic.phone}.",
+        "details": _("With %(therapist)s. To change it, call %(phone)s.",
+                     therapist=appointment.therapist.name, phone=clinic.phone),
         "location": clinic.address,
         "ctz": clinic.timezone,
     }

@@ -39,7 +39,7 @@ def apply_clinic(spec: ClinicSpec) -> list[str]:
     never touched. Does not commit: the caller commits once, or rolls back.
     """
     changes = _apply_clinic_details(spec.clinic)
-    services = _apply_services(spec.services, changes)
+    services = _apply_services(spec.services, spec.clinic.languages[0], changes)
     _apply_therapists(spec.therapists, services, changes)
     return changes
 
@@ -50,6 +50,9 @@ _SERVICE_COLUMNS: dict[str, Callable[[Any], Any]] = {
     "aftercare": lambda written: [parse_duration(each) for each in written],
 }
 _THERAPIST_COLUMNS: dict[str, Callable[[Any], Any]] = {"disciplines": list}
+_CLINIC_COLUMNS: dict[str, Callable[[Any], Any]] = {"languages": list}
+# Texts a patient reads, given as one string or one per language.
+_TEXTS_IN_LANGUAGES = ("name", "description")
 # Written by their own steps below: relations, not columns.
 _THERAPIST_RELATIONS = ("services", "hours", "time_off")
 
@@ -69,7 +72,7 @@ def _same(value: Any) -> Any:
 
 
 def _apply_clinic_details(details: ClinicDetails) -> list[str]:
-    wanted = _columns(details, {})
+    wanted = _columns(details, _CLINIC_COLUMNS)
     clinic = db.session.scalars(select(Clinic).order_by(Clinic.id).limit(1)).first()
     if clinic is None:
         db.session.add(Clinic(**wanted))
@@ -77,10 +80,13 @@ def _apply_clinic_details(details: ClinicDetails) -> list[str]:
     return [f"clinic: {change}" for change in _update_fields(clinic, wanted)]
 
 
-def _apply_services(specs: tuple[ServiceSpec, ...], changes: list[str]) -> dict[str, Service]:
+def _apply_services(
+    specs: tuple[ServiceSpec, ...], first_language: str, changes: list[str]
+) -> dict[str, Service]:
     existing = {service.slug: service for service in db.session.scalars(select(Service))}
     for position, spec in enumerate(specs):
-        wanted = _columns(spec, _SERVICE_COLUMNS, ("slug",)) | {"position": position}
+        wanted = _columns(spec, _SERVICE_COLUMNS, ("slug", *_TEXTS_IN_LANGUAGES))
+        wanted |= _texts_columns(spec, first_language) | {"position": position}
         service = existing.get(spec.slug)
         if service is None:
             service = Service(slug=spec.slug, active=True, **wanted)
@@ -100,6 +106,22 @@ def _apply_services(specs: tuple[ServiceSpec, ...], changes: list[str]) -> dict[
             service.active = False
             changes.append(f"service {slug}: retired (not in the file; its appointments are kept)")
     return existing
+
+
+def _texts_columns(spec: ServiceSpec, first_language: str) -> dict[str, Any]:
+    """name and description in the clinic's first language, the others in `translations`."""
+    columns: dict[str, Any] = {}
+    translations: dict[str, dict[str, str]] = {}
+    for key in _TEXTS_IN_LANGUAGES:
+        texts = getattr(spec, key)
+        if not isinstance(texts, dict):
+            columns[key] = texts
+            continue
+        columns[key] = texts[first_language]
+        others = {language: text for language, text in texts.items() if language != first_language}
+        if others:
+            translations[key] = others
+    return columns | {"translations": translations}
 
 
 def _apply_therapists(

@@ -44,8 +44,8 @@ def current_clinic_spec() -> ClinicSpec:
         select(Therapist).where(Therapist.active).order_by(Therapist.position, Therapist.id)
     ).all()
     document = {
-        "clinic": _columns_of(clinic, ClinicDetails),
-        "services": [_service_table(service) for service in services],
+        "clinic": _columns_of(clinic, ClinicDetails) | {"languages": list(clinic.languages)},
+        "services": [_service_table(service, clinic.languages[0]) for service in services],
         "therapists": [_therapist_table(therapist) for therapist in therapists],
     }
     slugs = [service.slug for service in services]
@@ -59,8 +59,13 @@ def _columns_of(row: Any, model: type[BaseModel]) -> dict[str, Any]:
     return {field: getattr(row, field) for field in model.model_fields}
 
 
-def _service_table(service: Service) -> dict[str, Any]:
-    return _columns_of(service, ServiceSpec) | {
+def _service_table(service: Service, first_language: str) -> dict[str, Any]:
+    texts = {
+        key: {first_language: getattr(service, key), **service.translations[key]}
+        for key in ("name", "description")
+        if (service.translations or {}).get(key)
+    }
+    return _columns_of(service, ServiceSpec) | texts | {
         "reminders": [duration_text(each) for each in service.reminders],
         "aftercare": [duration_text(each) for each in service.aftercare],
     }
@@ -109,6 +114,10 @@ def _key_lines(table: BaseModel) -> list[str]:
     for field in type(table).model_fields:
         value = getattr(table, field)
         written_as = _WRITTEN_AS.get(field)
+        if isinstance(value, dict):  # a text per language, as an inline table
+            pairs = ", ".join(f"{key} = {toml_value(text)}" for key, text in value.items())
+            lines.append(f"{field} = {{ {pairs} }}")
+            continue
         lines += written_as(value) if written_as else [f"{field} = {toml_value(value)}"]
     return lines
 

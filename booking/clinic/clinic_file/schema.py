@@ -136,6 +136,54 @@ def one_line_text(limit: int, *, required: bool = False) -> Any:
 
 
 Name = one_line_text(NAME_MAX, required=True)
+
+# The languages a clinic may offer its patients: those with a catalog in booking/translations
+# (English is the source language).
+LANGUAGES = ("en", "es", "ar")
+
+
+def _languages(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple):
+        raise problem(f'must be a list of languages like ["en", "es"] (got {shown(value)})')
+    if not value:
+        raise problem("must name at least one language; the first is the default")
+    for item in value:
+        if item not in LANGUAGES:
+            raise problem(
+                f"{shown(item)} is not a language the booking pages are written in: "
+                f"use {', '.join(LANGUAGES)}"
+            )
+    repeated = next((item for index, item in enumerate(value) if item in value[:index]), None)
+    if repeated is not None:
+        raise problem(f"{shown(repeated)} is listed twice")
+    return tuple(value)
+
+
+Languages = Annotated[tuple[str, ...], PlainValidator(_languages)]
+
+
+def text_in_languages(limit: int, *, required: bool = False) -> Any:
+    """A text key a patient reads: one string, or one per language
+    (`name = { en = "Evaluation", es = "Evaluación" }`). ClinicSpec checks the languages
+    against [clinic] languages."""
+    plain = _text(limit, required=required)
+
+    def check(value: Any) -> str | dict[str, str]:
+        if not isinstance(value, dict):
+            return plain(value)
+        if not value:
+            raise problem('must be text in quotes, or a table like { en = "...", es = "..." }')
+        texts = {}
+        for language, text in value.items():
+            if language not in LANGUAGES:
+                raise problem(f"{shown(language)} is not a language: use {', '.join(LANGUAGES)}")
+            try:
+                texts[language] = plain(text)
+            except PydanticCustomError as error:
+                raise problem(f"{language}: {error.message()}") from None
+        return texts
+
+    return Annotated[str | dict[str, str], PlainValidator(check)]
 _slug_text = _text(SLUG_MAX, required=True)
 
 
@@ -479,6 +527,8 @@ class ClinicDetails(BaseModel):
     website: Annotated[str, PlainValidator(_website)] = ""
     slot_step_minutes: Annotated[int, PlainValidator(_slot_step)] = 15
     feed_details: one_of(FEED_DETAILS) = FEED_DETAILS[0]
+    # Patient pages and mail; the first is the default, and what a text is not given in.
+    languages: Languages = ("en",)
 
 
 class ServiceSpec(BaseModel):
@@ -487,8 +537,8 @@ class ServiceSpec(BaseModel):
     model_config = _FORBID
 
     slug: Slug
-    name: Name
-    description: one_line_text(DESCRIPTION_MAX) = ""
+    name: text_in_languages(NAME_MAX, required=True)
+    description: text_in_languages(DESCRIPTION_MAX) = ""
     kind: one_of(SERVICE_KINDS)
     duration_minutes: whole_number(1, MINUTES_IN_A_DAY)
     buffer_after_minutes: whole_number(0, MINUTES_IN_A_DAY) = 0
@@ -536,6 +586,30 @@ class ClinicSpec(BaseModel):
     clinic: ClinicDetails
     services: Annotated[tuple[ServiceSpec, ...], _tables_with_unique_slugs("services")] = ()
     therapists: Annotated[tuple[TherapistSpec, ...], _tables_with_unique_slugs("therapists")] = ()
+
+    @model_validator(mode="after")
+    def _texts_in_the_clinics_languages(self) -> ClinicSpec:
+        """A text given per language is in the clinic's languages, and in its first one: that is
+        what a patient reads when their own language is missing."""
+        offered = self.clinic.languages
+        found = []
+        for index, service in enumerate(self.services):
+            for key in ("name", "description"):
+                texts = getattr(service, key)
+                if not isinstance(texts, dict):
+                    continue
+                unknown = [language for language in texts if language not in offered]
+                if unknown:
+                    found.append(((("services", index, key)), (
+                        f"{shown(unknown[0])} is not one of the clinic's languages "
+                        f"({', '.join(offered)})"), texts))
+                elif offered[0] not in texts:
+                    found.append(((("services", index, key)), (
+                        f"must have the clinic's first language ({offered[0]}): it is shown "
+                        "where a translation is missing"), texts))
+        if found:
+            raise problems_at(found)
+        return self
 
 
 # Where each model sits in the file, by the keys leading to it: for the "known keys" hint.
