@@ -30,6 +30,7 @@ from booking.models.dispatcher_heartbeat import (
     record_dispatcher_run,
 )
 from booking.models.external_calendars import ExternalBusyTime, ExternalCalendar
+from booking.models.health_forms import ClinicForm, FormStatus, SignedForm
 from booking.models.instants import UTCDateTime, utc_now
 from booking.models.notifications import (
     Notification,
@@ -51,15 +52,18 @@ __all__ = [
     "AppointmentStatus",
     "AuditEntry",
     "Clinic",
+    "ClinicForm",
     "DispatcherHeartbeat",
     "ExternalBusyTime",
     "ExternalCalendar",
+    "FormStatus",
     "IdempotencyKey",
     "Notification",
     "NotificationKind",
     "NotificationStatus",
     "Patient",
     "Service",
+    "SignedForm",
     "ServiceKind",
     "StaffApiToken",
     "StaffRole",

@@ -119,6 +119,8 @@ class Service(db.Model):
         String(32), default="none", server_default="none"
     )
     requires_evaluation: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The slugs of the forms (ClinicForm) a patient completes before the first visit.
+    forms: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     # A service dropped from the clinic file is retired, never deleted: appointments refer to it.
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
