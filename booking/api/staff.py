@@ -28,6 +28,7 @@ from booking.models import (
     Therapist,
     api_token_digest,
 )
+from booking.patients import health_forms
 from booking.scheduling.therapist_time import local_day_bounds
 
 staff_api = Blueprint("staff", __name__, url_prefix="/staff")
@@ -89,6 +90,13 @@ class PatientDetailsOut(BaseModel):
     guardian_name: str
 
 
+class VisitFormStatusOut(BaseModel):
+    """Where one of the visit's health forms stands; the answers are not part of this list."""
+
+    form: str
+    status: str  # missing | complete | needs_review
+
+
 class StaffAppointmentOut(BaseModel):
     id: int
     status: str
@@ -97,6 +105,7 @@ class StaffAppointmentOut(BaseModel):
     start: str
     end: str
     patient: PatientDetailsOut
+    forms: list[VisitFormStatusOut]
 
 
 class StaffAppointmentList(RootModel[list[StaffAppointmentOut]]):
@@ -133,10 +142,11 @@ def day_appointments(query: StaffAppointmentsQuery):
                            "therapist")
         wanted = wanted.where(Appointment.therapist_id == staff.therapist_id)
     visits = db.session.scalars(wanted.order_by(Appointment.start_at, Appointment.id)).all()
-    return jsonify([_staff_appointment_out(visit, zone) for visit in visits])
+    forms = health_forms.forms_of_visits(visits)
+    return jsonify([_staff_appointment_out(visit, zone, forms[visit.id]) for visit in visits])
 
 
-def _staff_appointment_out(visit: Appointment, zone) -> dict:
+def _staff_appointment_out(visit: Appointment, zone, forms: list) -> dict:
     patient = visit.patient
     return StaffAppointmentOut(
         id=visit.id,
@@ -152,4 +162,5 @@ def _staff_appointment_out(visit: Appointment, zone) -> dict:
             date_of_birth=patient.date_of_birth,
             guardian_name=patient.guardian_name,
         ),
+        forms=[VisitFormStatusOut(form=each.form.slug, status=each.status) for each in forms],
     ).model_dump(mode="json")
