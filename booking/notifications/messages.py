@@ -44,6 +44,7 @@ from booking.models import (
     ServiceKind,
     utc_now,
 )
+from booking.patients.health_forms import missing_forms
 from booking.patients.manage_links import manage_url_for
 
 
@@ -64,13 +65,17 @@ def email_for(
     when = spoken_time(appointment.start_at, clinic)
     template = _template_name(notification)
     words = visit_words(appointment)
+    manage_url = manage_url_for(appointment)
     values = {
         "clinic": clinic,
         "appointment": appointment,
         "service": appointment.service,
         "patient": patient,
         "when": when,
-        "manage_url": manage_url_for(appointment),
+        "manage_url": manage_url,
+        # The health forms still to complete before the visit, by title and link: never an
+        # answer (the confirmation and the forms reminder name them).
+        "forms_to_complete": _forms_to_complete(notification, manage_url),
         "booking_url": current_app.config["PUBLIC_BASE_URL"] + "/",
         "dry_needling": is_dry_needling(appointment.service),
         "addressee": words.addressee,
@@ -115,6 +120,21 @@ def email_for(
     message["Message-ID"] = notification.message_id
     message["X-Booking-Notification"] = notification.kind
     return message
+
+
+@dataclass(frozen=True)
+class FormToComplete:
+    title: str
+    url: str
+
+
+def _forms_to_complete(notification: Notification, manage_url: str) -> list[FormToComplete]:
+    if notification.kind not in (NotificationKind.CONFIRMATION, NotificationKind.FORMS_REMINDER):
+        return []
+    return [
+        FormToComplete(form.title, f"{manage_url}/forms/{form.slug}")
+        for form in missing_forms(notification.appointment)
+    ]
 
 
 @dataclass(frozen=True)
@@ -260,4 +280,8 @@ def _subject(notification: Notification, words: VisitWords, when: str) -> str:
         NotificationKind.REMINDER: f"Reminder: {phrase} on {when}",
         NotificationKind.RESCHEDULE: f"Moved: {phrase} is now on {when}",
         NotificationKind.CANCELLATION: f"Cancelled: {phrase} on {when}",
+        NotificationKind.FORMS_REMINDER: gettext(
+            "Before %(visit)s on %(when)s: please complete the health form",
+            visit=f"{words.whose} {words.visit_name}", when=when,
+        ),
     }[NotificationKind(notification.kind)]
