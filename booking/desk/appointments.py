@@ -20,6 +20,7 @@ from booking.desk.forms import AttendanceForm, BookingForm, CancelForm, MoveForm
 from booking.desk.pages import today
 from booking.extensions import db
 from booking.models import AppointmentStatus, AuditEntry, Patient, Service, utc_now
+from booking.patients.health_forms import visit_forms
 from booking.web.requests import writing
 
 appointments = Blueprint("appointments", __name__)
@@ -58,6 +59,7 @@ def _appointment_page(visit, *, move_form=None, cancel_form=None, attendance_for
         attendance_open=visit.status == AppointmentStatus.CONFIRMED
         and visit.start_at.astimezone(zone).date() <= today(),
         error=error,
+        health_forms=visit_forms(visit),
     ), status
 
 

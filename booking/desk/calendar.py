@@ -12,6 +12,8 @@ from booking.desk import access, queries
 from booking.desk.access import EVERYONE, allowed
 from booking.desk.calendar_grid import grid_of, week_days
 from booking.desk.pages import today
+from booking.patients.health_forms import forms_of_visits
+from booking.rules.health_forms import NEEDS_REVIEW
 
 calendar = Blueprint("calendar", __name__)
 
@@ -23,8 +25,22 @@ def day():
     therapists = queries.active_therapists(access.own_therapist_id())
     grid = grid_of(queries.calendar_columns(therapists, [shown], clinic_zone()))
     return render_template(
-        "desk/day.html", grid=grid, shown=shown, today=today(), **_neighbours(shown, 1)
+        "desk/day.html", grid=grid, shown=shown, today=today(),
+        needs_review=_forms_to_review(grid), **_neighbours(shown, 1),
     )
+
+
+def _forms_to_review(grid) -> set[int]:
+    """The day's visits with a health form a therapist must go over before treatment."""
+    visits = [
+        block.visit for column in grid.columns for block in column.blocks
+        if block.kind == "visit"
+    ]
+    return {
+        visit_id
+        for visit_id, forms in forms_of_visits(visits).items()
+        if any(each.status == NEEDS_REVIEW for each in forms)
+    }
 
 
 @calendar.get("/therapists/<slug>/week")

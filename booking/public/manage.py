@@ -25,6 +25,7 @@ from booking.calendars.ical import calendar_file
 from booking.clinic.reference import current_clinic, zone_named
 from booking.extensions import limiter
 from booking.models import Appointment, AppointmentStatus, utc_now
+from booking.patients.health_forms import visit_forms
 from booking.patients.manage_links import appointment_for_token
 from booking.public.forms import (
     CancelVisitForm,
@@ -75,7 +76,9 @@ def _visit_page(template: str, token: str, appointment: Appointment, **extra):
 
 @manage.get("/<token>")
 def show(token: str):
-    return _visit_page("public/manage.html", token, _appointment_for(token))
+    appointment = _appointment_for(token)
+    return _visit_page("public/manage.html", token, appointment,
+                       health_forms=visit_forms(appointment))
 
 
 @manage.get("/<token>/confirmation")

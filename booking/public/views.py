@@ -19,6 +19,7 @@ from booking.extensions import db, limiter
 from booking.models import Service, ServiceKind, utc_now
 from booking.patients.manage_links import manage_token_for
 from booking.public.forms import VisitDetailsForm, day_from_query, parse_start, week_from_query
+from booking.public.health_forms import health_form_pages
 from booking.public.manage import manage
 from booking.public.problems import PageProblem, register_problem_pages
 from booking.public.week_of_times import (
@@ -31,6 +32,7 @@ from booking.web.requests import writing
 
 public = Blueprint("public", __name__)
 public.register_blueprint(manage)
+public.register_blueprint(health_form_pages)
 register_problem_pages(public)
 
 
