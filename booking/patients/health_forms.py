@@ -19,10 +19,11 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
     StrictBool,
     ValidationError,
     ValidationInfo,
-    model_validator,
+    field_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from sqlalchemy import select
@@ -65,36 +66,44 @@ class FormSignature(BaseModel):
 
     answers: dict[str, Answer]
     signed_by: Annotated[PersonName, AfterValidator(_signer_named)]
-    signer_is_guardian: StrictBool = False
+    # Checked when left out too: for a child, leaving it out is saying no.
+    signer_is_guardian: StrictBool = Field(False, validate_default=True)
 
-    @model_validator(mode="after")
-    def _answers_the_form(self, info: ValidationInfo) -> FormSignature:
-        context = info.context or {}
-        questions = context.get(QUESTIONS, ())
+    # Field validators, not one for the model: each runs whatever the others find, so every
+    # problem of the page is shown at once.
+    @field_validator("answers")
+    @classmethod
+    def _answers_the_form(cls, answers: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        questions = (info.context or {}).get(QUESTIONS, ())
         found: list[InitErrorDetails] = []
 
-        def refuse(loc: tuple, kind: str, message: str, value: object) -> None:
-            found.append(
-                InitErrorDetails(type=PydanticCustomError(kind, message), loc=loc, input=value)
-            )
+        def refuse(key: str, kind: str, message: str, value: object) -> None:
+            found.append(InitErrorDetails(
+                type=PydanticCustomError(kind, message), loc=(key,), input=value
+            ))
 
         keys = {question["key"] for question in questions}
-        for key, value in self.answers.items():
+        for key, value in answers.items():
             if key not in keys:
-                refuse(("answers", key), "unknown_question", "is not a question of this form",
-                       value)
+                refuse(key, "unknown_question", "is not a question of this form", value)
         for question in questions:
-            value = self.answers.get(question["key"], "")
+            value = answers.get(question["key"], "")
             if question["type"] == "yes_no" and value not in YES_NO:
                 kind = "required" if value == "" else "yes_no"
-                refuse(("answers", question["key"]), kind, "must be answered yes or no", value)
-        if context.get(CHILD) and not self.signer_is_guardian:
-            refuse(("signer_is_guardian",), "guardian",
-                   "a child's form is signed by their parent or guardian: confirm that you are",
-                   self.signer_is_guardian)
+                refuse(question["key"], kind, "must be answered yes or no", value)
         if found:
-            raise ValidationError.from_exception_data("form", found)
-        return self
+            raise ValidationError.from_exception_data("answers", found)
+        return answers
+
+    @field_validator("signer_is_guardian")
+    @classmethod
+    def _guardian_signs_for_a_child(cls, is_guardian: bool, info: ValidationInfo) -> bool:
+        if (info.context or {}).get(CHILD) and not is_guardian:
+            raise PydanticCustomError(
+                "guardian",
+                "a child's form is signed by their parent or guardian: confirm that you are",
+            )
+        return is_guardian
 
 
 def signature_context(appointment: Appointment, form: ClinicForm) -> dict:
