@@ -425,3 +425,55 @@ def test_no_answer_reaches_the_front_desk_the_feeds_the_mail_or_the_logs(
     for text in shown:
         assert PRIVATE_NOTE not in text
         assert "tacrolimus" not in text
+
+
+# --- in a real browser ---------------------------------------------------------------------
+
+
+def test_a_patient_completes_the_screening_on_a_phone_by_keyboard_alone(
+    page, live_server, needling
+):
+    from tests.test_patient_browser import assert_accessible, tab_to
+
+    manage = f"{live_server}/manage/{manage_token_for(needling)}"
+    page.goto(manage)
+    assert_accessible(page)
+    tab_to(page, f'a[href$="/forms/{SCREENING}"]')
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{manage}/forms/{SCREENING}")
+    assert_accessible(page)
+
+    # Sent with nothing answered: every problem is named, and the page stays usable.
+    tab_to(page, 'button[type="submit"]')
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".error-summary")
+    summary = page.locator(".error-summary").inner_text()
+    assert "Answer yes or no." in summary
+    assert "Type your full name to sign." in summary
+    assert_accessible(page)
+
+    page.keyboard.press("Home")
+    page.evaluate("() => document.activeElement.blur()")
+    for key, answer in (("pregnant", "no"), ("blood_thinners", "yes")):
+        tab_to(page, f"#answer-{key}-yes")
+        if answer == "no":
+            page.keyboard.press("ArrowDown")  # a radio group moves and checks with the arrows
+        else:
+            page.keyboard.press("Space")
+    tab_to(page, "#answer-other")
+    page.keyboard.type("Sore left shoulder since October")
+    tab_to(page, "#signed_by")
+    page.keyboard.type("Pat Example")
+    tab_to(page, 'button[type="submit"]')
+    page.keyboard.press("Enter")
+    page.wait_for_url(manage)
+    notice = page.locator(".notice").inner_text()
+    assert "your therapist" in notice.lower()
+    assert "signed; your therapist will go over it" in page.locator(".health-forms").inner_text()
+    assert_accessible(page)
+
+    db.session.rollback()  # the server wrote in its own sessions
+    [signed] = db.session.scalars(select(SignedForm)).all()
+    assert signed.answers == {"pregnant": "no", "blood_thinners": "yes",
+                              "other": "Sore left shoulder since October"}
+    assert (signed.signed_by, signed.status) == ("Pat Example", "needs_review")

@@ -46,6 +46,8 @@ CSRF_CHECKED = {
     "desk.busy_calendars.refresh",
     "desk.busy_calendars.replace",
     "desk.busy_calendars.remove",
+    "desk.health_forms.reviewed",
+    "public.health_forms.health_form",
 }
 # Routes that change something without a CSRF token, and why that is safe.
 CSRF_EXEMPT = {
@@ -53,6 +55,7 @@ CSRF_EXEMPT = {
     "booking is open to anyone by design (and rate limited)",
     "api.cancel": "JSON API: no cookies; needs the visit's manage token in Authorization",
     "api.reschedule": "JSON API: no cookies; needs the visit's manage token in Authorization",
+    "api.sign_form": "JSON API: no cookies; needs the visit's manage token in Authorization",
 }
 # Routes outside /desk: open to anyone, each for a reason. Every /desk route needs a login
 # except these.
@@ -65,6 +68,7 @@ OPEN_TO_ANYONE = {
     "public.manage.calendar": "the holder of a signed manage token",
     "public.manage.cancel": "the holder of a signed manage token",
     "public.manage.reschedule": "the holder of a signed manage token",
+    "public.health_forms.health_form": "the holder of a signed manage token",
     "api.list_services": "public JSON API",
     "api.list_therapists": "public JSON API",
     "api.availability": "public JSON API",
@@ -74,6 +78,8 @@ OPEN_TO_ANYONE = {
     "api.staff.day_appointments": "staff API, with a staff login's token (401 without)",
     "api.cancel": "JSON API, with the manage token",
     "api.reschedule": "JSON API, with the manage token",
+    "api.visit_forms": "JSON API, with the manage token",
+    "api.sign_form": "JSON API, with the manage token",
     "feeds.calendar_feed": "the holder of a secret feed token",
     "healthz": "load balancers and monitoring",
     "static": "style sheets and scripts",
@@ -126,6 +132,7 @@ def world(clinic, book):
             "user_id": staff["front_desk"].id,
             "slug": "alex-rivera",
             "service_slug": "schedule-a-call",
+            "form": "dry-needling-screening",
             "token": manage_token_for(visit),
             "filename": "site.css",
         },

@@ -47,8 +47,8 @@ def answers(appointment_id: int, slug: str):
 @allowed(*READ_ANSWERS)
 @writing
 def reviewed(appointment_id: int, slug: str):
-    visit, visit_form = _signed_form_of(appointment_id, slug)
     require_form_token()
+    visit, visit_form = _signed_form_of(appointment_id, slug)
     if visit_form.status != NEEDS_REVIEW:
         flash(f"{visit_form.form.title}: nothing to review.")
     else:

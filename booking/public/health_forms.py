@@ -9,7 +9,16 @@ back: whoever holds a forwarded link sees the form's status, not the patient's h
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from pydantic import ValidationError
@@ -20,6 +29,7 @@ from booking.extensions import limiter
 from booking.models import Appointment, utc_now
 from booking.patients import health_forms
 from booking.patients.manage_links import appointment_for_token
+from booking.public.problems import PageProblem
 from booking.public.week_of_times import google_calendar_link
 from booking.rules.health_forms import NEEDS_REVIEW
 from booking.web.requests import writing
@@ -61,18 +71,26 @@ def health_form(token: str, form: str):
 
 @writing
 def _sign(token: str, slug: str):
-    appointment, visit_form = _visit_and_form(token, slug)
     signature_form = SignatureForm()
+    # The security token first: a forged request learns nothing, not even whether the visit
+    # asks for this form.
+    if not signature_form.validate_on_submit():
+        raise PageProblem(
+            400, _("Please send the form again"),
+            _("The page was open too long to be sent safely. Go back and send it again."),
+            back_url=url_for(".health_form", token=token, form=slug),
+        )
+    appointment, visit_form = _visit_and_form(token, slug)
     answers = {
         question["key"]: request.form.get(ANSWER_PREFIX + question["key"], "")
         for question in visit_form.form.questions
     }
     if not appointment.is_live:
-        abort(409)
-    if not signature_form.validate_on_submit():
-        # Only the security token can fail here: the page was open too long, or forged.
-        errors = {"signed_by": _("The page expired: please send the form again.")}
-        return _page(token, appointment, visit_form, signature_form, answers, errors), 400
+        raise PageProblem(
+            409, _("This visit is cancelled"),
+            _("There is no form to complete for a cancelled visit."),
+            back_url=url_for("public.manage.show", token=token),
+        )
     try:
         signature = health_forms.FormSignature.model_validate(
             {
