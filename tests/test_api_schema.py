@@ -121,6 +121,9 @@ def test_a_visit_managed_with_its_token_answers_as_documented(app, clinic, book)
         "POST /appointments/{appointment_id}/cancel": {200},
         # Generated times are never free; and once cancelled, it cannot be moved.
         "POST /appointments/{appointment_id}/reschedule": {409},
+        # A call asks for no health form: its forms are none, and no form can be signed.
+        "GET /appointments/{appointment_id}/forms": {200},
+        "POST /appointments/{appointment_id}/forms/{form}": {404},
     }
 
 

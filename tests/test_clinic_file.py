@@ -142,6 +142,7 @@ def test_dry_needling_in_the_demo_follows_an_evaluation_and_sends_aftercare():
         aftercare=("2h", "48h"),
         aftercare_advice="dry-needling",
         requires_evaluation=True,
+        forms=("dry-needling-screening",),
     )
     assert services["schedule-a-call"].duration_minutes == 15
     assert services["schedule-a-call"].reminders == ("1h",)
@@ -817,7 +818,8 @@ def test_loading_the_demo_creates_six_therapists_and_the_services_with_their_hou
         )
     ]
     assert changes[0] == 'clinic: created "Crawl Walk Jump Run Therapy Clinic"'
-    assert len(changes) == 1 + 6 + 6
+    assert changes[1] == "form dry-needling-screening: added"
+    assert len(changes) == 1 + 1 + 6 + 6
 
 
 def test_loading_the_same_file_twice_changes_nothing_not_even_a_timestamp(app):
@@ -889,6 +891,7 @@ def test_the_export_writes_every_key_in_the_clinic_file_style(app):
         "aftercare = []\n"
         'aftercare_advice = "none"\n'
         "requires_evaluation = false\n"
+        "forms = []\n"
         "\n"
         "[[services]]\n"
         'slug = "dry-needling"\n'
@@ -903,6 +906,7 @@ def test_the_export_writes_every_key_in_the_clinic_file_style(app):
         'aftercare = ["2h", "48h"]\n'
         'aftercare_advice = "none"\n'
         "requires_evaluation = true\n"
+        "forms = []\n"
         "\n"
         "[[therapists]]\n"
         'slug = "alex-rivera"\n'
