@@ -26,7 +26,7 @@ from booking.models import (
 from booking.notifications.dispatcher import send_due
 from booking.notifications.outbox import forms_reminder_time
 from booking.patients.manage_links import manage_token_for
-from tests.conftest import CLINIC_FILE, CLINIC_ZONE, local, next_weekday
+from tests.conftest import CLINIC_FILE, CLINIC_ZONE, local, next_weekday, screenshot
 from tests.desk_staff import signed_in, staff_logins
 
 SCREENING = "dry-needling-screening"
@@ -292,7 +292,7 @@ def test_the_manage_page_lists_the_form_and_the_form_page_takes_the_answers(clie
     refused = client.post(url, data={"answer-pregnant": "no", "signed_by": ""})
     assert refused.status_code == 400
     page = refused.get_data(as_text=True)
-    assert 'href="#answer-blood_thinners">Answer yes or no.' in page
+    assert 'href="#answer-blood_thinners">Blood thinners? Answer yes or no.' in page
     assert 'href="#signed_by">Type your full name to sign.' in page
     assert db.session.scalars(select(SignedForm)).all() == []
 
@@ -447,6 +447,7 @@ def test_a_patient_completes_the_screening_on_a_phone_by_keyboard_alone(
     tab_to(page, 'button[type="submit"]')
     page.keyboard.press("Enter")
     page.wait_for_selector(".error-summary")
+    screenshot(page, "forms-screening-refused-375")  # for people to look at
     summary = page.locator(".error-summary").inner_text()
     assert "Answer yes or no." in summary
     assert "Type your full name to sign." in summary

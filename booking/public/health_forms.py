@@ -136,6 +136,11 @@ def _errors_in_words(error: ValidationError) -> dict[str, str]:
 def _page(token, appointment, visit_form, signature_form, answers, errors):
     consent = [part.strip() for part in visit_form.form.consent.split("\n\n") if part.strip()]
     clinic = current_clinic()
+    # The summary says which question each "Answer yes or no." is about.
+    asked = {ANSWER_PREFIX + question["key"]: question["text"]
+             for question in visit_form.form.questions}
+    summary = [(name, f"{asked[name]} {message}" if name in asked else message)
+               for name, message in errors.items()]
     return render_template(
         "public/health_form.html",
         clinic=clinic,
@@ -150,5 +155,6 @@ def _page(token, appointment, visit_form, signature_form, answers, errors):
         signature_form=signature_form,
         answers=answers,
         errors=errors,
+        summary=summary,
         answer_prefix=ANSWER_PREFIX,
     )
