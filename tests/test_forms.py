@@ -357,6 +357,20 @@ def test_the_forms_reminder_is_dropped_when_the_form_was_completed_meanwhile(
     assert status == "dropped"
 
 
+def test_the_forms_reminder_moves_with_the_visit(mail, client, needling):
+    moved_to = local(THURSDAY + timedelta(days=7), 9)
+    answer = client.post(f"/api/v1/appointments/{needling.id}/reschedule",
+                         json={"start": moved_to.isoformat()}, headers=bearer(needling))
+    assert answer.status_code == 200
+    db.session.rollback()
+    pending = db.session.scalars(
+        select(Notification.due_at).where(Notification.appointment_id == needling.id,
+                                          Notification.kind == "forms_reminder",
+                                          Notification.status == "pending")
+    ).all()
+    assert pending == [moved_to - timedelta(days=2)]
+
+
 def test_a_forms_reminder_in_the_quiet_hours_waits_for_the_morning_or_is_not_sent(
     screening,
 ):
@@ -389,6 +403,7 @@ def test_no_answer_reaches_the_front_desk_the_feeds_the_mail_or_the_logs(
         shown.append(answer.get_data(as_text=True))
     assert "needs review" in shown[0]  # the status, and no more
     assert "Read the answers" not in shown[0]
+    assert "Dry needling: health screening and consent: needs review" in shown[1]
     assert front_desk.get(f"/desk/appointments/{needling.id}/forms/{SCREENING}").status_code == 403
 
     token = app.test_cli_runner().invoke(args=["users", "token", "--email",

@@ -30,7 +30,7 @@ from booking.models.dispatcher_heartbeat import (
     record_dispatcher_run,
 )
 from booking.models.external_calendars import ExternalBusyTime, ExternalCalendar
-from booking.models.health_forms import ClinicForm, FormStatus, SignedForm
+from booking.models.health_forms import ClinicForm, SignedForm
 from booking.models.instants import UTCDateTime, utc_now
 from booking.models.notifications import (
     Notification,
@@ -56,7 +56,6 @@ __all__ = [
     "DispatcherHeartbeat",
     "ExternalBusyTime",
     "ExternalCalendar",
-    "FormStatus",
     "IdempotencyKey",
     "Notification",
     "NotificationKind",

@@ -4,7 +4,6 @@ into no mail, feed, log or audit entry."""
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 
 from sqlalchemy import (
@@ -22,14 +21,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from booking.extensions import db
 from booking.models.appointments import Appointment, Patient
 from booking.models.instants import UTCDateTime, utc_now
-
-
-class FormStatus(enum.StrEnum):
-    """A visit's form as the clinic sees it; only the last two are ever stored."""
-
-    MISSING = "missing"
-    COMPLETE = "complete"
-    NEEDS_REVIEW = "needs_review"  # an answer the therapist goes over before treatment
 
 
 class ClinicForm(db.Model):
@@ -60,6 +51,7 @@ class SignedForm(db.Model):
 
     __tablename__ = "signed_forms"
     __table_args__ = (
+        # booking.rules.health_forms: COMPLETE or NEEDS_REVIEW (MISSING is never stored).
         CheckConstraint("status IN ('complete', 'needs_review')", name="signed_form_status"),
         Index("ix_signed_forms_patient_form", "patient_id", "form_slug"),
     )

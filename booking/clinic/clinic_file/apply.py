@@ -52,6 +52,7 @@ _SERVICE_COLUMNS: dict[str, Callable[[Any], Any]] = {
     "aftercare": lambda written: [parse_duration(each) for each in written],
     "forms": list,
 }
+_LONG_FORM_FIELDS = ("consent", "questions")
 _FORM_COLUMNS: dict[str, Callable[[Any], Any]] = {
     "questions": lambda questions: [
         question.model_dump(exclude_none=True) for question in questions
@@ -128,22 +129,14 @@ def _apply_forms(specs: tuple[FormSpec, ...], changes: list[str]) -> None:
         for field, value in wanted.items():
             if getattr(form, field) != value:
                 setattr(form, field, value)
-                # The consent and questions are long: their field is named, not quoted.
-                shown = field if field in ("consent", "questions") else None
-                changes.append(
-                    f"form {spec.slug}: {shown} changed"
-                    if shown
-                    else f"form {spec.slug}: {_update_line(field, value)}"
-                )
+                # The consent and the questions are long: named, not quoted.
+                said = "changed" if field in _LONG_FORM_FIELDS else f"now {_as_written(value)}"
+                changes.append(f"form {spec.slug}: {field} {said}")
     in_file = {spec.slug for spec in specs}
     for slug, form in sorted(existing.items()):
         if slug not in in_file and form.active:
             form.active = False
             changes.append(f"form {slug}: retired (not in the file; signed forms are kept)")
-
-
-def _update_line(field: str, value: Any) -> str:
-    return f"{field} now {_as_written(value)}"
 
 
 def _apply_therapists(
