@@ -141,6 +141,27 @@ def test_the_demo_clinics_dry_needling_asks_for_its_screening():
     assert needling.forms == (form.slug,)
 
 
+# --- the rule, over plain values -----------------------------------------------------------
+
+
+def test_the_latest_signing_of_the_current_version_decides_a_visits_form():
+    from booking.rules.health_forms import Signed, status_of_answers, visit_form_status
+
+    questions = [{"key": "pregnant", "review_if": "yes"}, {"key": "other"}]
+    assert status_of_answers(questions, {"pregnant": "no", "other": "yes"}) == "complete"
+    assert status_of_answers(questions, {"pregnant": "yes"}) == "needs_review"
+
+    assert visit_form_status("v2", []) == "missing"
+    assert visit_form_status("v2", [Signed("v1", "complete")]) == "missing"
+    assert visit_form_status("v1", [Signed("v1", "complete")]) == "complete"
+    assert visit_form_status("v1", [Signed("v1", "needs_review")]) == "needs_review"
+    assert visit_form_status("v1", [Signed("v1", "needs_review", reviewed=True)]) == "complete"
+    # Signed again with a new answer to review: flagged again.
+    assert visit_form_status(
+        "v1", [Signed("v1", "needs_review", reviewed=True), Signed("v1", "needs_review")]
+    ) == "needs_review"
+
+
 # --- missing, complete, carried over -------------------------------------------------------
 
 
