@@ -120,6 +120,9 @@ def test_a_visit_managed_with_its_token_answers_as_documented(app, clinic, book)
     assert seen == {
         "GET /appointments/{appointment_id}": {200},
         "POST /appointments/{appointment_id}/cancel": {200},
+        # A call asks for no health form: its forms are none, and no form can be signed.
+        "GET /appointments/{appointment_id}/forms": {200},
+        "POST /appointments/{appointment_id}/forms/{form}": {404},
     }
     # Generated times are never free, and once cancelled it cannot be moved (409); a time
     # outside the days the clinic's calendar holds (1900-2999) is refused as input (422).

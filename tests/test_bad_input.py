@@ -207,6 +207,7 @@ def test_the_openapi_document_is_built_from_the_validating_models(client):
         "/appointments/{appointment_id}/reschedule", "/openapi.json", "/staff/appointments",
         "/appointments/series", "/appointments/series/{series_id}",
         "/staff/clearances",
+        "/appointments/{appointment_id}/forms", "/appointments/{appointment_id}/forms/{form}",
     }
     booking = document["paths"]["/appointments"]["post"]
     ref = booking["requestBody"]["content"]["application/json"]["schema"]["$ref"]

@@ -143,6 +143,7 @@ def test_dry_needling_in_the_demo_follows_an_evaluation_and_sends_aftercare():
         aftercare_advice="dry-needling",
         requires_evaluation=True,
         requires_clearance=True,
+        forms=("dry-needling-screening",),
     )
     assert services["schedule-a-call"].duration_minutes == 15
     assert services["schedule-a-call"].reminders == ("1h",)
@@ -818,7 +819,8 @@ def test_loading_the_demo_creates_six_therapists_and_the_services_with_their_hou
         )
     ]
     assert changes[0] == 'clinic: created "Crawl Walk Jump Run Therapy Clinic"'
-    assert len(changes) == 1 + 6 + 6
+    assert changes[1] == "form dry-needling-screening: added"
+    assert len(changes) == 1 + 1 + 6 + 6
 
 
 def test_loading_the_same_file_twice_changes_nothing_not_even_a_timestamp(app):
@@ -892,6 +894,7 @@ def test_the_export_writes_every_key_in_the_clinic_file_style(app):
         'aftercare_advice = "none"\n'
         "requires_evaluation = false\n"
         "requires_clearance = false\n"
+        "forms = []\n"
         "\n"
         "[[services]]\n"
         'slug = "dry-needling"\n'
@@ -907,6 +910,7 @@ def test_the_export_writes_every_key_in_the_clinic_file_style(app):
         'aftercare_advice = "none"\n'
         "requires_evaluation = true\n"
         "requires_clearance = false\n"
+        "forms = []\n"
         "\n"
         "[[therapists]]\n"
         'slug = "alex-rivera"\n'

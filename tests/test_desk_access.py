@@ -112,6 +112,20 @@ MATRIX = [
      {"slug": "jamie-lee", "calendar_id": "<jamie_calendar>"}, None, (302, 403, 200, 200)),
     ("desk.busy_calendars.remove", "POST", {"slug": "alex-rivera", "calendar_id": 999_999}, {},
      (302, 403, 404, 404)),
+    # Health form answers: therapists (their own visits) and admins, never the front desk.
+    # These visits are calls, which ask for no form: a 404 once the role may look.
+    ("desk.health_forms.answers", "GET",
+     {"appointment_id": "<alex_visit>", "slug": "dry-needling-screening"}, None,
+     (302, 404, 403, 404)),
+    ("desk.health_forms.answers", "GET",
+     {"appointment_id": "<jamie_visit>", "slug": "dry-needling-screening"}, None,
+     (302, 403, 403, 404)),
+    ("desk.health_forms.reviewed", "POST",
+     {"appointment_id": "<alex_visit>", "slug": "dry-needling-screening"}, {},
+     (302, 404, 403, 404)),
+    ("desk.health_forms.reviewed", "POST",
+     {"appointment_id": "<jamie_visit>", "slug": "dry-needling-screening"}, {},
+     (302, 403, 403, 404)),
 ]
 
 

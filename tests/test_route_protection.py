@@ -49,6 +49,8 @@ CSRF_CHECKED = {
     "desk.busy_calendars.remove",
     "desk.clearances.record",
     "desk.call_lists.done",
+    "desk.health_forms.reviewed",
+    "public.health_forms.health_form",
 }
 # Routes that change something without a CSRF token, and why that is safe.
 CSRF_EXEMPT = {
@@ -59,6 +61,7 @@ CSRF_EXEMPT = {
     "api.book_series": "JSON API: no cookies, and open to anyone by design, as api.book",
     "api.staff.record_clearance_decision": "staff API: no cookies; needs a staff login's token "
     "in Authorization",
+    "api.sign_form": "JSON API: no cookies; needs the visit's manage token in Authorization",
 }
 # Routes outside /desk: open to anyone, each for a reason. Every /desk route needs a login
 # except these.
@@ -72,6 +75,7 @@ OPEN_TO_ANYONE = {
     "public.manage.cancel": "the holder of a signed manage token",
     "public.manage.reschedule": "the holder of a signed manage token",
     "public.manage.check_in": "the holder of a signed manage token",
+    "public.health_forms.health_form": "the holder of a signed manage token",
     "api.list_services": "public JSON API",
     "api.list_therapists": "public JSON API",
     "api.availability": "public JSON API",
@@ -84,6 +88,8 @@ OPEN_TO_ANYONE = {
     "api.reschedule": "JSON API, with the manage token",
     "api.book_series": "public JSON API",
     "api.show_series": "JSON API, with the series' manage token",
+    "api.visit_forms": "JSON API, with the manage token",
+    "api.sign_form": "JSON API, with the manage token",
     "feeds.calendar_feed": "the holder of a secret feed token",
     "healthz": "load balancers and monitoring",
     "static": "style sheets and scripts",
@@ -137,6 +143,7 @@ def world(clinic, book):
             "user_id": staff["front_desk"].id,
             "slug": "alex-rivera",
             "service_slug": "schedule-a-call",
+            "form": "dry-needling-screening",
             "token": manage_token_for(visit),
             "filename": "site.css",
             "item_id": 999_999,

@@ -241,3 +241,28 @@ class ServiceList(RootModel[list[ServiceOut]]):
 
 class TherapistList(RootModel[list[TherapistOut]]):
     pass
+
+
+class FormQuestionOut(BaseModel):
+    key: str
+    text: str
+    type: Literal["yes_no", "text"]
+
+
+class VisitFormOut(BaseModel):
+    """One health form of a visit's service; the answers themselves are never sent back."""
+
+    form: str
+    title: str
+    version: str
+    status: Literal["missing", "complete", "needs_review"]
+    questions: list[FormQuestionOut]
+    consent: str
+
+
+class VisitFormList(RootModel[list[VisitFormOut]]):
+    pass
+
+
+class FormSignedOut(BaseModel):
+    status: Literal["complete", "needs_review"]

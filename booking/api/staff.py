@@ -30,6 +30,7 @@ from booking.models import (
     Therapist,
     api_token_digest,
 )
+from booking.patients import health_forms
 from booking.patients.details import Email, Notes, PersonName
 from booking.rules.clinical import ClearanceDecision
 from booking.scheduling.clearances import NotAllowedToClear, record_clearance
@@ -105,6 +106,13 @@ class PatientDetailsOut(BaseModel):
     guardian_name: str
 
 
+class VisitFormStatusOut(BaseModel):
+    """Where one of the visit's health forms stands; the answers are not part of this list."""
+
+    form: str
+    status: str  # missing | complete | needs_review
+
+
 class StaffAppointmentOut(BaseModel):
     id: int
     status: str
@@ -113,6 +121,7 @@ class StaffAppointmentOut(BaseModel):
     start: str
     end: str
     patient: PatientDetailsOut
+    forms: list[VisitFormStatusOut]
 
 
 class StaffAppointmentList(RootModel[list[StaffAppointmentOut]]):
@@ -149,10 +158,11 @@ def day_appointments(query: StaffAppointmentsQuery):
                            "therapist")
         wanted = wanted.where(Appointment.therapist_id == staff.therapist_id)
     visits = db.session.scalars(wanted.order_by(Appointment.start_at, Appointment.id)).all()
-    return jsonify([_staff_appointment_out(visit, zone) for visit in visits])
+    forms = health_forms.forms_of_visits(visits)
+    return jsonify([_staff_appointment_out(visit, zone, forms[visit.id]) for visit in visits])
 
 
-def _staff_appointment_out(visit: Appointment, zone) -> dict:
+def _staff_appointment_out(visit: Appointment, zone, forms: list) -> dict:
     patient = visit.patient
     return StaffAppointmentOut(
         id=visit.id,
@@ -168,6 +178,7 @@ def _staff_appointment_out(visit: Appointment, zone) -> dict:
             date_of_birth=patient.date_of_birth,
             guardian_name=patient.guardian_name,
         ),
+        forms=[VisitFormStatusOut(form=each.form.slug, status=each.status) for each in forms],
     ).model_dump(mode="json")
 
 

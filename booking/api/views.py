@@ -21,6 +21,7 @@ from booking.api.schemas import (
     AvailabilityOut,
     AvailabilityQuery,
     CancelRequest,
+    FormSignedOut,
     RescheduleRequest,
     SeriesAppointmentOut,
     SeriesErrorOut,
@@ -32,6 +33,8 @@ from booking.api.schemas import (
     TherapistList,
     TherapistOut,
     TherapistQuery,
+    VisitFormList,
+    VisitFormOut,
 )
 from booking.clinic.reference import (
     ClinicNotConfigured,
@@ -43,7 +46,8 @@ from booking.clinic.reference import (
     zone_named,
 )
 from booking.extensions import limiter
-from booking.models import Appointment, AppointmentSeries
+from booking.models import Appointment, AppointmentSeries, utc_now
+from booking.patients import health_forms
 from booking.patients.details import details_context
 from booking.patients.manage_links import (
     appointment_for_token,
@@ -292,6 +296,68 @@ def reschedule(appointment_id: int, body: RescheduleRequest):
         appointment, body.start, therapist_slug=body.therapist, changed_by="patient"
     )
     return jsonify(_appointment_out(appointment))
+
+
+@operation(
+    api, "/appointments/<int:appointment_id>/forms", "GET",
+    summary="The visit's health forms and where each stands (never the answers)",
+    manage_token=True, responses={200: ("the forms", VisitFormList), 404: _E404},
+    decorators=_MANAGE,
+)
+def visit_forms(appointment_id: int):
+    appointment = _appointment_for_bearer(appointment_id)
+    return jsonify([
+        _visit_form_out(each).model_dump(mode="json")
+        for each in health_forms.visit_forms(appointment)
+    ])
+
+
+def _signature_context(_body: dict) -> dict:
+    """The questions of the form named in the path, and whether the visit is a child's: a
+    wrong token or a form the visit does not ask for is a 404 before the body is read."""
+    appointment, form = _visit_form_for_request()
+    return health_forms.signature_context(appointment, form.form)
+
+
+@operation(
+    api, "/appointments/<int:appointment_id>/forms/<form>", "POST",
+    summary="Complete a health form: an answer per question, signed by typed full name",
+    manage_token=True, body=health_forms.FormSignature, body_context=_signature_context,
+    responses={201: ("signed", FormSignedOut), 404: _E404,
+               409: ("the visit is cancelled", None), 422: _E422},
+    decorators=_MANAGE,
+)
+@writing
+def sign_form(appointment_id: int, form: str, body: health_forms.FormSignature):
+    appointment, visit_form = _visit_form_for_request()
+    try:
+        signed = health_forms.sign_form(appointment, visit_form.form, body, utc_now())
+    except health_forms.FormNotOpen:
+        raise ApiError(409, "appointment_cancelled", "the visit is cancelled") from None
+    return jsonify(FormSignedOut(status=signed.status).model_dump(mode="json")), 201
+
+
+def _visit_form_for_request() -> tuple[Appointment, health_forms.VisitForm]:
+    args = request.view_args or {}
+    appointment = _appointment_for_bearer(args["appointment_id"])
+    visit_form = health_forms.visit_form(appointment, args["form"])
+    if visit_form is None:
+        raise ApiError(404, "not_found", "this visit asks for no form of that name", "form")
+    return appointment, visit_form
+
+
+def _visit_form_out(each: health_forms.VisitForm) -> VisitFormOut:
+    return VisitFormOut(
+        form=each.form.slug,
+        title=each.form.title,
+        version=each.form.version,
+        status=each.status,
+        questions=[
+            {"key": question["key"], "text": question["text"], "type": question["type"]}
+            for question in each.form.questions
+        ],
+        consent=each.form.consent,
+    )
 
 
 def _appointment_for_bearer(appointment_id: int) -> Appointment:

@@ -12,6 +12,7 @@ from booking.desk.calendar import calendar
 from booking.desk.call_lists import call_lists
 from booking.desk.clearances import clearances
 from booking.desk.feeds import feeds
+from booking.desk.health_forms import health_forms
 from booking.desk.hours import hours
 from booking.desk.logins import logins
 from booking.desk.pages import desk
@@ -20,7 +21,7 @@ from booking.desk.sent_mail import sent_mail
 from booking.desk.sign_in import sign_in
 
 for area in (sign_in, calendar, appointments, patients, hours, busy_calendars, logins,
-             audit_log, feeds, sent_mail, clearances, call_lists):
+             audit_log, feeds, sent_mail, clearances, call_lists, health_forms):
     desk.register_blueprint(area)
 
 __all__ = ["desk", "load_staff_user"]

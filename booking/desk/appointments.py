@@ -27,6 +27,7 @@ from booking.desk.forms import (
 from booking.desk.pages import today
 from booking.extensions import db
 from booking.models import AppointmentStatus, AuditEntry, Patient, Service, StaffRole, utc_now
+from booking.patients.health_forms import visit_forms
 from booking.scheduling import check_ins
 from booking.web.requests import writing
 
@@ -69,6 +70,7 @@ def _appointment_page(visit, *, move_form=None, cancel_form=None, attendance_for
         # Health data: for the patient's clinicians, not the front desk.
         last_check_in=None if access.current_role() is StaffRole.FRONT_DESK
         else check_ins.latest_check_in_before(visit),
+        health_forms=visit_forms(visit),
     ), status
 
 

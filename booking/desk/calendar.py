@@ -13,7 +13,9 @@ from booking.desk.access import EVERYONE, allowed
 from booking.desk.calendar_grid import grid_of, week_days
 from booking.desk.clearances import day_evaluations_to_clear
 from booking.desk.pages import today
+from booking.patients.health_forms import forms_of_visits
 from booking.rules.calendar_range import OUT_OF_RANGE, is_within_calendar
+from booking.rules.health_forms import NEEDS_REVIEW
 
 calendar = Blueprint("calendar", __name__)
 
@@ -25,9 +27,23 @@ def day():
     therapists = queries.active_therapists(access.own_therapist_id())
     grid = grid_of(queries.calendar_columns(therapists, [shown], clinic_zone()))
     return render_template(
-        "desk/day.html", grid=grid, shown=shown, today=today(), **_neighbours(shown, 1),
+        "desk/day.html", grid=grid, shown=shown, today=today(),
+        needs_review=_forms_to_review(grid), **_neighbours(shown, 1),
         **day_evaluations_to_clear(shown),
     )
+
+
+def _forms_to_review(grid) -> set[int]:
+    """The day's visits with a health form a therapist must go over before treatment."""
+    visits = [
+        block.visit for column in grid.columns for block in column.blocks
+        if block.kind == "visit"
+    ]
+    return {
+        visit_id
+        for visit_id, forms in forms_of_visits(visits).items()
+        if any(each.status == NEEDS_REVIEW for each in forms)
+    }
 
 
 @calendar.get("/therapists/<slug>/week")

@@ -15,6 +15,7 @@ from booking.desk.pages import require_form_token
 from booking.extensions import db
 from booking.models import Notification, NotificationStatus, audit, utc_now
 from booking.notifications import outbox
+from booking.patients.health_forms import forms_of_visits
 from booking.web.requests import writing
 
 patients = Blueprint("patients", __name__)
@@ -48,6 +49,7 @@ def patient(patient_id: int):
         resendable=RESENDABLE,
         can_resend=not access.is_therapist(),
         resend_form=PostOnlyForm(formdata=None),
+        health_forms=forms_of_visits(visits),
     )
 
 

@@ -32,6 +32,7 @@ from booking.models.dispatcher_heartbeat import (
     record_dispatcher_run,
 )
 from booking.models.external_calendars import ExternalBusyTime, ExternalCalendar
+from booking.models.health_forms import ClinicForm, SignedForm
 from booking.models.instants import UTCDateTime, utc_now
 from booking.models.notifications import (
     Notification,
@@ -59,6 +60,7 @@ __all__ = [
     "CheckInAnswer",
     "Clearance",
     "Clinic",
+    "ClinicForm",
     "DispatcherHeartbeat",
     "ExternalBusyTime",
     "ExternalCalendar",
@@ -68,6 +70,7 @@ __all__ = [
     "NotificationStatus",
     "Patient",
     "Service",
+    "SignedForm",
     "ServiceKind",
     "SignInFailure",
     "StaffApiToken",

@@ -139,6 +139,8 @@ class Service(db.Model):
     requires_clearance: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
+    # The slugs of the forms (ClinicForm) a patient completes before the first visit.
+    forms: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     # A service dropped from the clinic file is retired, never deleted: appointments refer to it.
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     position: Mapped[int] = mapped_column(Integer, default=0)

@@ -27,6 +27,8 @@ class NotificationKind(enum.StrEnum):
     AFTERCARE = "aftercare"
     CANCELLATION = "cancellation"
     RESCHEDULE = "reschedule"
+    # A visit's health forms are still missing two days before it.
+    FORMS_REMINDER = "forms_reminder"
 
 
 class NotificationStatus(enum.StrEnum):
@@ -54,7 +56,8 @@ class Notification(db.Model):
     __tablename__ = "notifications"
     __table_args__ = (
         CheckConstraint(
-            "kind IN ('confirmation', 'reminder', 'aftercare', 'cancellation', 'reschedule')",
+            "kind IN ('confirmation', 'reminder', 'aftercare', 'cancellation', 'reschedule',"
+            " 'forms_reminder')",
             name="notification_kind",
         ),
         CheckConstraint(

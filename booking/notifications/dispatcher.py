@@ -40,6 +40,7 @@ from booking.models import (
     utc_now,
 )
 from booking.notifications.messages import as_bytes, email_for, sender_address
+from booking.patients.health_forms import missing_forms
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ class _Outgoing:
     recipient: str
     error: str | None  # set when the email could not be rendered
     too_late: bool = False  # a reminder whose visit has begun: recorded as skipped, not sent
+    # A forms reminder whose forms were completed meanwhile: recorded as dropped, not sent.
+    not_needed: bool = False
 
 
 def send_due(now: datetime | None = None) -> DispatchReport:
@@ -186,6 +189,13 @@ def _render_batch(claim: _Claim, now: datetime) -> list[_Outgoing]:
         if is_too_late(notification, now):
             batch.append(_Outgoing(notification.id, None, sender, recipient, None, too_late=True))
             continue
+        if notification.kind == NotificationKind.FORMS_REMINDER and not missing_forms(
+            notification.appointment
+        ):
+            batch.append(
+                _Outgoing(notification.id, None, sender, recipient, None, not_needed=True)
+            )
+            continue
         try:
             message = as_bytes(email_for(notification, clinic=clinic, now=now))
         except Exception as problem:  # a clinic's own template may raise anything
@@ -198,9 +208,10 @@ def _render_batch(claim: _Claim, now: datetime) -> list[_Outgoing]:
 
 
 def is_too_late(notification: Notification, now: datetime) -> bool:
-    """A reminder is worth sending only before its visit begins."""
+    """A reminder (of the visit or of its forms) is worth sending only before the visit
+    begins."""
     return (
-        notification.kind == NotificationKind.REMINDER
+        notification.kind in (NotificationKind.REMINDER, NotificationKind.FORMS_REMINDER)
         and notification.appointment.start_at <= now
     )
 
@@ -216,6 +227,12 @@ def _send_one(
     if outgoing.too_late:
         marked = marks.mark_done(outgoing.notification_id, claim, clock(), sent=False)
         return NotificationStatus.SKIPPED if marked else None
+    if outgoing.not_needed:
+        marks.mark_done(
+            outgoing.notification_id, claim, clock(), sent=False,
+            status=NotificationStatus.DROPPED,
+        )
+        return None
     error = outgoing.error
     if error is None:
         try:
@@ -250,7 +267,8 @@ class _SentMarks:
             self._connection.close()
 
     def mark_done(
-        self, notification_id: int, claim: _Claim, now: datetime, *, sent: bool = True
+        self, notification_id: int, claim: _Claim, now: datetime, *, sent: bool = True,
+        status: NotificationStatus = NotificationStatus.SKIPPED,
     ) -> bool:
         statement = (
             update(Notification)
@@ -261,7 +279,7 @@ class _SentMarks:
                 Notification.lease_until == claim.lease_until,
             )
             .values(
-                status=NotificationStatus.SENT if sent else NotificationStatus.SKIPPED,
+                status=NotificationStatus.SENT if sent else status,
                 sent_at=now if sent else None,
                 lease_until=None,
             )

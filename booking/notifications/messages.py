@@ -49,6 +49,7 @@ from booking.models import (
     utc_now,
 )
 from booking.notifications.outbox import visits_told_in
+from booking.patients.health_forms import missing_forms
 from booking.patients.languages import (
     clinic_languages,
     day_and_time_in_words,
@@ -92,13 +93,17 @@ def _email_for(
     when = spoken_time(appointment.start_at, clinic)
     template = _template_name(notification)
     words = visit_words(appointment)
+    manage_url = manage_url_for(appointment)
     values = {
         **_visit_values(words, clinic, appointment.service, patient, language),
         "appointment": appointment,
         "when": when,
-        "manage_url": manage_url_for(appointment),
+        "manage_url": manage_url,
+        # The health forms still to complete before the visit, by title and link: never an
+        # answer (the confirmation and the forms reminder name them).
+        "forms_to_complete": _forms_to_complete(notification, manage_url),
         # The check-in's page asks; only the form on it records (mail scanners follow links).
-        "check_in_url": manage_url_for(appointment) + "/check-in",
+        "check_in_url": manage_url + "/check-in",
         "call_note": call_note(appointment) if words.is_call else "",
     }
     templates = mail_templates()
@@ -228,6 +233,21 @@ def _in_language_first(template: str, extension: str, language: str) -> list[str
     """A clinic's template for this language (`es/confirmation.txt` in its folder) before the
     one for every language; jinja takes the first of the list that exists."""
     return [f"{language}/{template}.{extension}", f"{template}.{extension}"]
+
+
+@dataclass(frozen=True)
+class FormToComplete:
+    title: str
+    url: str
+
+
+def _forms_to_complete(notification: Notification, manage_url: str) -> list[FormToComplete]:
+    if notification.kind not in (NotificationKind.CONFIRMATION, NotificationKind.FORMS_REMINDER):
+        return []
+    return [
+        FormToComplete(form.title, f"{manage_url}/forms/{form.slug}")
+        for form in missing_forms(notification.appointment)
+    ]
 
 
 @dataclass(frozen=True)
@@ -390,5 +410,8 @@ def _subject(notification: Notification, words: VisitWords, when: str) -> str:
         NotificationKind.REMINDER: gettext("Reminder: %(visit)s on %(when)s"),
         NotificationKind.RESCHEDULE: gettext("Moved: %(visit)s is now on %(when)s"),
         NotificationKind.CANCELLATION: gettext("Cancelled: %(visit)s on %(when)s"),
+        NotificationKind.FORMS_REMINDER: gettext(
+            "Before %(visit)s on %(when)s: please complete the health form"
+        ),
     }
     return subjects[NotificationKind(notification.kind)] % {"visit": phrase, "when": when}

@@ -20,12 +20,15 @@ from booking.models import (
     NotificationKind,
     NotificationStatus,
 )
+from booking.patients.health_forms import missing_forms
 
 # Reminders and aftercare notes are not sent at night (clinic wall clock): 21:00 until 08:00.
 QUIET_HOURS_START = time(21, 0)
 QUIET_HOURS_END = time(8, 0)
 
 _TIMED_KINDS = (NotificationKind.REMINDER, NotificationKind.AFTERCARE)
+# How long before a visit the patient is reminded of its health forms, if still missing.
+FORMS_REMINDER_BEFORE = timedelta(days=2)
 
 
 def outside_quiet_hours(due: datetime, zone: ZoneInfo) -> datetime:
@@ -60,15 +63,28 @@ def aftercare_times(appointment: Appointment, zone: ZoneInfo) -> list[datetime]:
     ]
 
 
+def forms_reminder_time(appointment: Appointment, now: datetime, zone: ZoneInfo) -> datetime | None:
+    """When to remind the patient of the visit's forms: two days before, outside the quiet
+    hours; None when that is past (booked at shorter notice: the confirmation says it) or
+    the quiet hours would push it to the visit itself."""
+    due = appointment.start_at - FORMS_REMINDER_BEFORE
+    moved = outside_quiet_hours(due, zone)
+    return moved if due > now and moved < appointment.start_at else None
+
+
 def plan_for_booking(appointment: Appointment, now: datetime) -> None:
-    """A confirmation now, then the service's reminders before and aftercare after the visit."""
+    """A confirmation now, then the service's reminders before and aftercare after the visit,
+    and a reminder of the health forms the visit's service asks for, if still missing."""
     _add(appointment, NotificationKind.CONFIRMATION, now)
     _add_timed(appointment, now)
 
 
 def plan_for_reschedule(appointment: Appointment, now: datetime) -> None:
     """The reminders and aftercare follow the visit to its new time; the patient is told now."""
-    _drop_pending(appointment, (*_TIMED_KINDS, NotificationKind.RESCHEDULE))
+    _drop_pending(
+        appointment,
+        (*_TIMED_KINDS, NotificationKind.RESCHEDULE, NotificationKind.FORMS_REMINDER),
+    )
     _add(appointment, NotificationKind.RESCHEDULE, now)
     _add_timed(appointment, now)
 
@@ -140,6 +156,11 @@ def _add_timed(appointment: Appointment, now: datetime, zone: ZoneInfo | None = 
             _add(appointment, NotificationKind.REMINDER, due, step=step)
     for step, due in enumerate(aftercare_times(appointment, zone)):
         _add(appointment, NotificationKind.AFTERCARE, due, step=step)
+    # Written whenever forms are missing now; the dispatcher drops it if they are completed
+    # before it is due.
+    forms_due = forms_reminder_time(appointment, now, zone)
+    if forms_due is not None and missing_forms(appointment):
+        _add(appointment, NotificationKind.FORMS_REMINDER, forms_due)
 
 
 def _add(

@@ -30,6 +30,7 @@ from booking.extensions import limiter
 from booking.models import Appointment, AppointmentStatus, utc_now
 from booking.patients.check_in import CheckInAnswers
 from booking.patients.details import NOTES_MAX
+from booking.patients.health_forms import visit_forms
 from booking.patients.manage_links import appointment_for_token
 from booking.public.forms import (
     CancelVisitForm,
@@ -82,7 +83,9 @@ def _visit_page(template: str, token: str, appointment: Appointment, **extra):
 
 @manage.get("/<token>")
 def show(token: str):
-    return _visit_page("public/manage.html", token, _appointment_for(token))
+    appointment = _appointment_for(token)
+    return _visit_page("public/manage.html", token, appointment,
+                       health_forms=visit_forms(appointment))
 
 
 @manage.get("/<token>/confirmation")

@@ -34,6 +34,7 @@ from booking.patients.languages import (
 )
 from booking.patients.manage_links import manage_token_for
 from booking.public.forms import VisitDetailsForm, day_from_query, parse_start, week_from_query
+from booking.public.health_forms import health_form_pages
 from booking.public.manage import manage
 from booking.public.problems import (
     PageProblem,
@@ -51,6 +52,7 @@ from booking.web.requests import writing
 
 public = Blueprint("public", __name__)
 public.register_blueprint(manage)
+public.register_blueprint(health_form_pages)
 register_problem_pages(public)
 
 

@@ -17,13 +17,14 @@ from sqlalchemy import select
 from booking.clinic.clinic_file.schema import (
     ClinicDetails,
     ClinicSpec,
+    FormSpec,
     ServiceSpec,
     TherapistSpec,
     local_datetime_text,
 )
 from booking.clinic.clinic_file.toml_values import toml_value
 from booking.extensions import db
-from booking.models import Clinic, Service, Therapist
+from booking.models import Clinic, ClinicForm, Service, Therapist
 from booking.models import TimeOff as TimeOffRow
 from booking.models import WorkingHours as WorkingHoursRow
 from booking.rules import availability, weekly_hours
@@ -39,6 +40,7 @@ def apply_clinic(spec: ClinicSpec) -> list[str]:
     never touched. Does not commit: the caller commits once, or rolls back.
     """
     changes = _apply_clinic_details(spec.clinic)
+    _apply_forms(spec.forms, changes)
     services = _apply_services(spec.services, spec.clinic.languages[0], changes)
     _apply_therapists(spec.therapists, services, changes)
     return changes
@@ -48,6 +50,13 @@ def apply_clinic(spec: ClinicSpec) -> list[str]:
 _SERVICE_COLUMNS: dict[str, Callable[[Any], Any]] = {
     "reminders": lambda written: [parse_duration(each) for each in written],
     "aftercare": lambda written: [parse_duration(each) for each in written],
+    "forms": list,
+}
+_LONG_FORM_FIELDS = ("consent", "questions")
+_FORM_COLUMNS: dict[str, Callable[[Any], Any]] = {
+    "questions": lambda questions: [
+        question.model_dump(exclude_none=True) for question in questions
+    ],
 }
 _THERAPIST_COLUMNS: dict[str, Callable[[Any], Any]] = {"disciplines": list}
 _CLINIC_COLUMNS: dict[str, Callable[[Any], Any]] = {"languages": list}
@@ -122,6 +131,34 @@ def _texts_columns(spec: ServiceSpec, first_language: str) -> dict[str, Any]:
         if others:
             translations[key] = others
     return columns | {"translations": translations}
+
+
+def _apply_forms(specs: tuple[FormSpec, ...], changes: list[str]) -> None:
+    """Forms by slug, as services are: one missing from the file is retired, never deleted,
+    since signed answers name it. A changed text is reported by its fields; the answers of
+    patients are not touched (a new version asks them again)."""
+    existing = {form.slug: form for form in db.session.scalars(select(ClinicForm))}
+    for position, spec in enumerate(specs):
+        wanted = _columns(spec, _FORM_COLUMNS, ("slug",)) | {"position": position}
+        form = existing.get(spec.slug)
+        if form is None:
+            db.session.add(ClinicForm(slug=spec.slug, active=True, **wanted))
+            changes.append(f"form {spec.slug}: added")
+            continue
+        if not form.active:
+            form.active = True
+            changes.append(f"form {spec.slug}: asked again")
+        for field, value in wanted.items():
+            if getattr(form, field) != value:
+                setattr(form, field, value)
+                # The consent and the questions are long: named, not quoted.
+                said = "changed" if field in _LONG_FORM_FIELDS else f"now {_as_written(value)}"
+                changes.append(f"form {spec.slug}: {field} {said}")
+    in_file = {spec.slug for spec in specs}
+    for slug, form in sorted(existing.items()):
+        if slug not in in_file and form.active:
+            form.active = False
+            changes.append(f"form {slug}: retired (not in the file; signed forms are kept)")
 
 
 def _apply_therapists(

@@ -9,20 +9,24 @@ from __future__ import annotations
 
 from typing import Any
 
+import tomli_w
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from booking.clinic.clinic_file.schema import (
+    FORM_SLUGS,
     SERVICE_SLUGS,
     ClinicDetails,
     ClinicSpec,
+    FormQuestion,
+    FormSpec,
     ServiceSpec,
     TherapistSpec,
     local_datetime_text,
 )
 from booking.clinic.clinic_file.toml_values import toml_value
 from booking.extensions import db
-from booking.models import Clinic, Service, Therapist
+from booking.models import Clinic, ClinicForm, Service, Therapist
 from booking.rules import availability, weekly_hours
 from booking.rules.durations import duration_text
 
@@ -43,13 +47,20 @@ def current_clinic_spec() -> ClinicSpec:
     therapists = db.session.scalars(
         select(Therapist).where(Therapist.active).order_by(Therapist.position, Therapist.id)
     ).all()
+    forms = db.session.scalars(
+        select(ClinicForm).where(ClinicForm.active).order_by(ClinicForm.position, ClinicForm.id)
+    ).all()
     document = {
         "clinic": _columns_of(clinic, ClinicDetails) | {"languages": list(clinic.languages)},
         "services": [_service_table(service, clinic.languages[0]) for service in services],
         "therapists": [_therapist_table(therapist) for therapist in therapists],
+        "forms": [_columns_of(form, FormSpec) for form in forms],
     }
-    slugs = [service.slug for service in services]
-    return ClinicSpec.model_validate(document, context={SERVICE_SLUGS: slugs})
+    context = {
+        SERVICE_SLUGS: [service.slug for service in services],
+        FORM_SLUGS: [form.slug for form in forms],
+    }
+    return ClinicSpec.model_validate(document, context=context)
 
 
 def _columns_of(row: Any, model: type[BaseModel]) -> dict[str, Any]:
@@ -106,6 +117,8 @@ def clinic_file_text(spec: ClinicSpec) -> str:
         lines += ["", "[[services]]", *_key_lines(service)]
     for therapist in spec.therapists:
         lines += ["", "[[therapists]]", *_key_lines(therapist)]
+    for form in spec.forms:
+        lines += ["", "[[forms]]", *_key_lines(form)]
     return "\n".join(lines) + "\n"
 
 
@@ -145,8 +158,29 @@ def _time_off_lines(periods: tuple[availability.TimeOff, ...]) -> list[str]:
     return ["time_off = [", *(f"    {table}," for table in tables), "]"]
 
 
+def _consent_lines(consent: str) -> list[str]:
+    # Paragraphs as the clinic writes them: a multi-line string, not one line of \n escapes.
+    written = tomli_w.dumps({"consent": consent}, multiline_strings=True)
+    return written.removesuffix("\n").split("\n")
+
+
+def _questions_lines(questions: tuple[FormQuestion, ...]) -> list[str]:
+    if not questions:
+        return ["questions = []"]
+    tables = []
+    for question in questions:
+        pairs = [
+            f"{field} = {toml_value(value)}"
+            for field, value in question.model_dump().items()
+            if value is not None
+        ]
+        tables.append("{ " + ", ".join(pairs) + " }")
+    return ["questions = [", *(f"    {table}," for table in tables), "]"]
+
+
 # A therapist's hours and time off are written as the clinic writes them by hand: a dotted key
-# per weekday, and inline tables; every other value is one TOML value.
+# per weekday, and inline tables; a form's consent as paragraphs and its questions one per
+# line; every other value is one TOML value.
 def _written_when_used(field: str):
     """A key added later is written only when used: a clinic without it exports as before."""
     return lambda value: [f"{field} = {toml_value(value)}"] if value else []
@@ -156,4 +190,6 @@ _WRITTEN_AS = {
     "hours": _hours_lines,
     "time_off": _time_off_lines,
     "max_series_visits": _written_when_used("max_series_visits"),
+    "consent": _consent_lines,
+    "questions": _questions_lines,
 }

@@ -13,7 +13,7 @@ from booking.clinic.clinic_file.problems import (
     problems_in,
     syntax_problem,
 )
-from booking.clinic.clinic_file.schema import SERVICE_SLUGS, ClinicSpec
+from booking.clinic.clinic_file.schema import FORM_SLUGS, SERVICE_SLUGS, ClinicSpec
 
 
 def read_clinic_file(path: str | Path) -> ClinicSpec:
@@ -48,16 +48,21 @@ def parse_clinic_file(text: str, filename: str) -> ClinicSpec:
         ) from None
     try:
         return ClinicSpec.model_validate(
-            document, context={SERVICE_SLUGS: _service_slugs(document)}
+            document,
+            context={
+                SERVICE_SLUGS: _slugs_of(document, "services"),
+                FORM_SLUGS: _slugs_of(document, "forms"),
+            },
         )
     except ValidationError as error:
         raise ClinicFileError(filename, problems_in(error)) from None
 
 
-def _service_slugs(document: dict) -> list:
-    """The slugs the file's services give themselves, checked or not: a therapist offering one
-    is not told it does not exist when the service's own table has a mistake elsewhere."""
-    services = document.get("services")
-    if not isinstance(services, list):
+def _slugs_of(document: dict, key: str) -> list:
+    """The slugs the file's services (or forms) give themselves, checked or not: a therapist
+    offering one is not told it does not exist when the service's own table has a mistake
+    elsewhere."""
+    tables = document.get(key)
+    if not isinstance(tables, list):
         return []
-    return [table.get("slug") for table in services if isinstance(table, dict)]
+    return [table.get("slug") for table in tables if isinstance(table, dict)]

@@ -60,6 +60,8 @@ SLOT_STEPS = tuple(step for step in range(1, 61) if 60 % step == 0)
 PROBLEM = "clinic_file"
 # Validation context: the slugs of the file's services, for the therapists' `services`.
 SERVICE_SLUGS = "service slugs"
+# Validation context: the slugs of the file's [[forms]], for a service's `forms`.
+FORM_SLUGS = "form slugs"
 
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _LOCAL_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?")
@@ -375,6 +377,22 @@ def _services_offered(value: Any, info: ValidationInfo) -> tuple[str, ...]:
 ServicesOffered = Annotated[tuple[str, ...], PlainValidator(_services_offered)]
 
 
+def _forms_asked(value: Any, info: ValidationInfo) -> tuple[str, ...]:
+    known = [slug for slug in (info.context or {}).get(FORM_SLUGS, ()) if isinstance(slug, str)]
+
+    def asked(item: Any) -> str:
+        if not isinstance(item, str):
+            raise problem(f"must be a form slug in quotes (got {shown(item)})")
+        if info.context is not None and item not in known:
+            raise problem(f"no form {shown(item)} in this file{did_you_mean(item, known)}")
+        return item
+
+    return _list_of(asked, '["dry-needling-screening"]')(value)
+
+
+FormsAsked = Annotated[tuple[str, ...], PlainValidator(_forms_asked)]
+
+
 def _weekly_hours(value: Any) -> tuple[WorkingHours, ...]:
     if not isinstance(value, dict):
         raise problem(
@@ -551,6 +569,7 @@ class ServiceSpec(BaseModel):
     # > 0: patients may book a weekly series online, up to this many visits.
     max_series_visits: whole_number(0, MAX_SERIES_VISITS_LIMIT) = 0
     requires_clearance: Annotated[bool, PlainValidator(_yes_or_no)] = False
+    forms: FormsAsked = ()  # form slugs, completed before the first visit
 
     @model_validator(mode="after")
     def _bookable_at_all(self) -> ServiceSpec:
@@ -577,15 +596,107 @@ class TherapistSpec(BaseModel):
     time_off: TimeOffList = ()  # sorted by start, end, reason
 
 
+QUESTION_TYPES = ("yes_no", "text")
+YES_NO = ("yes", "no")
+CONSENT_MAX = 20_000
+_QUESTION_KEY = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def _question_key(value: Any) -> str:
+    text = _text(SLUG_MAX, required=True)(value)
+    if not _QUESTION_KEY.fullmatch(text):
+        raise problem(
+            'must be lowercase letters, digits and underscores, starting with a letter, like '
+            f'"blood_thinners" (got {shown(text)})'
+        )
+    return text
+
+
+def _consent(value: Any) -> str:
+    # The consent is paragraphs: line breaks are its own; nothing else hidden.
+    if not isinstance(value, str):
+        raise problem(f"must be text in quotes (got {shown(value)})")
+    hidden = next((char for char in value if is_control(char) and char not in "\n\t"), None)
+    if hidden is not None:
+        raise problem(f"must be text without control characters (found {shown(hidden)})")
+    if len(value) > CONSENT_MAX:
+        raise problem(f"is {len(value)} characters long; at most {CONSENT_MAX} are allowed")
+    if not value.strip():
+        raise problem("must not be empty: it is what the patient signs")
+    return value
+
+
+class FormQuestion(BaseModel):
+    """One question of a form: `review_if` ("yes" or "no", yes_no questions only) is the answer
+    that has a therapist go over the form before treatment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: Annotated[str, PlainValidator(_question_key)]
+    text: one_line_text(DESCRIPTION_MAX, required=True)
+    type: one_of(QUESTION_TYPES)
+    review_if: one_of(YES_NO) | None = None
+
+    @model_validator(mode="after")
+    def _review_if_answerable(self) -> FormQuestion:
+        if self.review_if is not None and self.type != "yes_no":
+            message = "only a yes_no question has review_if (its answer, yes or no)"
+            raise problems_at([(("review_if",), message, self.review_if)])
+        return self
+
+
+def _questions(value: Any, handler: Callable) -> Any:
+    if not isinstance(value, list | tuple):
+        raise problem(
+            'must be a list of tables, like [{ key = "pregnant", text = "...", type = "yes_no" }]'
+        )
+    errors: list[InitErrorDetails] = []
+    try:
+        questions = handler(value)
+    except ValidationError as error:
+        errors.extend(raised_again(error.errors()))
+        questions = None
+    first_use: dict[str, int] = {}
+    for index, item in enumerate(value):
+        key = item.get("key") if isinstance(item, dict) else getattr(item, "key", None)
+        if not isinstance(key, str):
+            continue
+        if key in first_use:
+            message = f"{shown(key)} is already the key of question [{first_use[key]}]"
+            errors.append(InitErrorDetails(type=problem(message), loc=(index, "key"), input=key))
+        else:
+            first_use[key] = index
+    if errors:
+        raise ValidationError.from_exception_data("clinic file", errors)
+    return questions
+
+
+class FormSpec(BaseModel):
+    """One [[forms]] table: a health screening and consent form, as the patient reads it.
+
+    `version` is stored with every signed form: a changed text needs a new version, so that
+    patients who signed the old one are asked again."""
+
+    model_config = _FORBID
+
+    slug: Slug
+    title: Name
+    version: one_line_text(SLUG_MAX, required=True)
+    consent: Annotated[str, PlainValidator(_consent)]
+    questions: Annotated[tuple[FormQuestion, ...], WrapValidator(_questions)] = ()
+
+
 class ClinicSpec(BaseModel):
     """A whole clinic file. Validate with the services' slugs in the context (SERVICE_SLUGS),
-    so that a therapist cannot offer a service the file does not have."""
+    so that a therapist cannot offer a service the file does not have, and the forms' slugs
+    (FORM_SLUGS), so that a service cannot ask for a form the file does not have."""
 
     model_config = _FORBID
 
     clinic: ClinicDetails
     services: Annotated[tuple[ServiceSpec, ...], _tables_with_unique_slugs("services")] = ()
     therapists: Annotated[tuple[TherapistSpec, ...], _tables_with_unique_slugs("therapists")] = ()
+    forms: Annotated[tuple[FormSpec, ...], _tables_with_unique_slugs("forms")] = ()
 
     @model_validator(mode="after")
     def _texts_in_the_clinics_languages(self) -> ClinicSpec:
@@ -619,4 +730,6 @@ MODELS_BY_PLACE: dict[tuple[str, ...], type[BaseModel]] = {
     ("services",): ServiceSpec,
     ("therapists",): TherapistSpec,
     ("therapists", "time_off"): TimeOffEntry,
+    ("forms",): FormSpec,
+    ("forms", "questions"): FormQuestion,
 }
