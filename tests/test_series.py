@@ -394,7 +394,7 @@ def test_one_confirmation_holds_every_visit_each_with_its_own_uid(client, smtp_i
     [mail] = smtp_inbox.take()
     assert mail["X-Booking-Notification"] == "confirmation"
     assert mail["To"] == f"{patient['name']} <{patient['email']}>"
-    assert mail["Subject"].startswith("Booked: 6 dry needling sessions with Alex Rivera")
+    assert mail["Subject"].startswith("Booked: 6 visits, your dry needling session with Alex")
     method, events = events_of(mail)
     assert method == "REQUEST"
     visits = db.session.scalars(
