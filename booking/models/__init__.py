@@ -44,6 +44,12 @@ from booking.models.staff import (
     api_token_digest,
     hash_password,
 )
+from booking.models.waitlist import (
+    OfferStatus,
+    WaitlistEntry,
+    WaitlistOffer,
+    WaitlistStatus,
+)
 
 __all__ = [
     "DISCIPLINES",
@@ -56,6 +62,7 @@ __all__ = [
     "ExternalCalendar",
     "IdempotencyKey",
     "Notification",
+    "OfferStatus",
     "NotificationKind",
     "NotificationStatus",
     "Patient",
@@ -67,6 +74,9 @@ __all__ = [
     "Therapist",
     "TimeOff",
     "UTCDateTime",
+    "WaitlistEntry",
+    "WaitlistOffer",
+    "WaitlistStatus",
     "WorkingHours",
     "dispatcher_state",
     "api_token_digest",

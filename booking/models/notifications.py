@@ -1,4 +1,5 @@
-"""The outbox: one row per email an appointment owes, sent by the dispatcher."""
+"""The outbox: one row per email an appointment (or a waitlist offer) owes, sent by the
+dispatcher."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from booking.extensions import db
 from booking.models.appointments import Appointment
 from booking.models.instants import UTCDateTime, utc_now
+from booking.models.waitlist import WaitlistOffer
 
 
 class NotificationKind(enum.StrEnum):
@@ -27,6 +29,7 @@ class NotificationKind(enum.StrEnum):
     AFTERCARE = "aftercare"
     CANCELLATION = "cancellation"
     RESCHEDULE = "reschedule"
+    WAITLIST_OFFER = "waitlist_offer"  # about a waitlist offer, not an appointment
 
 
 class NotificationStatus(enum.StrEnum):
@@ -54,7 +57,8 @@ class Notification(db.Model):
     __tablename__ = "notifications"
     __table_args__ = (
         CheckConstraint(
-            "kind IN ('confirmation', 'reminder', 'aftercare', 'cancellation', 'reschedule')",
+            "kind IN ('confirmation', 'reminder', 'aftercare', 'cancellation', 'reschedule',"
+            " 'waitlist_offer')",
             name="notification_kind",
         ),
         CheckConstraint(
@@ -63,11 +67,20 @@ class Notification(db.Model):
         ),
         Index("ix_notifications_status_due", "status", "due_at"),
         Index("ix_notifications_appointment", "appointment_id"),
+        Index("ix_notifications_waitlist_offer", "waitlist_offer_id"),
+        CheckConstraint(
+            "(appointment_id IS NULL) <> (waitlist_offer_id IS NULL)",
+            name="notification_subject",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    appointment_id: Mapped[int] = mapped_column(
-        ForeignKey("appointments.id", ondelete="CASCADE")
+    # What the mail is about: an appointment, or (waitlist_offer) an offer.
+    appointment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("appointments.id", ondelete="CASCADE"), nullable=True
+    )
+    waitlist_offer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("waitlist_offers.id", ondelete="CASCADE"), nullable=True
     )
     kind: Mapped[str] = mapped_column(String(16))
     # Which of the service's reminders or aftercare notes this is (0 = the first listed).
@@ -81,4 +94,5 @@ class Notification(db.Model):
     message_id: Mapped[str] = mapped_column(String(120), unique=True, default=new_message_id)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
-    appointment: Mapped[Appointment] = relationship()
+    appointment: Mapped[Appointment | None] = relationship()
+    waitlist_offer: Mapped[WaitlistOffer | None] = relationship()

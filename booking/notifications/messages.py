@@ -58,8 +58,10 @@ def email_for(
 
     Raises whatever a template raises: the dispatcher counts that as a failed try.
     """
-    appointment = notification.appointment
     clinic = clinic or current_clinic()
+    if notification.waitlist_offer is not None:
+        return _offer_email(notification, clinic, now or utc_now())
+    appointment = notification.appointment
     patient = appointment.patient
     when = spoken_time(appointment.start_at, clinic)
     template = _template_name(notification)
@@ -111,6 +113,42 @@ def email_for(
     message["Subject"] = _header(_subject(notification, words, when))
     message["From"] = formataddr((_one_line(clinic.name), sender_address(clinic)), "utf-8")
     message["To"] = formataddr((_one_line(words.addressee), patient.email), "utf-8")
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = notification.message_id
+    message["X-Booking-Notification"] = notification.kind
+    return message
+
+
+def _offer_email(notification: Notification, clinic: Clinic, now: datetime) -> Message:
+    """A time that opened up, offered to a waiting patient: a link to claim it, no .ics (it is
+    not their visit until they claim it)."""
+    offer = notification.waitlist_offer
+    entry = offer.entry
+    guardian = _one_line(entry.patient_guardian_name)
+    child = _one_line(entry.patient_name).split(" ")[0] if guardian else ""
+    is_call = entry.service.kind == ServiceKind.CALL
+    values = {
+        "clinic": clinic,
+        "addressee": guardian or entry.patient_name,
+        "child": child,
+        "visit_name": gettext("call") if is_call else _in_a_sentence(entry.service.name),
+        "therapist": offer.therapist.name,
+        "when": spoken_time(offer.start_at, clinic),
+        "offer_url": f"{current_app.config['PUBLIC_BASE_URL']}/offers/{offer.token}",
+        "claim_minutes": current_app.config["WAITLIST_CLAIM_MINUTES"],
+        "call": is_call,
+    }
+    templates = mail_templates()
+    text = _wrapped(templates.get_template("waitlist_offer.txt").render(values))
+    html = templates.get_template("waitlist_offer.html").render(values)
+    message = MIMEMultipart("alternative")
+    message.attach(MIMEText(text, "plain", _UTF8))
+    message.attach(MIMEText(html, "html", _UTF8))
+    subject = gettext("A time opened up: %(visit)s on %(when)s",
+                      visit=values["visit_name"], when=values["when"])
+    message["Subject"] = _header(subject)
+    message["From"] = formataddr((_one_line(clinic.name), sender_address(clinic)), "utf-8")
+    message["To"] = formataddr((_one_line(values["addressee"]), entry.patient_email), "utf-8")
     message["Date"] = format_datetime(now)
     message["Message-ID"] = notification.message_id
     message["X-Booking-Notification"] = notification.kind

@@ -19,12 +19,15 @@ from booking.scheduling.appointments import (
     book_appointment,
     bookable_service,
     cancel_appointment,
-    find_patient,
     free_slots,
-    has_evaluation_before,
     record_attendance,
     reschedule_appointment,
     therapists_offering,
+)
+from booking.scheduling.booking_eligibility import (
+    find_patient,
+    has_evaluation_before,
+    online_booking_refusal,
 )
 from booking.scheduling.nearest_slots import nearest_free_slots
 
@@ -46,6 +49,7 @@ __all__ = [
     "free_slots",
     "has_evaluation_before",
     "nearest_free_slots",
+    "online_booking_refusal",
     "record_attendance",
     "reschedule_appointment",
     "therapists_offering",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -25,7 +25,6 @@ from booking.models import (
     AppointmentStatus,
     Patient,
     Service,
-    ServiceKind,
     Therapist,
     audit,
     patient_identity,
@@ -35,6 +34,11 @@ from booking.notifications import outbox
 from booking.patients.details import PatientDetails
 from booking.rules import availability
 from booking.rules.availability import SlotRefusal
+from booking.scheduling import waitlist_offers
+from booking.scheduling.booking_eligibility import (
+    find_patient,
+    online_booking_refusal,
+)
 from booking.scheduling.therapist_time import booking_rules, local_day_bounds, therapist_calendars
 
 
@@ -171,33 +175,6 @@ def _span(service: Service) -> timedelta:
     return timedelta(minutes=service.duration_minutes + service.buffer_after_minutes)
 
 
-def has_evaluation_before(patient: Patient | None, start: datetime) -> bool:
-    """The clinical rule: a comprehensive evaluation on record that ends before `start`."""
-    if patient is None:
-        return False
-    return bool(
-        db.session.scalar(
-            select(
-                exists().where(
-                    Appointment.patient_id == patient.id,
-                    Appointment.service_id == Service.id,
-                    Service.kind == ServiceKind.EVALUATION,
-                    Appointment.status.in_(
-                        [AppointmentStatus.CONFIRMED, AppointmentStatus.COMPLETED]
-                    ),
-                    Appointment.end_at <= start,
-                )
-            )
-        )
-    )
-
-
-def find_patient(email: str, name: str) -> Patient | None:
-    return db.session.scalars(
-        select(Patient).where(Patient.identity == patient_identity(email, name))
-    ).first()
-
-
 # --- writing -------------------------------------------------------------------------------
 
 
@@ -221,11 +198,7 @@ def book_appointment(
     hold_write_lock()
     therapists = therapists_offering(service, therapist_slug)
     existing_patient = find_patient(patient.email, patient.name)
-    if (
-        service.requires_evaluation
-        and override is None
-        and not has_evaluation_before(existing_patient, start)
-    ):
+    if override is None and online_booking_refusal(service, existing_patient, start):
         raise EvaluationRequired(
             f"{service.name} follows an evaluation: please book an evaluation first"
         )
@@ -274,6 +247,7 @@ def book_appointment(
                 now,
             )
             outbox.plan_for_booking(appointment, now)
+            waitlist_offers.end_entries_for_booking(patient_row.identity, service.id, now)
             return appointment
     raise _lost_race()
 
@@ -299,6 +273,9 @@ def reschedule_appointment(
         service, therapists, start, now, override=override, ignore_appointment_id=appointment.id
     )
     before = {"therapist": appointment.therapist.slug, "start": appointment.start_at.isoformat()}
+    before_therapist, before_start, before_busy_until = (
+        appointment.therapist, appointment.start_at, appointment.busy_until
+    )
     therapist = candidates[0]
     end = start + timedelta(minutes=service.duration_minutes)
     appointment.therapist = therapist
@@ -321,6 +298,7 @@ def reschedule_appointment(
         now,
     )
     outbox.plan_for_reschedule(appointment, now)
+    waitlist_offers.offer_freed_time(before_therapist, before_start, before_busy_until, now)
     return appointment
 
 
@@ -345,6 +323,9 @@ def cancel_appointment(
     _audit(cancelled_by, "cancelled", appointment, {"reason": reason} if reason else {}, now)
     outbox.plan_for_cancellation(appointment, now)
     db.session.flush()
+    waitlist_offers.offer_freed_time(
+        appointment.therapist, appointment.start_at, appointment.busy_until, now
+    )
     return appointment
 
 
