@@ -17,17 +17,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from booking.api.operations import ApiError, operation
-from booking.api.schemas import Day, Slug
+from booking.api.schemas import Day, Slug, StaffWaitlist, StaffWaitlistEntryOut
 from booking.clinic.reference import clinic_zone
 from booking.extensions import db
 from booking.models import (
     Appointment,
+    Service,
     StaffApiToken,
     StaffRole,
     StaffUser,
     Therapist,
     api_token_digest,
 )
+from booking.scheduling import waitlist
 from booking.scheduling.therapist_time import local_day_bounds
 
 staff_api = Blueprint("staff", __name__, url_prefix="/staff")
@@ -153,3 +155,40 @@ def _staff_appointment_out(visit: Appointment, zone) -> dict:
             guardian_name=patient.guardian_name,
         ),
     ).model_dump(mode="json")
+
+
+# --- the waitlist --------------------------------------------------------------------------
+
+
+class StaffWaitlistQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    service: Slug | None = None
+
+
+@operation(
+    staff_api, "/waitlist", "GET", summary="The waiting entries, oldest first",
+    query=StaffWaitlistQuery, staff_token=True,
+    responses={200: ("the entries, with their offers", StaffWaitlist),
+               401: _E401, 403: _E403, 422: _E422},
+)
+@staff_only(*EVERY_ROLE)
+def staff_waitlist(query: StaffWaitlistQuery):
+    staff: StaffUser = g.staff
+    service = None
+    if query.service is not None:
+        service = db.session.scalars(select(Service).where(Service.slug == query.service)).first()
+        if service is None:
+            raise ApiError(422, "unknown_service", f"there is no service {query.service!r}",
+                           "service")
+    entries = waitlist.waiting_entries(service)
+    if staff.role == StaffRole.THERAPIST:
+        # A therapist sees those waiting for them, or for anyone offering what they offer.
+        offered = {offered.id for offered in staff.therapist.services}
+        entries = [
+            entry for entry in entries
+            if entry.therapist_id == staff.therapist_id
+            or (entry.therapist_id is None and entry.service_id in offered)
+        ]
+    zone = clinic_zone()
+    return jsonify([StaffWaitlistEntryOut.of_entry(entry, zone) for entry in entries])

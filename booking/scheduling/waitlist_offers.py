@@ -11,7 +11,6 @@ the time falls inside the service's notice.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta
 
@@ -194,25 +193,22 @@ def _offer(
                             zone, first_day, last_day, exact_start)
     if not times:
         return []
-    at_once = current_app.config["WAITLIST_OFFERS_AT_ONCE"]
-    offered, open_count = _earlier_offers(therapist, times, now)
-    room = {
-        (service_id, slot_start): at_once - open_count[(service_id, slot_start)]
-        for service_id, starts in times.items()
-        for slot_start in starts
-    }
-    if all(left <= 0 for left in room.values()):
+    # A few entries at a time: those already offered one of these times and not yet past
+    # their offer count against the clinic's number.
+    offered, still_open = _earlier_offers(therapist, times, now)
+    room = current_app.config["WAITLIST_OFFERS_AT_ONCE"] - still_open
+    if room <= 0:
         return []
     mail_leaves = outbox.outside_quiet_hours(now, zone)
     by_service = {service.id: service for service in services}
     patients: dict[str, Patient | None] = {}
     offers = []
     for entry in _waiting_entries(therapist, list(by_service), first_day, last_day):
+        if entry.id in offered:
+            continue
         service = by_service[entry.service_id]
         wish = _wish(entry, service, therapist)
         for start_at in times.get(service.id, ()):
-            if room[(service.id, start_at)] <= 0 or (entry.id, start_at) in offered:
-                continue
             if not waitlist_rules.suits(wish, service.slug, therapist.slug, start_at, zone):
                 continue
             claim_by = start_at - timedelta(hours=service.min_notice_hours)
@@ -236,9 +232,8 @@ def _offer(
             db.session.add(offer)
             outbox.plan_for_offer(offer, mail_leaves)
             offers.append(offer)
-            room[(service.id, start_at)] -= 1
             break  # one offer per entry for one freed time
-        if all(left <= 0 for left in room.values()):
+        if len(offers) == room:
             break
     if offers:
         db.session.flush()
@@ -327,21 +322,21 @@ def _bookable_times(therapist, services, start, end, now, step, zone, first_day,
 
 
 def _earlier_offers(therapist: Therapist, times: dict[int, list[datetime]], now: datetime):
-    """Which entries were already offered these times (a time is offered to an entry once),
-    and how many offers of each (service id, start) are still open."""
+    """Which entries were already offered one of these times (an entry is offered a time
+    once), and how many of those offers are still open."""
     starts = {slot_start for service_starts in times.values() for slot_start in service_starts}
-    offered: set[tuple[int, datetime]] = set()
-    open_count: dict = defaultdict(int)
+    offered: set[int] = set()
+    still_open = 0
     rows = db.session.execute(
         select(WaitlistOffer, WaitlistEntry.service_id)
         .join(WaitlistEntry, WaitlistEntry.id == WaitlistOffer.entry_id)
         .where(WaitlistOffer.therapist_id == therapist.id, WaitlistOffer.start_at.in_(starts))
     ).all()
     for offer, service_id in rows:
-        offered.add((offer.entry_id, offer.start_at))
-        if is_open(offer, now):
-            open_count[(service_id, offer.start_at)] += 1
-    return offered, open_count
+        if service_id in times:
+            offered.add(offer.entry_id)
+            still_open += is_open(offer, now)
+    return offered, still_open
 
 
 def _at(day: date, wall, zone) -> datetime:
