@@ -1,0 +1,298 @@
+"""The waitlist that fills a cancelled visit by itself: who is offered a freed time, when the
+mail goes, how an offer lapses and passes on, and how a claim books (the race is in
+test_waitlist_race.py)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from booking import scheduling
+from booking.extensions import db
+from booking.models import Appointment, WaitlistEntry, WaitlistOffer
+from booking.notifications.dispatcher import DispatchReport, send_due
+from booking.scheduling import waitlist
+from booking.scheduling.waitlist_offers import pass_on_lapsed_offers
+from tests.conftest import local, next_weekday
+
+# smtp_settings first: it must add the mail server to the settings before `app` is built.
+pytestmark = pytest.mark.usefixtures("smtp_settings", "clinic")
+
+MONDAY = next_weekday(0, at_least_days=10)
+TUESDAY = MONDAY + timedelta(days=1)
+# The clinic's clock in these stories: the Saturday before, mid-morning (clinic time).
+SATURDAY_MORNING = local(MONDAY - timedelta(days=2), 10)
+
+
+@pytest.fixture
+def app_settings(app_settings):
+    app_settings["WAITLIST_OFFERS_AT_ONCE"] = 2
+    return app_settings
+
+
+def join(name: str, service: str = "pt-evaluation", *, therapist: str | None = None,
+         first: date = MONDAY, until: date | None = None, weekdays=None, parts=None,
+         now: datetime = SATURDAY_MORNING, **details) -> WaitlistEntry:
+    entry = waitlist.join_waitlist(
+        scheduling.bookable_service(service),
+        scheduling.PatientDetails(name=name, email=f"{name.split()[0].lower()}@example.com",
+                                  **details),
+        first, until or first + timedelta(days=14), therapist_slug=therapist,
+        weekdays=weekdays, parts_of_day=parts, now=now,
+    )
+    db.session.commit()
+    return entry
+
+
+def cancel(appointment: Appointment, now: datetime = SATURDAY_MORNING) -> list[WaitlistOffer]:
+    scheduling.cancel_appointment(appointment, cancelled_by="patient", now=now)
+    db.session.commit()
+    return offers()
+
+
+def offers() -> list[WaitlistOffer]:
+    return list(db.session.scalars(select(WaitlistOffer).order_by(WaitlistOffer.id)))
+
+
+def offered_to(found: list[WaitlistOffer]) -> list[tuple[str, datetime]]:
+    return [(offer.entry.patient_name, offer.start_at) for offer in found]
+
+
+def offer_mails(smtp_inbox) -> dict[str, str]:
+    """The offer mails that arrived: to whom, with their text."""
+    mails = smtp_inbox.take()
+    assert {mail["X-Booking-Notification"] for mail in mails} <= {"waitlist_offer"}
+    return {
+        mail["To"].addresses[0].addr_spec:
+            mail.get_body(("plain",)).get_content().replace("\r\n", "\n")
+        for mail in mails
+    }
+
+
+def test_a_cancellation_offers_the_time_to_the_matching_entries_only_oldest_first(
+    book, smtp_inbox
+):
+    visit = book("pt-evaluation", local(MONDAY, 9), "jamie-lee", name="Sam Gone",
+                 email="sam@example.com")
+    join("Ann Oldest")
+    join("Bob Other Therapist", therapist="alex-rivera")
+    join("Cat Tuesdays", weekdays=["tue"])
+    join("Dan Afternoons", parts=["afternoon", "evening"])
+    join("Eve Later", first=MONDAY + timedelta(days=1))
+    join("Fay Ended", first=MONDAY - timedelta(days=1), until=MONDAY - timedelta(days=1))
+    join("Gus Mornings", therapist="jamie-lee", weekdays=["mon"], parts=["morning"])
+    join("Hal Third")
+    smtp_inbox.take()
+
+    written = cancel(visit)
+
+    # Two at a time (the setting), the oldest entries the time suits, at the freed start.
+    assert offered_to(written) == [("Ann Oldest", local(MONDAY, 9)),
+                                   ("Gus Mornings", local(MONDAY, 9))]
+    assert send_due(SATURDAY_MORNING) == DispatchReport(sent=3)  # with the cancellation
+    mails = offer_mails_without_cancellation(smtp_inbox)
+    assert sorted(mails) == ["ann@example.com", "gus@example.com"]
+    assert f"/offers/{written[0].token}" in mails["ann@example.com"]
+    assert "Jamie Lee, PT" in mails["ann@example.com"]
+
+
+def offer_mails_without_cancellation(smtp_inbox) -> dict[str, str]:
+    mails = smtp_inbox.take()
+    kinds = sorted(mail["X-Booking-Notification"] for mail in mails)
+    assert kinds == ["cancellation"] + ["waitlist_offer"] * (len(mails) - 1)
+    return {
+        mail["To"].addresses[0].addr_spec:
+            mail.get_body(("plain",)).get_content().replace("\r\n", "\n")
+        for mail in mails if mail["X-Booking-Notification"] == "waitlist_offer"
+    }
+
+
+def test_quiet_hours_hold_the_offer_and_its_clock_until_morning(book, smtp_inbox):
+    visit = book("pt-evaluation", local(MONDAY, 9), "jamie-lee", name="Sam Gone",
+                 email="sam@example.com")
+    join("Ann Waiting")
+    smtp_inbox.take()
+    saturday_night = local(MONDAY - timedelta(days=2), 22)
+    [offer] = cancel(visit, now=saturday_night)
+
+    assert send_due(saturday_night + timedelta(minutes=30)) == DispatchReport(sent=1)
+    assert [mail["X-Booking-Notification"] for mail in smtp_inbox.take()] == ["cancellation"]
+    sunday_morning = local(MONDAY - timedelta(days=1), 8)
+    assert send_due(sunday_morning) == DispatchReport(sent=1)
+    assert sorted(offer_mails(smtp_inbox)) == ["ann@example.com"]
+    db.session.refresh(offer)
+    assert offer.sent_at == sunday_morning
+    # Two hours to claim, but never into the evaluation's 24 hours' notice: 09:00 Sunday.
+    assert offer.expires_at == local(MONDAY - timedelta(days=1), 9)
+
+
+def test_a_time_inside_the_notice_by_morning_is_not_offered_at_night(book, smtp_inbox):
+    # A call needs 2 hours' notice: at 22:00, a 09:00 call would be offered only at 08:00.
+    sunday = MONDAY - timedelta(days=1)
+    visit = book("schedule-a-call", local(MONDAY, 9), "jamie-lee", name="Sam Gone",
+                 email="sam@example.com", phone="+1 586 555 0101")
+    join("Ann Early", "schedule-a-call", phone="+1 586 555 0102", parts=["morning"],
+         weekdays=["mon"])
+    assert cancel(visit, now=local(sunday, 22)) == []
+    # The same cancellation in the afternoon before is offered.
+    visit = book("schedule-a-call", local(MONDAY, 9), "jamie-lee", name="Sam Again",
+                 email="sam@example.com", phone="+1 586 555 0101")
+    assert [offer.start_at for offer in cancel(visit, now=local(sunday, 15))] == [
+        local(MONDAY, 9)
+    ]
+
+
+def test_an_unclaimed_offer_expires_and_the_time_passes_to_the_next_entry(
+    book, smtp_inbox, app
+):
+    app.config["WAITLIST_OFFERS_AT_ONCE"] = 1
+    visit = book("pt-evaluation", local(MONDAY, 9), "jamie-lee", name="Sam Gone",
+                 email="sam@example.com")
+    join("Ann First")
+    join("Ben Second")
+    [first] = cancel(visit)
+    send_due(SATURDAY_MORNING)
+    smtp_inbox.take()
+
+    # Within its two hours nothing passes on; after them, the next entry has the time.
+    assert pass_on_lapsed_offers(SATURDAY_MORNING + timedelta(minutes=119)) == 0
+    later = SATURDAY_MORNING + timedelta(hours=2, minutes=1)
+    assert pass_on_lapsed_offers(later) == 1
+    assert offered_to(offers()) == [("Ann First", local(MONDAY, 9)),
+                                    ("Ben Second", local(MONDAY, 9))]
+    assert [offer.status for offer in offers()] == ["expired", "sent"]
+    send_due(later)
+    assert sorted(offer_mails(smtp_inbox)) == ["ben@example.com"]
+    with pytest.raises(waitlist.OfferExpired):
+        waitlist.claim_offer(first, now=later)
+
+
+def test_dry_needling_is_not_offered_to_a_patient_without_the_evaluation(book):
+    evaluated = book("pt-evaluation", local(MONDAY - timedelta(days=7), 9), "alex-rivera",
+                     name="Eva Evaluated", email="eva@example.com")
+    assert evaluated.id
+    needling = book("dry-needling", local(TUESDAY, 9), "alex-rivera", name="Eva Evaluated",
+                    email="eva@example.com")
+    join("Nat Never Evaluated", "dry-needling", first=TUESDAY)
+    join("Eva Evaluated", "dry-needling", first=TUESDAY,
+         now=SATURDAY_MORNING + timedelta(minutes=1))
+    # Eva has the session booked and waits for another (her entry ended when she booked):
+    db.session.execute(
+        WaitlistEntry.__table__.update()
+        .where(WaitlistEntry.patient_name == "Eva Evaluated")
+        .values(status="waiting")
+    )
+    db.session.commit()
+
+    written = cancel(needling)
+
+    assert [offer.entry.patient_name for offer in written] == ["Eva Evaluated"]
+
+
+def test_a_patient_who_books_by_other_means_leaves_the_waitlist(client, book):
+    entry = join("Ann Booking")
+    book("pt-evaluation", local(TUESDAY, 10), "jamie-lee", name="Ann Booking",
+         email="ann@example.com")
+    answer = client.get(f"/api/v1/waitlist/{entry.id}",
+                        headers={"Authorization": f"Bearer {entry.manage_token}"})
+    assert answer.status_code == 200
+    assert answer.json["status"] == "booked"
+
+
+def test_an_entry_past_its_until_is_offered_nothing(book):
+    visit = book("pt-evaluation", local(TUESDAY, 9), "jamie-lee", name="Sam Gone",
+                 email="sam@example.com")
+    entry = join("Ann Until Monday", until=MONDAY)
+    assert cancel(visit) == []
+    # The day after its `until`, the periodic work ends it.
+    pass_on_lapsed_offers(local(MONDAY, 23, 59))
+    db.session.refresh(entry)
+    assert entry.status == "waiting"
+    pass_on_lapsed_offers(local(TUESDAY, 0, 1))
+    db.session.refresh(entry)
+    assert entry.status == "ended"
+
+
+# --- through the API --------------------------------------------------------------------
+
+
+def join_body(**changes) -> dict:
+    body = {
+        "service": "pt-evaluation",
+        "from": MONDAY.isoformat(),
+        "until": (MONDAY + timedelta(days=14)).isoformat(),
+        "weekdays": ["mon", "tue"],
+        "parts_of_day": ["morning"],
+        "patient": {"name": "Lily Park", "email": "parent@example.com",
+                    "date_of_birth": "2019-04-02", "guardian_name": "Mia Park"},
+    }
+    return {**body, **changes}
+
+
+def test_joining_and_leaving_through_the_api(client):
+    answer = client.post("/api/v1/waitlist", json=join_body())
+    assert answer.status_code == 201
+    entry = answer.json
+    assert entry["status"] == "waiting"
+    assert entry["from"] == MONDAY.isoformat()
+    assert entry["weekdays"] == ["mon", "tue"]
+    bearer = {"Authorization": f"Bearer {entry['manage_token']}"}
+
+    assert client.get(f"/api/v1/waitlist/{entry['id']}",
+                      headers={"Authorization": "Bearer wrong"}).status_code == 404
+    shown = client.get(f"/api/v1/waitlist/{entry['id']}", headers=bearer)
+    assert shown.status_code == 200
+    assert "manage_token" not in shown.json
+    assert client.delete(f"/api/v1/waitlist/{entry['id']}", headers=bearer).json["status"] == (
+        "left"
+    )
+    assert client.get(f"/api/v1/waitlist/{entry['id']}", headers=bearer).json["status"] == "left"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"until": (MONDAY - timedelta(days=1)).isoformat()}, "until"),
+        ({"weekdays": ["someday"]}, "weekdays.0"),
+        ({"parts_of_day": ["night"]}, "parts_of_day.0"),
+        ({"service": "massage"}, "service"),
+        ({"therapist": "nobody"}, "therapist"),
+        ({"from": "next week"}, "from"),
+    ],
+)
+def test_a_bad_waitlist_entry_is_refused_naming_the_field(client, changes, field):
+    answer = client.post("/api/v1/waitlist", json=join_body(**changes))
+    assert answer.status_code == 422
+    assert answer.json["error"]["field"] == field
+    assert db.session.scalars(select(WaitlistEntry)).all() == []
+
+
+def test_claiming_an_offer_books_it_and_a_later_claim_is_told_it_was_taken(
+    client, book, app
+):
+    visit = book("pt-evaluation", local(MONDAY, 9), "jamie-lee", name="Sam Gone",
+                 email="sam@example.com")
+    first, second = join("Ann Quick"), join("Ben Slow")
+    now = datetime.now(tz=SATURDAY_MORNING.tzinfo)
+    scheduling.cancel_appointment(visit, now=now)
+    db.session.commit()
+    ann_offer, ben_offer = offers()
+
+    claimed = client.post(f"/api/v1/offers/{ann_offer.token}/claim")
+    assert claimed.status_code == 201
+    assert claimed.json["start"] == local(MONDAY, 9).isoformat()
+    assert claimed.json["therapist"] == "jamie-lee"
+    assert claimed.json["patient"] == "Ann Quick"
+    late = client.post(f"/api/v1/offers/{ben_offer.token}/claim")
+    assert late.status_code == 409
+    assert late.json["error"]["code"] == "offer_taken"
+    assert client.post("/api/v1/offers/no-such-offer/claim").status_code == 404
+
+    def status(entry):
+        return client.get(f"/api/v1/waitlist/{entry.id}",
+                          headers={"Authorization": f"Bearer {entry.manage_token}"}
+                          ).json["status"]
+
+    assert (status(first), status(second)) == ("booked", "waiting")
