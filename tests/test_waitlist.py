@@ -296,3 +296,64 @@ def test_claiming_an_offer_books_it_and_a_later_claim_is_told_it_was_taken(
                           ).json["status"]
 
     assert (status(first), status(second)) == ("booked", "waiting")
+
+
+# --- the patient pages --------------------------------------------------------------------
+
+
+def test_joining_from_the_booking_page_and_leaving_through_the_link(client):
+    page = client.get("/book/pt-evaluation")
+    assert page.status_code == 200
+    assert "/waitlist/pt-evaluation/join" in page.text
+    assert client.get("/waitlist/pt-evaluation/join").status_code == 200
+    form = {
+        "visit_for": "child", "name": "Mia Park", "email": "parent@example.com",
+        "child_name": "Lily Park", "child_date_of_birth": "2019-04-02",
+        "available_from": MONDAY.isoformat(), "until": (MONDAY + timedelta(days=7)).isoformat(),
+        "weekdays": ["mon", "wed"], "parts_of_day": ["morning"], "therapist": "",
+    }
+    refused = client.post("/waitlist/pt-evaluation/join",
+                          data={**form, "until": (MONDAY - timedelta(days=1)).isoformat()})
+    assert refused.status_code == 422
+    assert "The last day cannot be before the first." in refused.text
+    assert db.session.scalars(select(WaitlistEntry)).all() == []
+
+    joined = client.post("/waitlist/pt-evaluation/join", data=form)
+    assert joined.status_code == 303
+    [entry] = db.session.scalars(select(WaitlistEntry)).all()
+    assert (entry.patient_name, entry.patient_guardian_name, entry.weekdays,
+            entry.parts_of_day) == ("Lily Park", "Mia Park", [0, 2], ["morning"])
+    page = client.get(joined.headers["Location"])
+    assert "You are on the waitlist." in page.text
+    left = client.post(f"/waitlist/entry/{entry.manage_token}/leave")
+    assert left.status_code == 303
+    assert "You are no longer on the waitlist." in client.get(left.headers["Location"]).text
+
+
+def test_the_offer_link_changes_nothing_and_its_one_button_claims_the_time(client, book):
+    visit = book("pt-evaluation", local(MONDAY, 9), "jamie-lee", name="Sam Gone",
+                 email="sam@example.com")
+    join("Ann Quick")
+    join("Ben Slow")
+    scheduling.cancel_appointment(visit, now=datetime.now(tz=SATURDAY_MORNING.tzinfo))
+    db.session.commit()
+    ann_offer, ben_offer = offers()
+
+    page = client.get(f"/offers/{ann_offer.token}")
+    assert page.status_code == 200
+    assert "Book this time" in page.text
+    assert page.text.count("<button") == 1
+    db.session.rollback()
+    assert db.session.scalars(select(Appointment).where(Appointment.status == "confirmed")
+                              ).all() == []
+
+    claimed = client.post(f"/offers/{ann_offer.token}")
+    assert claimed.status_code == 303
+    assert "/manage/" in claimed.headers["Location"]
+    assert "You have booked this time." in client.get(f"/offers/{ann_offer.token}").text
+
+    late = client.post(f"/offers/{ben_offer.token}")
+    assert late.status_code == 409
+    assert "another patient claimed this time first" in late.text
+    assert "You are still on the waitlist" in late.text
+    assert client.get("/offers/not-a-token").status_code == 404

@@ -21,6 +21,7 @@ from booking.patients.manage_links import manage_token_for
 from booking.public.forms import VisitDetailsForm, day_from_query, parse_start, week_from_query
 from booking.public.manage import manage
 from booking.public.problems import PageProblem, register_problem_pages
+from booking.public.waitlist import offers, waitlist
 from booking.public.week_of_times import (
     day_label,
     nearest_free_times,
@@ -31,6 +32,8 @@ from booking.web.requests import writing
 
 public = Blueprint("public", __name__)
 public.register_blueprint(manage)
+public.register_blueprint(waitlist)
+public.register_blueprint(offers)
 register_problem_pages(public)
 
 
