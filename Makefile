@@ -7,7 +7,7 @@ FLASK := $(BIN)/flask --app wsgi
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test lint bench bench-availability bench-booking bench-notifications \
-	bench-feeds bench-load clean
+	bench-feeds bench-load bench-waitlist clean
 
 $(STAMP): pyproject.toml package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,7 +36,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 
-bench: bench-availability bench-booking bench-notifications bench-feeds bench-load
+bench: bench-availability bench-booking bench-notifications bench-feeds bench-load bench-waitlist
 
 bench-availability: install
 	$(BIN)/python bench/availability.py
@@ -46,6 +46,9 @@ bench-booking: install
 
 bench-notifications: install
 	$(BIN)/python tests/postgres_server.py -- $(BIN)/python bench/notifications.py
+
+bench-waitlist: install
+	$(BIN)/python tests/postgres_server.py -- $(BIN)/python bench/waitlist.py
 
 bench-feeds: install
 	$(BIN)/python tests/postgres_server.py -- $(BIN)/python bench/feeds.py

@@ -46,6 +46,12 @@ CSRF_CHECKED = {
     "desk.busy_calendars.refresh",
     "desk.busy_calendars.replace",
     "desk.busy_calendars.remove",
+    "desk.waitlist.add_entry",
+    "desk.waitlist.remove_entry",
+    "desk.waitlist.offer_by_hand",
+    "public.waitlist.join",
+    "public.waitlist.leave",
+    "public.offers.claim",
 }
 # Routes that change something without a CSRF token, and why that is safe.
 CSRF_EXEMPT = {
@@ -53,6 +59,9 @@ CSRF_EXEMPT = {
     "booking is open to anyone by design (and rate limited)",
     "api.cancel": "JSON API: no cookies; needs the visit's manage token in Authorization",
     "api.reschedule": "JSON API: no cookies; needs the visit's manage token in Authorization",
+    "api.join_waitlist": "JSON API: no cookies; joining is open to anyone (and rate limited)",
+    "api.leave_waitlist": "JSON API: no cookies; needs the entry's token in Authorization",
+    "api.claim_offer": "JSON API: no cookies; needs the offer's secret token in the path",
 }
 # Routes outside /desk: open to anyone, each for a reason. Every /desk route needs a login
 # except these.
@@ -74,6 +83,16 @@ OPEN_TO_ANYONE = {
     "api.staff.day_appointments": "staff API, with a staff login's token (401 without)",
     "api.cancel": "JSON API, with the manage token",
     "api.reschedule": "JSON API, with the manage token",
+    "public.waitlist.join": "the booking pages: joining the waitlist",
+    "public.waitlist.entry": "the holder of a waitlist entry's secret token",
+    "public.waitlist.leave": "the holder of a waitlist entry's secret token",
+    "public.offers.show": "the holder of an offer's secret token (from its mail)",
+    "public.offers.claim": "the holder of an offer's secret token (from its mail)",
+    "api.join_waitlist": "public JSON API",
+    "api.show_waitlist_entry": "JSON API, with the entry's token",
+    "api.leave_waitlist": "JSON API, with the entry's token",
+    "api.claim_offer": "JSON API, with the offer's secret token",
+    "api.staff.staff_waitlist": "staff API, with a staff login's token (401 without)",
     "feeds.calendar_feed": "the holder of a secret feed token",
     "healthz": "load balancers and monitoring",
     "static": "style sheets and scripts",
@@ -127,6 +146,7 @@ def world(clinic, book):
             "slug": "alex-rivera",
             "service_slug": "schedule-a-call",
             "token": manage_token_for(visit),
+            "entry_id": 999_999,
             "filename": "site.css",
         },
         "feed_token": feed_token_for(visit.therapist),

@@ -190,7 +190,7 @@ def add_entry():
 @allowed(*DESK)
 @writing
 def remove_entry(entry_id: int):
-    entry = db.session.get(WaitlistEntry, entry_id)
+    entry = waitlist_scheduling.entry_by_id(entry_id)
     if entry is None:
         abort(404)
     require_form_token()

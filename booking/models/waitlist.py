@@ -13,11 +13,11 @@ import secrets
 from datetime import date, datetime
 
 from sqlalchemy import (
-    JSON,
     CheckConstraint,
     Date,
     ForeignKey,
     Index,
+    Integer,
     String,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -26,6 +26,7 @@ from booking.extensions import db
 from booking.models.appointments import Appointment
 from booking.models.clinic import Service, Therapist
 from booking.models.instants import UTCDateTime, utc_now
+from booking.rules.waitlist import PARTS_OF_DAY, from_mask
 
 
 class WaitlistStatus(enum.StrEnum):
@@ -67,9 +68,10 @@ class WaitlistEntry(db.Model):
     therapist_id: Mapped[int | None] = mapped_column(ForeignKey("therapists.id"), nullable=True)
     available_from: Mapped[date] = mapped_column(Date)
     until: Mapped[date] = mapped_column(Date)
-    # Weekdays 0 (Monday) to 6 and parts of the day ("morning", ...); empty: any.
-    weekdays: Mapped[list] = mapped_column(JSON, default=list)
-    parts_of_day: Mapped[list] = mapped_column(JSON, default=list)
+    # Weekdays and parts of the day as bits (rules.waitlist.as_mask), so that the entries a
+    # freed time suits are found by the database among thousands; 0: any.
+    weekday_mask: Mapped[int] = mapped_column(Integer, default=0)
+    part_of_day_mask: Mapped[int] = mapped_column(Integer, default=0)
     # The patient's details as given (patients.details.PatientDetails), and who they are to
     # the clinic (models.patient_identity), to end the entry when they book.
     patient_identity: Mapped[str] = mapped_column(String(520))
@@ -88,6 +90,15 @@ class WaitlistEntry(db.Model):
     offers: Mapped[list[WaitlistOffer]] = relationship(
         back_populates="entry", order_by="WaitlistOffer.id"
     )
+
+    @property
+    def weekdays(self) -> list[int]:
+        """0 = Monday; empty: any day."""
+        return from_mask(self.weekday_mask, range(7))
+
+    @property
+    def parts_of_day(self) -> list[str]:
+        return from_mask(self.part_of_day_mask, PARTS_OF_DAY)
 
 
 class WaitlistOffer(db.Model):

@@ -6,7 +6,7 @@ a therapist or anyone) against a slot, in the clinic's wall clock.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -18,6 +18,16 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 PARTS_OF_DAY = ("morning", "afternoon", "evening")
 _NOON = time(12, 0)
 _FIVE_PM = time(17, 0)
+
+
+def as_mask(chosen: Iterable[object], universe: Sequence[object]) -> int:
+    """Weekdays (0 = Monday) or parts of the day as bits, as the database keeps them: bit i
+    for universe[i]; 0 for none chosen, which means any."""
+    return sum(1 << universe.index(item) for item in set(chosen))
+
+
+def from_mask(mask: int, universe: Sequence[object]) -> list:
+    return [item for position, item in enumerate(universe) if mask & (1 << position)]
 
 
 def part_of_day(wall: time) -> str:

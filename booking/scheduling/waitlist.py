@@ -28,7 +28,7 @@ from booking.models import (
     utc_now,
 )
 from booking.patients.details import PatientDetails
-from booking.rules.waitlist import PARTS_OF_DAY, WEEKDAYS
+from booking.rules.waitlist import PARTS_OF_DAY, WEEKDAYS, as_mask
 from booking.scheduling import waitlist_offers
 from booking.scheduling.appointments import (
     SchedulingError,
@@ -91,8 +91,8 @@ def join_waitlist(
         therapist_id=therapist.id if therapist else None,
         available_from=max(available_from, today),
         until=min(until, latest),
-        weekdays=sorted(WEEKDAYS.index(day) for day in set(weekdays or ())),
-        parts_of_day=[part for part in PARTS_OF_DAY if part in set(parts_of_day or ())],
+        weekday_mask=as_mask(weekdays or (), WEEKDAYS),
+        part_of_day_mask=as_mask(parts_of_day or (), PARTS_OF_DAY),
         patient_identity=patient_identity(patient.email, patient.name),
         patient_name=" ".join(patient.name.split()),
         patient_email=patient.email.strip(),
@@ -184,8 +184,16 @@ def claim_offer(offer: WaitlistOffer, *, now: datetime | None = None) -> Appoint
 # --- lookups -------------------------------------------------------------------------------
 
 
+# Entries' ids are the database's (32-bit) integers: a larger one is no entry, not a query.
+_LARGEST_ENTRY_ID = 2**31 - 1
+
+
+def entry_by_id(entry_id: int) -> WaitlistEntry | None:
+    return db.session.get(WaitlistEntry, entry_id) if entry_id <= _LARGEST_ENTRY_ID else None
+
+
 def entry_for_token(entry_id: int, token: str) -> WaitlistEntry | None:
-    entry = db.session.get(WaitlistEntry, entry_id)
+    entry = entry_by_id(entry_id)
     if entry is None or not secrets.compare_digest(entry.manage_token, token):
         return None
     return entry

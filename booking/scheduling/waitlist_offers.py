@@ -28,6 +28,7 @@ from booking.models import (
     WaitlistEntry,
     WaitlistOffer,
     WaitlistStatus,
+    therapist_services,
     utc_now,
 )
 from booking.notifications import outbox
@@ -36,8 +37,10 @@ from booking.rules import waitlist as waitlist_rules
 from booking.scheduling.booking_eligibility import online_booking_refusal
 from booking.scheduling.therapist_time import booking_rules, local_day_bounds, therapist_calendars
 
-# Entries are read oldest first in pages of this many, until the freed times are offered.
-_ENTRY_PAGE = 500
+# Entries are read oldest first, a page at a time, until the freed times are offered: most
+# often the first few suit, so the first page is small.
+_FIRST_PAGE = 10
+_LATER_PAGES = 200
 
 
 def offer_freed_time(
@@ -53,8 +56,7 @@ def offer_freed_time(
     now = now or utc_now()
     if end <= now or not therapist.active:
         return []
-    services = [service for service in therapist.services if service.active]
-    return _offer(therapist, services, max(start, now), end, now, by=by)
+    return _offer(therapist, None, max(start, now), end, now, by=by)
 
 
 def offer_time(
@@ -173,7 +175,7 @@ def is_open(offer: WaitlistOffer, now: datetime) -> bool:
 
 def _offer(
     therapist: Therapist,
-    services: list[Service],
+    services: list[Service] | None,
     start: datetime,
     end: datetime,
     now: datetime,
@@ -181,13 +183,15 @@ def _offer(
     by: str,
     exact_start: datetime | None = None,
 ) -> list[WaitlistOffer]:
-    if not services:
-        return []
+    """Offer the bookable times of `services` (None: every service the therapist offers)
+    between `start` and `end` to the entries waiting for them."""
     clinic = current_clinic()
     zone = zone_named(clinic.timezone)
     first_day = start.astimezone(zone).date()
     last_day = (end - timedelta(microseconds=1)).astimezone(zone).date()
-    if not _anyone_waiting(therapist, services, first_day, last_day):
+    # Most freed times find no one waiting: one query says so.
+    services = _services_waited_for(therapist, services, first_day, last_day)
+    if not services:
         return []
     times = _bookable_times(therapist, services, start, end, now, clinic.slot_step_minutes,
                             zone, first_day, last_day, exact_start)
@@ -201,56 +205,97 @@ def _offer(
         return []
     mail_leaves = outbox.outside_quiet_hours(now, zone)
     by_service = {service.id: service for service in services}
-    patients: dict[str, Patient | None] = {}
-    offers = []
-    for entry in _waiting_entries(therapist, list(by_service), first_day, last_day):
-        if entry.id in offered:
-            continue
-        service = by_service[entry.service_id]
-        wish = _wish(entry, service, therapist)
-        for start_at in times.get(service.id, ()):
-            if not waitlist_rules.suits(wish, service.slug, therapist.slug, start_at, zone):
+    offers: list[WaitlistOffer] = []
+    starts = [start_at for service_starts in times.values() for start_at in service_starts]
+    walls = [start_at.astimezone(zone) for start_at in starts]
+    weekday_bits = waitlist_rules.as_mask({wall.weekday() for wall in walls}, range(7))
+    part_bits = waitlist_rules.as_mask(
+        {waitlist_rules.part_of_day(wall.time()) for wall in walls}, waitlist_rules.PARTS_OF_DAY
+    )
+    entries = _waiting_entries(
+        therapist, [service_id for service_id in by_service if service_id in times],
+        min(walls).date(), max(walls).date(), weekday_bits, part_bits,
+    )
+    # Candidates are gathered a few at a time, then their patients read in one query to ask
+    # the booking rules whether they may book the service (most may).
+    candidates: list[tuple[Row, Service, datetime, datetime]] = []
+    with db.session.no_autoflush:
+        for entry in entries:
+            if entry.id in offered:
                 continue
-            claim_by = start_at - timedelta(hours=service.min_notice_hours)
-            if not waitlist_rules.offer_goes_out(now, mail_leaves, claim_by):
-                continue
-            if entry.patient_identity not in patients:
-                patients[entry.patient_identity] = db.session.scalars(
-                    select(Patient).where(Patient.identity == entry.patient_identity)
-                ).first()
-            if online_booking_refusal(service, patients[entry.patient_identity], start_at):
-                break
-            offer = WaitlistOffer(
-                entry_id=entry.id,
-                therapist_id=therapist.id,
-                start_at=start_at,
-                status=OfferStatus.SENT,
-                claim_by=claim_by,
-                offered_by=by,
-                created_at=now,
-            )
-            db.session.add(offer)
-            outbox.plan_for_offer(offer, mail_leaves)
-            offers.append(offer)
-            break  # one offer per entry for one freed time
-        if len(offers) == room:
-            break
+            service = by_service[entry.service_id]
+            wish = _wish(entry, service, therapist)
+            for start_at in times.get(service.id, ()):
+                if not waitlist_rules.suits(wish, service.slug, therapist.slug, start_at, zone):
+                    continue
+                claim_by = start_at - timedelta(hours=service.min_notice_hours)
+                if waitlist_rules.offer_goes_out(now, mail_leaves, claim_by):
+                    candidates.append((entry, service, start_at, claim_by))
+                    break  # one offer per entry for one freed time
+            if len(candidates) == room - len(offers):
+                offers += _offers_to_eligible(candidates, therapist, now, mail_leaves, by)
+                candidates = []
+                if len(offers) == room:
+                    break
+        offers += _offers_to_eligible(candidates, therapist, now, mail_leaves, by)
     if offers:
         db.session.flush()
     return offers
 
 
-def _anyone_waiting(therapist: Therapist, services: list[Service], first_day: date,
-                    last_day: date) -> bool:
-    return db.session.scalar(
-        _waiting_query(therapist, [service.id for service in services], first_day, last_day)
-        .with_only_columns(WaitlistEntry.id)
-        .limit(1)
-    ) is not None
+def _offers_to_eligible(candidates, therapist: Therapist, now: datetime, mail_leaves: datetime,
+                        by: str) -> list[WaitlistOffer]:
+    """Offers (and their mail) to those of the candidates whom the booking rules let book."""
+    if not candidates:
+        return []
+    identities = {entry.patient_identity for entry, *_ in candidates}
+    patients = {
+        patient.identity: patient
+        for patient in db.session.scalars(select(Patient).where(Patient.identity.in_(identities)))
+    }
+    offers = []
+    for entry, service, start_at, claim_by in candidates:
+        if online_booking_refusal(service, patients.get(entry.patient_identity), start_at):
+            continue
+        offer = WaitlistOffer(
+            entry_id=entry.id,
+            therapist_id=therapist.id,
+            start_at=start_at,
+            status=OfferStatus.SENT,
+            claim_by=claim_by,
+            offered_by=by,
+            created_at=now,
+        )
+        db.session.add(offer)
+        outbox.plan_for_offer(offer, mail_leaves)
+        offers.append(offer)
+    return offers
 
 
-def _waiting_query(therapist: Therapist, service_ids: list[int], first_day: date,
-                   last_day: date):
+def _services_waited_for(therapist: Therapist, services: list[Service] | None,
+                         first_day: date, last_day: date) -> list[Service]:
+    """Those of the services (or of the therapist's) that someone waits for on these days."""
+    offered = select(therapist_services.c.service_id).where(
+        therapist_services.c.therapist_id == therapist.id
+    )
+    if services is not None:
+        offered = offered.where(
+            therapist_services.c.service_id.in_([service.id for service in services])
+        )
+    waited = (
+        _waiting_query(therapist, offered.scalar_subquery(), first_day, last_day)
+        .with_only_columns(WaitlistEntry.service_id)
+        .distinct()
+    )
+    ids = list(db.session.scalars(waited))
+    if not ids:
+        return []
+    return list(db.session.scalars(
+        select(Service).where(Service.id.in_(ids), Service.active.is_(True))
+    ))
+
+
+def _waiting_query(therapist: Therapist, service_ids, first_day: date, last_day: date):
     return select(WaitlistEntry).where(
         WaitlistEntry.status == WaitlistStatus.WAITING,
         WaitlistEntry.service_id.in_(service_ids),
@@ -261,27 +306,32 @@ def _waiting_query(therapist: Therapist, service_ids: list[int], first_day: date
 
 
 def _waiting_entries(therapist: Therapist, service_ids: list[int], first_day: date,
-                     last_day: date) -> Iterator[Row]:
-    """The entries that may want this time, oldest first, a page at a time (as plain rows:
-    thousands may wait, and most are passed over)."""
+                     last_day: date, weekday_bits: int, part_bits: int) -> Iterator[Row]:
+    """The entries that may want one of these times (their days, weekdays and parts of the
+    day), oldest first, a page at a time, as plain rows: thousands may wait."""
     columns = (
         WaitlistEntry.id, WaitlistEntry.service_id, WaitlistEntry.therapist_id,
-        WaitlistEntry.available_from, WaitlistEntry.until, WaitlistEntry.weekdays,
-        WaitlistEntry.parts_of_day, WaitlistEntry.patient_identity,
+        WaitlistEntry.available_from, WaitlistEntry.until, WaitlistEntry.weekday_mask,
+        WaitlistEntry.part_of_day_mask, WaitlistEntry.patient_identity,
     )
     query = (
         _waiting_query(therapist, service_ids, first_day, last_day)
+        .where(
+            or_(WaitlistEntry.weekday_mask == 0,
+                WaitlistEntry.weekday_mask.op("&")(weekday_bits) != 0),
+            or_(WaitlistEntry.part_of_day_mask == 0,
+                WaitlistEntry.part_of_day_mask.op("&")(part_bits) != 0),
+        )
         .with_only_columns(*columns)
         .order_by(WaitlistEntry.created_at, WaitlistEntry.id)
-        .limit(_ENTRY_PAGE)
     )
-    offset = 0
+    offset, size = 0, _FIRST_PAGE
     while True:
-        page = db.session.execute(query.offset(offset)).all()
+        page = db.session.execute(query.offset(offset).limit(size)).all()
         yield from page
-        if len(page) < _ENTRY_PAGE:
+        if len(page) < size:
             return
-        offset += _ENTRY_PAGE
+        offset, size = offset + size, _LATER_PAGES
 
 
 def _wish(entry: Row, service: Service, therapist: Therapist) -> waitlist_rules.WaitingWish:
@@ -290,8 +340,10 @@ def _wish(entry: Row, service: Service, therapist: Therapist) -> waitlist_rules.
         therapist=therapist.slug if entry.therapist_id is not None else None,
         available_from=entry.available_from,
         until=entry.until,
-        weekdays=frozenset(entry.weekdays or ()),
-        parts_of_day=frozenset(entry.parts_of_day or ()),
+        weekdays=frozenset(waitlist_rules.from_mask(entry.weekday_mask, range(7))),
+        parts_of_day=frozenset(
+            waitlist_rules.from_mask(entry.part_of_day_mask, waitlist_rules.PARTS_OF_DAY)
+        ),
     )
 
 
