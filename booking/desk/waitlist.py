@@ -12,9 +12,10 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 from wtforms import DateField, EmailField, SelectField, SelectMultipleField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -58,9 +59,9 @@ class WaitlistEntryForm(FlaskForm):
     available_from = DateField("From", validators=[DataRequired("enter a date")])
     until = DateField("Until", validators=[DataRequired("enter a date")])
     weekdays = _Checkboxes("Days (none: any)",
-                           choices=[(day, day.capitalize()) for day in WEEKDAYS])
+                           choices=[SelectChoice(day, day.capitalize()) for day in WEEKDAYS])
     parts_of_day = _Checkboxes("Parts of the day (none: any)",
-                               choices=[(part, part) for part in PARTS_OF_DAY])
+                               choices=[SelectChoice(part, part) for part in PARTS_OF_DAY])
     name = StringField("Patient's full name")
     email = EmailField("Email (a child's guardian's)")
     phone = StringField("Phone")
@@ -71,12 +72,12 @@ class WaitlistEntryForm(FlaskForm):
         services = db.session.scalars(
             select(Service).where(Service.active.is_(True)).order_by(Service.position)
         ).all()
-        self.service.choices = [(service.slug, service.name) for service in services]
+        self.service.choices = [SelectChoice(service.slug, service.name) for service in services]
         therapists = db.session.scalars(
             select(Therapist).where(Therapist.active.is_(True)).order_by(Therapist.position)
         ).all()
-        self.therapist.choices = [("", "Anyone")] + [
-            (therapist.slug, therapist.name) for therapist in therapists
+        self.therapist.choices = [SelectChoice("", "Anyone")] + [
+            SelectChoice(therapist.slug, therapist.name) for therapist in therapists
         ]
         self.patient: PatientDetails | None = None
 
@@ -119,26 +120,35 @@ def waitlist_page():
 
 def _page(form: WaitlistEntryForm, status: int = 200):
     service_slug = request.args.get("service") or None
-    entries = _entries(service_slug)
+    therapist_slug = request.args.get("therapist") or None
+    entries = _entries(service_slug, therapist_slug)
     return render_template(
         "desk/waitlist.html", entries=entries, form=form, metrics=metrics(utc_now()),
         services=db.session.scalars(select(Service).order_by(Service.position)).all(),
-        service_slug=service_slug, offer_form=OfferTimeForm(formdata=None),
+        service_slug=service_slug, therapist_slug=therapist_slug,
+        therapists=db.session.scalars(select(Therapist).order_by(Therapist.position)).all(),
+        offer_form=OfferTimeForm(formdata=None),
         action_form=FlaskForm(), offer=_offer_to_make(),
     ), status
 
 
-def _entries(service_slug: str | None) -> list[WaitlistEntry]:
+def _entries(service_slug: str | None, therapist_slug: str | None) -> list[WaitlistEntry]:
+    """Per service, oldest first: the order offers go out in."""
     query = (
         select(WaitlistEntry)
         .where(WaitlistEntry.status == "waiting")
         .options(selectinload(WaitlistEntry.offers).selectinload(WaitlistOffer.therapist),
                  selectinload(WaitlistEntry.service), selectinload(WaitlistEntry.therapist))
-        .order_by(WaitlistEntry.service_id, WaitlistEntry.therapist_id,
-                  WaitlistEntry.created_at, WaitlistEntry.id)
+        .join(Service, Service.id == WaitlistEntry.service_id)
+        .order_by(Service.position, WaitlistEntry.created_at, WaitlistEntry.id)
     )
     if service_slug:
-        query = query.join(Service).where(Service.slug == service_slug)
+        query = query.where(Service.slug == service_slug)
+    if therapist_slug:
+        # Those waiting for this therapist, and those for anyone.
+        query = query.outerjoin(Therapist, Therapist.id == WaitlistEntry.therapist_id).where(
+            or_(WaitlistEntry.therapist_id.is_(None), Therapist.slug == therapist_slug)
+        )
     return list(db.session.scalars(query))
 
 

@@ -21,6 +21,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectMultipleField
+from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from booking import scheduling
@@ -60,13 +61,14 @@ class WaitlistForm(VisitDetailsForm):
         super().__init__(*args, service=service, **kwargs)
         names = (_("Monday"), _("Tuesday"), _("Wednesday"), _("Thursday"), _("Friday"),
                  _("Saturday"), _("Sunday"))
-        self.weekdays.choices = list(zip(WEEKDAYS, names, strict=True))
-        self.parts_of_day.choices = list(zip(
-            PARTS_OF_DAY,
-            (_("Morning (before noon)"), _("Afternoon (noon to 5 PM)"),
-             _("Evening (from 5 PM)")),
-            strict=True,
-        ))
+        self.weekdays.choices = [
+            SelectChoice(day, name) for day, name in zip(WEEKDAYS, names, strict=True)
+        ]
+        parts = (_("Morning (before noon)"), _("Afternoon (noon to 5 PM)"),
+                 _("Evening (from 5 PM)"))
+        self.parts_of_day.choices = [
+            SelectChoice(part, name) for part, name in zip(PARTS_OF_DAY, parts, strict=True)
+        ]
         self.available_from.label.text = _("From")
         self.until.label.text = _("Until")
         self.weekdays.label.text = _("Which days suit? (none ticked: any)")
