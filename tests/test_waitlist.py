@@ -4,7 +4,7 @@ test_waitlist_race.py)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -13,7 +13,7 @@ from booking import scheduling
 from booking.extensions import db
 from booking.models import Appointment, WaitlistEntry, WaitlistOffer
 from booking.notifications.dispatcher import DispatchReport, send_due
-from booking.scheduling import waitlist
+from booking.scheduling import therapist_hours, waitlist
 from booking.scheduling.waitlist_offers import pass_on_lapsed_offers
 from tests.conftest import local, next_weekday
 
@@ -357,3 +357,25 @@ def test_the_offer_link_changes_nothing_and_its_one_button_claims_the_time(clien
     assert "another patient claimed this time first" in late.text
     assert "You are still on the waitlist" in late.text
     assert client.get("/offers/not-a-token").status_code == 404
+
+
+def test_a_moved_visit_and_removed_time_off_free_times_for_the_waitlist(book):
+    visit = book("pt-evaluation", local(MONDAY, 9), "jamie-lee", name="Sam Moving",
+                 email="sam@example.com")
+    join("Ann Mondays", weekdays=["mon"], parts=["morning"])
+    join("Ben Tuesdays", therapist="jamie-lee", weekdays=["tue"], parts=["afternoon"])
+    scheduling.reschedule_appointment(visit, local(TUESDAY, 9), now=SATURDAY_MORNING)
+    db.session.commit()
+    assert offered_to(offers()) == [("Ann Mondays", local(MONDAY, 9))]
+
+    jamie = visit.therapist
+    therapist_hours.add_time_off(
+        jamie, datetime.combine(TUESDAY, time(13)), datetime.combine(TUESDAY, time(17)),
+        "Course", by="staff:desk@clinic.example", now=SATURDAY_MORNING,
+    )
+    db.session.commit()
+    [time_off] = jamie.time_off
+    therapist_hours.remove_time_off(time_off, by="staff:desk@clinic.example",
+                                    now=SATURDAY_MORNING)
+    db.session.commit()
+    assert offered_to(offers())[1:] == [("Ben Tuesdays", local(TUESDAY, 13))]
