@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select, update
 
 from booking.clinic.reference import current_clinic, zone_named
-from booking.database import hold_write_lock, is_postgresql
+from booking.database import hold_write_lock
 from booking.extensions import db
 from booking.models import (
     Appointment,
@@ -137,12 +137,10 @@ def claim_offer(offer: WaitlistOffer, *, now: datetime | None = None) -> Appoint
     """
     now = now or utc_now()
     hold_write_lock()
-    locked = select(WaitlistOffer).where(WaitlistOffer.id == offer.id)
-    if is_postgresql():
-        # Two claims of the one offer wait for each other; claims of one time by several
-        # offers are settled by the booking itself.
-        locked = locked.with_for_update()
-    offer = db.session.scalars(locked.execution_options(populate_existing=True)).one()
+    # No row lock on the offer: claims of one time (one offer clicked twice, or several
+    # offers) are settled by the booking itself, and a lock held while PostgreSQL makes the
+    # others wait on the winner's visit would deadlock with the winner marking them taken.
+    db.session.refresh(offer)
     entry = offer.entry
     db.session.refresh(entry)
     if offer.status in (OfferStatus.CLAIMED, OfferStatus.TAKEN):
