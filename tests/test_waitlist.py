@@ -4,12 +4,13 @@ test_waitlist_race.py)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from booking import scheduling
+from booking.calendars.busy_calendars import add_calendar_upload, replace_upload
 from booking.extensions import db
 from booking.models import Appointment, WaitlistEntry, WaitlistOffer
 from booking.notifications.dispatcher import DispatchReport, send_due
@@ -380,3 +381,26 @@ def test_a_moved_visit_and_removed_time_off_free_times_for_the_waitlist(book):
     db.session.commit()
     # 12:00-13:15 was blocked by the time off too: the first afternoon time it frees.
     assert offered_to(offers())[1:] == [("Ben Tuesdays", local(TUESDAY, 12))]
+
+
+def test_a_busy_event_gone_from_the_therapists_calendar_frees_its_time(clinic):
+    jamie = scheduling.therapists_offering(scheduling.bookable_service("pt-evaluation"),
+                                           "jamie-lee")[0]
+    busy_from = local(MONDAY, 9).astimezone(UTC)
+
+    def calendar_with(events: str) -> bytes:
+        return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Test//EN\r\n" + events
+                + "END:VCALENDAR\r\n").encode()
+
+    event = (f"BEGIN:VEVENT\r\nUID:dentist@test\r\nDTSTAMP:20261201T000000Z\r\n"
+             f"DTSTART:{busy_from:%Y%m%dT%H%M%SZ}\r\n"
+             f"DTEND:{busy_from + timedelta(hours=8):%Y%m%dT%H%M%SZ}\r\nEND:VEVENT\r\n")
+    calendar = add_calendar_upload(jamie, calendar_with(event), name="Jamie's own",
+                                   now=SATURDAY_MORNING)
+    db.session.commit()
+    join("Ann Mondays", therapist="jamie-lee", weekdays=["mon"])
+    assert offers() == []
+
+    replace_upload(calendar, calendar_with(""), now=SATURDAY_MORNING)
+    db.session.commit()
+    assert offered_to(offers()) == [("Ann Mondays", local(MONDAY, 9))]
