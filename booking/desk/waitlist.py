@@ -223,8 +223,12 @@ def offer_by_hand():
     except ValueError:
         flash("Start: give a time with its offset, as the calendar links do.")
         return _page(WaitlistEntryForm(formdata=None), 422)
-    service = scheduling.bookable_service(form.service.data)
-    [therapist] = scheduling.therapists_offering(service, form.therapist.data)
+    try:
+        service = scheduling.bookable_service(form.service.data)
+        [therapist] = scheduling.therapists_offering(service, form.therapist.data)
+    except scheduling.SchedulingError as refusal:
+        flash(f"{refusal.field}: {refusal.message}")
+        return _page(WaitlistEntryForm(formdata=None), 422)
     offers = offer_time(service, therapist, start, by=current_user.actor)
     flash(f"Offered to {len(offers)} waiting patient(s)." if offers else
           "No one waiting could be offered that time (none suits it, or it is not free).")
