@@ -1,5 +1,6 @@
-"""The one writer: booking, moving, cancelling and attendance of appointments, and staff changes
-to therapists' hours and time off. Nothing else writes an appointment.
+"""The one writer: booking, moving, cancelling and attendance of appointments, staff changes
+to therapists' hours and time off, and the waitlist (`waitlist`, `waitlist_offers`). Nothing
+else writes an appointment.
 
 `from booking import scheduling` gives the booking functions of `appointments`, and
 `nearest_free_slots`: what a patient is offered when the time they wanted is not free.
