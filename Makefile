@@ -7,7 +7,7 @@ FLASK := $(BIN)/flask --app wsgi
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test lint bench bench-availability bench-booking bench-notifications \
-	bench-feeds bench-series bench-load bench-requests clean translations-extract \
+	bench-feeds bench-series bench-load bench-requests bench-waitlist clean translations-extract \
 	translations-update translations-compile
 
 $(STAMP): pyproject.toml package-lock.json
@@ -53,7 +53,7 @@ lint: install
 	$(BIN)/ruff check .
 
 bench: bench-availability bench-requests bench-booking bench-notifications bench-feeds bench-series \
-	bench-load
+	bench-waitlist bench-load
 
 bench-availability: install
 	$(BIN)/python bench/availability.py
@@ -67,6 +67,9 @@ bench-booking: install
 
 bench-notifications: install
 	$(BIN)/python tests/postgres_server.py -- $(BIN)/python bench/notifications.py
+
+bench-waitlist: install
+	$(BIN)/python tests/postgres_server.py -- $(BIN)/python bench/waitlist.py
 
 bench-feeds: install
 	$(BIN)/python tests/postgres_server.py -- $(BIN)/python bench/feeds.py

@@ -86,6 +86,14 @@ class Config:
 
     TESTING = False
 
+    # The waitlist: a freed time is offered to this many waiting entries at once (oldest
+    # first); each may claim it for this long from when its mail is sent (never later than
+    # the service's notice), after which it passes to the next ones. The scheduler looks for
+    # lapsed offers this often.
+    WAITLIST_OFFERS_AT_ONCE = int(os.environ.get("WAITLIST_OFFERS_AT_ONCE", "3"))
+    WAITLIST_CLAIM_MINUTES = int(os.environ.get("WAITLIST_CLAIM_MINUTES", "120"))
+    WAITLIST_EXPIRY_SECONDS = float(os.environ.get("WAITLIST_EXPIRY_SECONDS", "60"))
+
     # Notifications: how often the scheduler wakes the dispatcher (and how late a wake-up may
     # still run after a stall), and a folder whose mail templates replace the built-in ones
     # of templates/mail/ with the same name (unset: the built-in ones only).

@@ -126,6 +126,11 @@ MATRIX = [
     ("desk.health_forms.reviewed", "POST",
      {"appointment_id": "<jamie_visit>", "slug": "dry-needling-screening"}, {},
      (302, 403, 403, 404)),
+    # The waitlist: the front desk's, with the patients' contact details.
+    ("desk.waitlist.waitlist_page", "GET", {}, None, (302, 403, 200, 200)),
+    ("desk.waitlist.add_entry", "POST", {}, {}, (302, 403, 422, 422)),
+    ("desk.waitlist.remove_entry", "POST", {"entry_id": 999_999}, {}, (302, 403, 404, 404)),
+    ("desk.waitlist.offer_by_hand", "POST", {}, {}, (302, 403, 422, 422)),
 ]
 
 

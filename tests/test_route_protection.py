@@ -51,6 +51,12 @@ CSRF_CHECKED = {
     "desk.call_lists.done",
     "desk.health_forms.reviewed",
     "public.health_forms.health_form",
+    "desk.waitlist.add_entry",
+    "desk.waitlist.remove_entry",
+    "desk.waitlist.offer_by_hand",
+    "public.waitlist.join",
+    "public.waitlist.leave",
+    "public.offers.claim",
 }
 # Routes that change something without a CSRF token, and why that is safe.
 CSRF_EXEMPT = {
@@ -62,6 +68,9 @@ CSRF_EXEMPT = {
     "api.staff.record_clearance_decision": "staff API: no cookies; needs a staff login's token "
     "in Authorization",
     "api.sign_form": "JSON API: no cookies; needs the visit's manage token in Authorization",
+    "api.join_waitlist": "JSON API: no cookies; joining is open to anyone (and rate limited)",
+    "api.leave_waitlist": "JSON API: no cookies; needs the entry's token in Authorization",
+    "api.claim_offer": "JSON API: no cookies; needs the offer's secret token in the path",
 }
 # Routes outside /desk: open to anyone, each for a reason. Every /desk route needs a login
 # except these.
@@ -90,6 +99,16 @@ OPEN_TO_ANYONE = {
     "api.show_series": "JSON API, with the series' manage token",
     "api.visit_forms": "JSON API, with the manage token",
     "api.sign_form": "JSON API, with the manage token",
+    "public.waitlist.join": "the booking pages: joining the waitlist",
+    "public.waitlist.entry": "the holder of a waitlist entry's secret token",
+    "public.waitlist.leave": "the holder of a waitlist entry's secret token",
+    "public.offers.show": "the holder of an offer's secret token (from its mail)",
+    "public.offers.claim": "the holder of an offer's secret token (from its mail)",
+    "api.join_waitlist": "public JSON API",
+    "api.show_waitlist_entry": "JSON API, with the entry's token",
+    "api.leave_waitlist": "JSON API, with the entry's token",
+    "api.claim_offer": "JSON API, with the offer's secret token",
+    "api.staff.staff_waitlist": "staff API, with a staff login's token (401 without)",
     "feeds.calendar_feed": "the holder of a secret feed token",
     "healthz": "load balancers and monitoring",
     "static": "style sheets and scripts",
@@ -145,6 +164,7 @@ def world(clinic, book):
             "service_slug": "schedule-a-call",
             "form": "dry-needling-screening",
             "token": manage_token_for(visit),
+            "entry_id": 999_999,
             "filename": "site.css",
             "item_id": 999_999,
         },

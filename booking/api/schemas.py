@@ -22,6 +22,7 @@ from pydantic import (
 
 from booking.patients.details import Notes, PatientDetails
 from booking.rules.calendar_range import within_calendar
+from booking.rules.waitlist import WEEKDAYS
 
 
 def _known_time_zone(value: str) -> str:
@@ -114,6 +115,37 @@ class AvailabilityQuery(_Input):
         if start is not None and (end - start).days + 1 > most:
             raise ValueError(f"at most {most} days after start, inclusive")
         return end
+
+
+WeekdayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+PartOfDay = Literal["morning", "afternoon", "evening"]
+
+
+class WaitlistRequest(_Input):
+    """Joining the waitlist: a service, perhaps one therapist, the days and times that suit."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    service: Slug
+    therapist: Slug | None = Field(None, description="omit for any therapist")
+    available_from: Annotated[Day, Field(alias="from", description="first day, clinic time")]
+    until: Annotated[Day, Field(description="last day, inclusive; the entry ends after it")]
+    weekdays: list[WeekdayName] = Field(default_factory=list, max_length=7,
+                                        description="empty: any day")
+    parts_of_day: list[PartOfDay] = Field(
+        default_factory=list, max_length=3,
+        description="morning: starts before 12:00; afternoon: 12:00 to 17:00; evening: from "
+        "17:00 (clinic time); empty: any",
+    )
+    patient: PatientDetails
+
+    @field_validator("until")
+    @classmethod
+    def _not_before_from(cls, until: date, info: ValidationInfo) -> date:
+        start = info.data.get("available_from")
+        if start is not None and until < start:
+            raise ValueError("is before from")
+        return until
 
 
 class TherapistQuery(_Input):
@@ -217,6 +249,84 @@ class SeriesErrorOut(BaseModel):
     error: SeriesErrorDetail
 
 
+class WaitlistEntryOut(BaseModel):
+    id: int
+    status: Literal["waiting", "booked", "left", "removed", "ended"]
+    service: str
+    therapist: str | None
+    available_from: str = Field(serialization_alias="from")
+    until: str
+    weekdays: list[str]
+    parts_of_day: list[str]
+    created_at: str
+    manage_token: str | None = None
+
+    @classmethod
+    def fields_of(cls, entry) -> dict:
+        return {
+            "id": entry.id,
+            "status": entry.status,
+            "service": entry.service.slug,
+            "therapist": entry.therapist.slug if entry.therapist else None,
+            "available_from": entry.available_from.isoformat(),
+            "until": entry.until.isoformat(),
+            "weekdays": [WEEKDAYS[day] for day in entry.weekdays],
+            "parts_of_day": list(entry.parts_of_day),
+            "created_at": entry.created_at.isoformat(),
+        }
+
+    @classmethod
+    def of(cls, entry, *, with_token: bool = False) -> dict:
+        """The entry as its patient sees it; the token only in the answer to joining."""
+        shape = cls(**cls.fields_of(entry),
+                    manage_token=entry.manage_token if with_token else None)
+        return shape.model_dump(mode="json", by_alias=True, exclude_none=not with_token)
+
+
+class WaitlistPatientOut(BaseModel):
+    name: str
+    email: str
+    phone: str
+    date_of_birth: date | None
+    guardian_name: str
+
+
+class WaitlistOfferOut(BaseModel):
+    start: str
+    therapist: str
+    status: Literal["sent", "expired", "claimed", "taken"]
+    sent_at: str | None
+    expires_at: str | None
+
+
+class StaffWaitlistEntryOut(WaitlistEntryOut):
+    patient: WaitlistPatientOut
+    offers: list[WaitlistOfferOut]
+
+    @classmethod
+    def of_entry(cls, entry, zone: ZoneInfo) -> dict:
+        """The entry with the patient's details and its offers, for staff."""
+        def instant(value):
+            return value.astimezone(zone).isoformat() if value else None
+
+        return cls(
+            **cls.fields_of(entry),
+            patient=WaitlistPatientOut(
+                name=entry.patient_name, email=entry.patient_email, phone=entry.patient_phone,
+                date_of_birth=entry.patient_date_of_birth,
+                guardian_name=entry.patient_guardian_name,
+            ),
+            offers=[
+                WaitlistOfferOut(
+                    start=instant(offer.start_at), therapist=offer.therapist.slug,
+                    status=offer.status, sent_at=instant(offer.sent_at),
+                    expires_at=instant(offer.expires_at),
+                )
+                for offer in entry.offers
+            ],
+        ).model_dump(mode="json", by_alias=True, exclude={"manage_token"})
+
+
 class ErrorDetail(BaseModel):
     code: str
     message: str
@@ -266,3 +376,7 @@ class VisitFormList(RootModel[list[VisitFormOut]]):
 
 class FormSignedOut(BaseModel):
     status: Literal["complete", "needs_review"]
+
+
+class StaffWaitlist(RootModel[list[StaffWaitlistEntryOut]]):
+    pass

@@ -19,11 +19,12 @@ from sqlalchemy.orm import joinedload
 
 from booking import scheduling
 from booking.api.operations import ApiError, operation
-from booking.api.schemas import Day, Slug
+from booking.api.schemas import Day, Slug, StaffWaitlist, StaffWaitlistEntryOut
 from booking.clinic.reference import clinic_zone
 from booking.extensions import db
 from booking.models import (
     Appointment,
+    Service,
     StaffApiToken,
     StaffRole,
     StaffUser,
@@ -33,6 +34,7 @@ from booking.models import (
 from booking.patients import health_forms
 from booking.patients.details import Email, Notes, PersonName
 from booking.rules.clinical import ClearanceDecision
+from booking.scheduling import waitlist
 from booking.scheduling.clearances import NotAllowedToClear, record_clearance
 from booking.scheduling.therapist_time import local_day_bounds
 from booking.web.requests import writing
@@ -242,3 +244,40 @@ def record_clearance_decision(body: ClearanceRequest):
         decided_at=clearance.decided_at.astimezone(clinic_zone()).isoformat(),
     )
     return jsonify(answer.model_dump(mode="json")), 201
+
+
+# --- the waitlist --------------------------------------------------------------------------
+
+
+class StaffWaitlistQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    service: Slug | None = None
+
+
+@operation(
+    staff_api, "/waitlist", "GET", summary="The waiting entries, oldest first",
+    query=StaffWaitlistQuery, staff_token=True,
+    responses={200: ("the entries, with their offers", StaffWaitlist),
+               401: _E401, 403: _E403, 422: _E422},
+)
+@staff_only(*EVERY_ROLE)
+def staff_waitlist(query: StaffWaitlistQuery):
+    staff: StaffUser = g.staff
+    service = None
+    if query.service is not None:
+        service = db.session.scalars(select(Service).where(Service.slug == query.service)).first()
+        if service is None:
+            raise ApiError(422, "unknown_service", f"there is no service {query.service!r}",
+                           "service")
+    entries = waitlist.waiting_entries(service)
+    if staff.role == StaffRole.THERAPIST:
+        # A therapist sees those waiting for them, or for anyone offering what they offer.
+        offered = {offered.id for offered in staff.therapist.services}
+        entries = [
+            entry for entry in entries
+            if entry.therapist_id == staff.therapist_id
+            or (entry.therapist_id is None and entry.service_id in offered)
+        ]
+    zone = clinic_zone()
+    return jsonify([StaffWaitlistEntryOut.of_entry(entry, zone) for entry in entries])

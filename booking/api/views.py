@@ -35,6 +35,8 @@ from booking.api.schemas import (
     TherapistQuery,
     VisitFormList,
     VisitFormOut,
+    WaitlistEntryOut,
+    WaitlistRequest,
 )
 from booking.clinic.reference import (
     ClinicNotConfigured,
@@ -46,7 +48,7 @@ from booking.clinic.reference import (
     zone_named,
 )
 from booking.extensions import limiter
-from booking.models import Appointment, AppointmentSeries, utc_now
+from booking.models import Appointment, AppointmentSeries, WaitlistEntry, utc_now
 from booking.patients import health_forms
 from booking.patients.details import details_context
 from booking.patients.manage_links import (
@@ -55,7 +57,7 @@ from booking.patients.manage_links import (
     series_for_token,
     series_token_for,
 )
-from booking.scheduling import idempotency
+from booking.scheduling import idempotency, waitlist
 from booking.web.requests import show_problems_with, writing
 
 api = Blueprint("api", __name__)
@@ -358,6 +360,74 @@ def _visit_form_out(each: health_forms.VisitForm) -> VisitFormOut:
         ],
         consent=each.form.consent,
     )
+
+
+# --- the waitlist --------------------------------------------------------------------------
+
+_E404_ENTRY = ("no waitlist entry with that id and token", None)
+
+
+@operation(
+    api, "/waitlist", "POST", summary="Join the waitlist for a service",
+    body=WaitlistRequest, body_context=_booking_context,
+    responses={201: ("waiting", WaitlistEntryOut), 422: _E422}, decorators=_BOOK,
+)
+@writing
+def join_waitlist(body: WaitlistRequest):
+    entry = waitlist.join_waitlist(
+        scheduling.bookable_service(body.service), body.patient, body.available_from,
+        body.until, therapist_slug=body.therapist, weekdays=body.weekdays,
+        parts_of_day=body.parts_of_day, added_by="api",
+    )
+    return jsonify(WaitlistEntryOut.of(entry, with_token=True)), 201
+
+
+@operation(
+    api, "/waitlist/<int:entry_id>", "GET", summary="One waitlist entry", manage_token=True,
+    responses={200: ("the entry", WaitlistEntryOut), 404: _E404_ENTRY}, decorators=_MANAGE,
+)
+def show_waitlist_entry(entry_id: int):
+    return jsonify(WaitlistEntryOut.of(_entry_for_bearer(entry_id)))
+
+
+@operation(
+    api, "/waitlist/<int:entry_id>", "DELETE", summary="Leave the waitlist", manage_token=True,
+    responses={200: ("left", WaitlistEntryOut), 404: _E404_ENTRY}, decorators=_MANAGE,
+)
+@writing
+def leave_waitlist(entry_id: int):
+    entry = waitlist.leave_waitlist(_entry_for_bearer(entry_id), by="api")
+    return jsonify(WaitlistEntryOut.of(entry))
+
+
+@operation(
+    api, "/offers/<token>/claim", "POST", summary="Claim a time offered from the waitlist",
+    responses={
+        201: ("booked", AppointmentOut),
+        404: ("no such offer", None),
+        409: ("offer_taken: the time went to another patient first", None),
+        410: ("offer_expired", None),
+        422: ("evaluation_required", None),
+    },
+    decorators=_BOOK,
+)
+@writing
+def claim_offer(token: str):
+    offer = waitlist.offer_for_token(token)
+    if offer is None:
+        raise ApiError(404, "not_found", "no such offer")
+    appointment = waitlist.claim_offer(offer)
+    return jsonify(_appointment_out(appointment)), 201
+
+
+def _entry_for_bearer(entry_id: int) -> WaitlistEntry:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    entry = None
+    if scheme.lower() == "bearer" and token.strip():
+        entry = waitlist.entry_for_token(entry_id, token.strip())
+    if entry is None:
+        raise ApiError(404, "not_found", _E404_ENTRY[0])
+    return entry
 
 
 def _appointment_for_bearer(appointment_id: int) -> Appointment:

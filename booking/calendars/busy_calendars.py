@@ -36,6 +36,7 @@ from booking.clinic.reference import clinic_zone
 from booking.database import hold_write_lock, is_postgresql
 from booking.extensions import db
 from booking.models import ExternalBusyTime, ExternalCalendar, Therapist, utc_now
+from booking.scheduling import waitlist_offers
 
 log = logging.getLogger(__name__)
 
@@ -147,9 +148,11 @@ def replace_upload(
 
 def remove_calendar(calendar: ExternalCalendar) -> None:
     """Forget the calendar and the busy times it gave. The caller commits."""
+    earlier = _busy_spans_of(calendar)
     db.session.execute(delete(ExternalBusyTime).where(ExternalBusyTime.calendar_id == calendar.id))
     db.session.delete(calendar)
     db.session.flush()
+    _offer_times_no_longer_busy(calendar.therapist_id, earlier, set(), utc_now())
 
 
 # --- the scheduler's job ---------------------------------------------------------------------
@@ -297,6 +300,7 @@ def _store_with_busy_times(
     """Store the calendar and replace its busy times with these."""
     db.session.add(calendar)
     db.session.flush()
+    earlier = _busy_spans_of(calendar)
     db.session.execute(delete(ExternalBusyTime).where(ExternalBusyTime.calendar_id == calendar.id))
     if spans:
         db.session.execute(
@@ -313,6 +317,32 @@ def _store_with_busy_times(
         )
     calendar.expanded_until = _horizon_end(now)
     calendar.event_count = len(spans)
+    db.session.flush()
+    _offer_times_no_longer_busy(calendar.therapist_id, earlier, set(spans), now)
+
+
+def _busy_spans_of(calendar: ExternalCalendar) -> set[tuple[datetime, datetime]]:
+    if calendar.id is None:
+        return set()
+    return {
+        (row.start_at, row.end_at)
+        for row in db.session.execute(
+            select(ExternalBusyTime.start_at, ExternalBusyTime.end_at).where(
+                ExternalBusyTime.calendar_id == calendar.id
+            )
+        )
+    }
+
+
+def _offer_times_no_longer_busy(therapist_id: int, earlier: set, now_busy: set,
+                                now: datetime) -> None:
+    """A busy event gone from the therapist's own calendar frees its time for the waitlist."""
+    gone = sorted(span for span in earlier - now_busy if span[1] > now)
+    if not gone:
+        return
+    therapist = db.session.get(Therapist, therapist_id)
+    for start, end in gone:
+        waitlist_offers.offer_freed_time(therapist, start, end, now)
 
 
 # --- checking input --------------------------------------------------------------------------

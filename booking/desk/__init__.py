@@ -19,9 +19,10 @@ from booking.desk.pages import desk
 from booking.desk.patients import patients
 from booking.desk.sent_mail import sent_mail
 from booking.desk.sign_in import sign_in
+from booking.desk.waitlist import waitlist
 
 for area in (sign_in, calendar, appointments, patients, hours, busy_calendars, logins,
-             audit_log, feeds, sent_mail, clearances, call_lists, health_forms):
+             audit_log, feeds, sent_mail, clearances, call_lists, health_forms, waitlist):
     desk.register_blueprint(area)
 
 __all__ = ["desk", "load_staff_user"]

@@ -58,7 +58,8 @@ def patient(patient_id: int):
 @writing
 def resend(notification_id: int):
     notification = db.session.get(Notification, notification_id)
-    if notification is None:
+    # A waitlist offer's mail is not resent: a lapsed offer passes on to the next patient.
+    if notification is None or notification.appointment is None:
         abort(404)
     require_form_token()
     patient_id = notification.appointment.patient_id

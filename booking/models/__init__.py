@@ -48,6 +48,12 @@ from booking.models.staff import (
     api_token_digest,
     hash_password,
 )
+from booking.models.waitlist import (
+    OfferStatus,
+    WaitlistEntry,
+    WaitlistOffer,
+    WaitlistStatus,
+)
 
 __all__ = [
     "DISCIPLINES",
@@ -66,6 +72,7 @@ __all__ = [
     "ExternalCalendar",
     "IdempotencyKey",
     "Notification",
+    "OfferStatus",
     "NotificationKind",
     "NotificationStatus",
     "Patient",
@@ -79,6 +86,9 @@ __all__ = [
     "Therapist",
     "TimeOff",
     "UTCDateTime",
+    "WaitlistEntry",
+    "WaitlistOffer",
+    "WaitlistStatus",
     "WorkingHours",
     "dispatcher_state",
     "api_token_digest",

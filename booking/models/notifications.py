@@ -1,4 +1,5 @@
-"""The outbox: one row per email an appointment owes, sent by the dispatcher."""
+"""The outbox: one row per email an appointment (or a waitlist offer) owes, sent by the
+dispatcher."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from booking.extensions import db
 from booking.models.appointments import Appointment
 from booking.models.instants import UTCDateTime, utc_now
+from booking.models.waitlist import WaitlistOffer
 
 
 class NotificationKind(enum.StrEnum):
@@ -29,6 +31,7 @@ class NotificationKind(enum.StrEnum):
     RESCHEDULE = "reschedule"
     # A visit's health forms are still missing two days before it.
     FORMS_REMINDER = "forms_reminder"
+    WAITLIST_OFFER = "waitlist_offer"  # about a waitlist offer, not an appointment
 
 
 class NotificationStatus(enum.StrEnum):
@@ -57,7 +60,7 @@ class Notification(db.Model):
     __table_args__ = (
         CheckConstraint(
             "kind IN ('confirmation', 'reminder', 'aftercare', 'cancellation', 'reschedule',"
-            " 'forms_reminder')",
+            " 'forms_reminder', 'waitlist_offer')",
             name="notification_kind",
         ),
         CheckConstraint(
@@ -66,11 +69,20 @@ class Notification(db.Model):
         ),
         Index("ix_notifications_status_due", "status", "due_at"),
         Index("ix_notifications_appointment", "appointment_id"),
+        Index("ix_notifications_waitlist_offer", "waitlist_offer_id"),
+        CheckConstraint(
+            "(appointment_id IS NULL) <> (waitlist_offer_id IS NULL)",
+            name="notification_subject",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    appointment_id: Mapped[int] = mapped_column(
-        ForeignKey("appointments.id", ondelete="CASCADE")
+    # What the mail is about: an appointment, or (waitlist_offer) an offer.
+    appointment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("appointments.id", ondelete="CASCADE"), nullable=True
+    )
+    waitlist_offer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("waitlist_offers.id", ondelete="CASCADE"), nullable=True
     )
     kind: Mapped[str] = mapped_column(String(16))
     # Which of the service's reminders or aftercare notes this is (0 = the first listed).
@@ -88,4 +100,5 @@ class Notification(db.Model):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
-    appointment: Mapped[Appointment] = relationship()
+    appointment: Mapped[Appointment | None] = relationship()
+    waitlist_offer: Mapped[WaitlistOffer | None] = relationship()

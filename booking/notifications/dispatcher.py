@@ -36,11 +36,15 @@ from booking.models import (
     Notification,
     NotificationKind,
     NotificationStatus,
+    WaitlistOffer,
+    WaitlistStatus,
     record_dispatcher_run,
     utc_now,
 )
 from booking.notifications.messages import as_bytes, email_for, sender_address
 from booking.patients.health_forms import missing_forms
+from booking.rules.waitlist import offer_expiry
+from booking.scheduling import waitlist_offers
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +79,9 @@ class _Outgoing:
     too_late: bool = False  # a reminder whose visit has begun: recorded as skipped, not sent
     # A forms reminder whose forms were completed meanwhile: recorded as dropped, not sent.
     not_needed: bool = False
+    # A waitlist offer's mail: its time to claim starts when the mail server takes it.
+    offer_id: int | None = None
+    offer_claim_by: datetime | None = None
 
 
 def send_due(now: datetime | None = None) -> DispatchReport:
@@ -179,13 +186,20 @@ def _render_batch(claim: _Claim, now: datetime) -> list[_Outgoing]:
             joinedload(Notification.appointment).joinedload(Appointment.patient),
             joinedload(Notification.appointment).joinedload(Appointment.service),
             joinedload(Notification.appointment).joinedload(Appointment.therapist),
+            joinedload(Notification.waitlist_offer).joinedload(WaitlistOffer.entry),
+            joinedload(Notification.waitlist_offer).joinedload(WaitlistOffer.therapist),
         )
     ).all()
     clinic = current_clinic()
     sender = sender_address(clinic)
     batch = []
     for notification in notifications:
-        recipient = notification.appointment.patient.email
+        offer = notification.waitlist_offer
+        recipient = (
+            offer.entry.patient_email if offer is not None
+            else notification.appointment.patient.email
+        )
+        offer_id = offer.id if offer is not None else None
         if is_too_late(notification, now):
             batch.append(_Outgoing(notification.id, None, sender, recipient, None, too_late=True))
             continue
@@ -202,14 +216,21 @@ def _render_batch(claim: _Claim, now: datetime) -> list[_Outgoing]:
             error = _unrenderable(problem)
             batch.append(_Outgoing(notification.id, None, sender, recipient, error))
         else:
-            batch.append(_Outgoing(notification.id, message, sender, recipient, None))
+            batch.append(_Outgoing(notification.id, message, sender, recipient, None,
+                                   offer_id=offer_id,
+                                   offer_claim_by=offer.claim_by if offer else None))
     db.session.rollback()
     return batch
 
 
 def is_too_late(notification: Notification, now: datetime) -> bool:
     """A reminder (of the visit or of its forms) is worth sending only before the visit
-    begins."""
+    begins; a waitlist offer only while it can still be claimed."""
+    offer = notification.waitlist_offer
+    if offer is not None:
+        return not waitlist_offers.is_open(offer, now) or (
+            offer.entry.status != WaitlistStatus.WAITING
+        )
     return (
         notification.kind in (NotificationKind.REMINDER, NotificationKind.FORMS_REMINDER)
         and notification.appointment.start_at <= now
@@ -240,7 +261,10 @@ def _send_one(
         except (smtplib.SMTPException, OSError) as problem:
             error = _describe(problem)
     if error is None:
-        marked = marks.mark_done(outgoing.notification_id, claim, clock())
+        sent_at = clock()
+        marked = marks.mark_done(outgoing.notification_id, claim, sent_at)
+        if marked and outgoing.offer_id is not None:
+            marks.start_claim_clock(outgoing, sent_at)
         return NotificationStatus.SENT if marked else None
     return _mark_failed_try(outgoing.notification_id, claim, error, clock())
 
@@ -290,6 +314,26 @@ class _SentMarks:
         marked = db.session.execute(statement.execution_options(synchronize_session=False)).rowcount
         db.session.commit()
         return marked == 1
+
+
+    def start_claim_clock(self, outgoing: _Outgoing, sent_at: datetime) -> None:
+        """The offer's time to claim runs from now: the quiet hours held mail and clock."""
+        statement = (
+            update(WaitlistOffer)
+            .where(WaitlistOffer.id == outgoing.offer_id)
+            .values(
+                sent_at=sent_at,
+                expires_at=offer_expiry(
+                    sent_at, waitlist_offers.claim_window(), outgoing.offer_claim_by
+                ),
+            )
+        )
+        if self._connection is not None:
+            self._connection.execute(statement)
+            return
+        hold_write_lock()
+        db.session.execute(statement.execution_options(synchronize_session=False))
+        db.session.commit()
 
 
 class MailServerUnreachable(Exception):

@@ -70,16 +70,22 @@ def email_for(
 
     Raises whatever a template raises: the dispatcher counts that as a failed try.
     """
-    language = message_language(notification.appointment)
+    clinic = clinic or current_clinic()
+    offer = notification.waitlist_offer
+    recorded = (offer.entry if offer is not None else notification.appointment).patient_language
+    language = message_language(recorded)
     # Every word of it in the patient's language: templates, subject, .ics and dates.
     with force_locale(language):
-        return _email_for(notification, clinic or current_clinic(), now, language)
+        if offer is not None:
+            return _offer_email(notification, clinic, now or utc_now(), language)
+        return _email_for(notification, clinic, now, language)
 
 
-def message_language(appointment: Appointment) -> str:
-    """The language the booking recorded; the clinic's first where that is no longer offered."""
+def message_language(recorded: str) -> str:
+    """The language the booking (or waitlist entry) recorded; the clinic's first where that is
+    no longer offered."""
     offered = clinic_languages()
-    return appointment.patient_language if appointment.patient_language in offered else offered[0]
+    return recorded if recorded in offered else offered[0]
 
 
 def _email_for(
@@ -248,6 +254,54 @@ def _forms_to_complete(notification: Notification, manage_url: str) -> list[Form
         FormToComplete(form.title, f"{manage_url}/forms/{form.slug}")
         for form in missing_forms(notification.appointment)
     ]
+
+
+def _offer_email(
+    notification: Notification, clinic: Clinic, now: datetime, language: str
+) -> Message:
+    """A time that opened up, offered to a waiting patient: a link to claim it, no .ics (it is
+    not their visit until they claim it)."""
+    offer = notification.waitlist_offer
+    entry = offer.entry
+    guardian = _one_line(entry.patient_guardian_name)
+    child = _one_line(entry.patient_name).split(" ")[0] if guardian else ""
+    is_call = entry.service.kind == ServiceKind.CALL
+    values = {
+        "clinic": clinic,
+        "language": language,
+        "direction": text_direction(language),
+        "addressee": guardian or entry.patient_name,
+        "child": child,
+        "visit_name": (
+            gettext("call") if is_call else _in_a_sentence(in_language(entry.service, "name"))
+        ),
+        "therapist": offer.therapist.name,
+        "when": spoken_time(offer.start_at, clinic),
+        "offer_url": f"{current_app.config['PUBLIC_BASE_URL']}/offers/{offer.token}",
+        "claim_minutes": current_app.config["WAITLIST_CLAIM_MINUTES"],
+        "call": is_call,
+    }
+    templates = mail_templates()
+    text = _wrapped(
+        templates.select_template(_in_language_first("waitlist_offer", "txt", language))
+        .render(values)
+    )
+    html = templates.select_template(
+        _in_language_first("waitlist_offer", "html", language)
+    ).render(values)
+    message = MIMEMultipart("alternative")
+    message.attach(MIMEText(text, "plain", _UTF8))
+    message.attach(MIMEText(html, "html", _UTF8))
+    subject = gettext("A time opened up: %(visit)s on %(when)s",
+                      visit=values["visit_name"], when=values["when"])
+    message["Subject"] = _header(subject)
+    message["From"] = formataddr((_one_line(clinic.name), sender_address(clinic)), "utf-8")
+    message["To"] = formataddr((_one_line(values["addressee"]), entry.patient_email), "utf-8")
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = notification.message_id
+    message["X-Booking-Notification"] = notification.kind
+    message["Content-Language"] = language
+    return message
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from booking.models import (
     Notification,
     NotificationKind,
     NotificationStatus,
+    WaitlistOffer,
 )
 from booking.patients.health_forms import missing_forms
 
@@ -147,6 +148,22 @@ def plan_for_missed_visit(appointment: Appointment) -> None:
 def plan_resend(notification: Notification, now: datetime) -> Notification:
     """Staff asked to send a message again: a new row of the same kind and step, due now."""
     return _add(notification.appointment, notification.kind, now, step=notification.step)
+
+
+def plan_for_offer(offer: WaitlistOffer, due: datetime) -> Notification:
+    """A waitlist offer's mail, due when the quiet hours let it go (its claim clock starts
+    when it is sent)."""
+    notification = Notification(
+        waitlist_offer=offer,
+        kind=NotificationKind.WAITLIST_OFFER,
+        step=0,
+        due_at=due,
+        status=NotificationStatus.PENDING,
+        attempts=0,
+        last_error="",
+    )
+    db.session.add(notification)
+    return notification
 
 
 def _add_timed(appointment: Appointment, now: datetime, zone: ZoneInfo | None = None) -> None:

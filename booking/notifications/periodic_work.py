@@ -34,6 +34,7 @@ from werkzeug.serving import is_running_from_reloader
 from booking.calendars.busy_calendars import refresh_external_calendars
 from booking.models import utc_now
 from booking.notifications import dispatcher
+from booking.scheduling.waitlist_offers import pass_on_lapsed_offers
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,9 @@ PERIODIC_WORK: list[PeriodicWork] = [
         "refresh external calendars",
         refresh_external_calendars,
         "EXTERNAL_CALENDAR_REFRESH_SECONDS",
+    ),
+    PeriodicWork(
+        "pass on lapsed waitlist offers", pass_on_lapsed_offers, "WAITLIST_EXPIRY_SECONDS"
     ),
 ]
 """Everything the scheduler runs. To add periodic work (say, refreshing the therapists'

@@ -42,6 +42,7 @@ from booking.public.problems import (
     evaluations,
     register_problem_pages,
 )
+from booking.public.waitlist import offers, waitlist
 from booking.public.week_of_times import (
     day_label,
     nearest_free_times,
@@ -53,6 +54,8 @@ from booking.web.requests import writing
 public = Blueprint("public", __name__)
 public.register_blueprint(manage)
 public.register_blueprint(health_form_pages)
+public.register_blueprint(waitlist)
+public.register_blueprint(offers)
 register_problem_pages(public)
 
 

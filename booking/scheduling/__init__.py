@@ -1,5 +1,6 @@
 """The one writer: booking, moving, cancelling and attendance of appointments, weekly series of
-visits, and staff changes to therapists' hours and time off. Nothing else writes an appointment.
+visits, staff changes to therapists' hours and time off, and the waitlist (`waitlist`,
+`waitlist_offers`). Nothing else writes an appointment.
 
 `from booking import scheduling` gives the booking functions of `appointments`, and
 `nearest_free_slots`: what a patient is offered when the time they wanted is not free.
@@ -20,14 +21,17 @@ from booking.scheduling.appointments import (
     book_appointment,
     bookable_service,
     cancel_appointment,
-    find_patient,
     free_slots,
-    has_evaluation_before,
     offered_service,
     record_attendance,
     require_evaluation,
     reschedule_appointment,
     therapists_offering,
+)
+from booking.scheduling.booking_eligibility import (
+    find_patient,
+    has_evaluation_before,
+    online_booking_refusal,
 )
 from booking.scheduling.nearest_slots import nearest_free_slots
 from booking.scheduling.series import (
@@ -77,6 +81,7 @@ __all__ = [
     "has_evaluation_before",
     "nearest_free_slots",
     "offered_service",
+    "online_booking_refusal",
     "record_attendance",
     "require_evaluation",
     "reschedule_appointment",

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import TextClause, bindparam, exists, func, inspect, select, text
+from sqlalchemy import TextClause, bindparam, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -33,7 +33,6 @@ from booking.models import (
     AppointmentStatus,
     Patient,
     Service,
-    ServiceKind,
     audit,
     new_calendar_uid,
     patient_identity,
@@ -43,7 +42,11 @@ from booking.notifications import outbox
 from booking.patients.details import PatientDetails
 from booking.rules import availability
 from booking.rules.availability import SlotRefusal
-from booking.rules.clinical import ClearanceDecision, is_cleared
+from booking.rules.clinical import ClearanceDecision
+from booking.scheduling import booking_eligibility, waitlist_offers
+from booking.scheduling.booking_eligibility import (
+    patient_on_record,
+)
 from booking.scheduling.clearances import decision_in_force
 from booking.scheduling.therapist_time import booking_rules, local_day_bounds, therapist_calendars
 
@@ -192,25 +195,6 @@ def _span(service: ServiceFacts | Service) -> timedelta:
     return timedelta(minutes=service.duration_minutes + service.buffer_after_minutes)
 
 
-def has_evaluation_before(patient: Patient | None, start: datetime) -> bool:
-    """The clinical rule: a comprehensive evaluation on record that ends before `start`."""
-    if patient is None:
-        return False
-    on_record = _evaluation_on_record(start, Appointment.patient_id == patient.id)
-    return bool(db.session.scalar(select(on_record)))
-
-
-def _evaluation_on_record(start: datetime, whose):
-    """The rule's one statement, for the patient(s) `whose` picks out."""
-    return exists().where(
-        whose,
-        Appointment.service_id == Service.id,
-        Service.kind == ServiceKind.EVALUATION,
-        Appointment.status.in_([AppointmentStatus.CONFIRMED, AppointmentStatus.COMPLETED]),
-        Appointment.end_at <= start,
-    )
-
-
 def require_evaluation(
     service: ServiceFacts | Service, identity: str, start: datetime,
     override: StaffOverride | None,
@@ -219,9 +203,7 @@ def require_evaluation(
     this identity (one statement) or front desk waived it."""
     if not service.requires_evaluation or override is not None:
         return
-    patient_ids = select(Patient.id).where(Patient.identity == identity).scalar_subquery()
-    on_record = _evaluation_on_record(start, Appointment.patient_id.in_(patient_ids))
-    if not db.session.scalar(select(on_record)):
+    if not booking_eligibility.has_evaluation_for_identity(identity, start):
         raise EvaluationRequired(
             f"{service.name} follows an evaluation: please book an evaluation first"
         )
@@ -234,15 +216,8 @@ def require_clearance(
     force for the patient of this identity, or front desk waived it."""
     if not service.requires_clearance or override is not None:
         return
-    patient = db.session.scalars(select(Patient).where(Patient.identity == identity)).first()
-    if not is_cleared(decision_in_force(patient, service)):
+    if not booking_eligibility.is_cleared_for(patient_on_record(identity), service):
         raise _clearance_required(service)
-
-
-def find_patient(email: str, name: str) -> Patient | None:
-    return db.session.scalars(
-        select(Patient).where(Patient.identity == patient_identity(email, name))
-    ).first()
 
 
 # --- writing -------------------------------------------------------------------------------
@@ -326,6 +301,7 @@ def book_appointment(
             now,
         )
         outbox.plan_for_booking(appointment, now)
+        waitlist_offers.end_entries_for_booking(patient_row.identity, service.id, now)
         return appointment
     raise _lost_race()
 
@@ -369,6 +345,9 @@ def reschedule_appointment(
         service, therapists, start, now, override=override, ignore_appointment_id=appointment.id
     )
     before = {"therapist": appointment.therapist.slug, "start": appointment.start_at.isoformat()}
+    before_therapist, before_start, before_busy_until = (
+        appointment.therapist, appointment.start_at, appointment.busy_until
+    )
     therapist = candidates[0]
     end = start + timedelta(minutes=service.duration_minutes)
     appointment.therapist = therapist_row(therapist)
@@ -391,6 +370,7 @@ def reschedule_appointment(
         now,
     )
     outbox.plan_for_reschedule(appointment, now)
+    waitlist_offers.offer_freed_time(before_therapist, before_start, before_busy_until, now)
     return appointment
 
 
@@ -415,6 +395,9 @@ def cancel_appointment(
     _audit(cancelled_by, "cancelled", appointment, {"reason": reason} if reason else {}, now)
     outbox.plan_for_cancellation(appointment, now)
     db.session.flush()
+    waitlist_offers.offer_freed_time(
+        appointment.therapist, appointment.start_at, appointment.busy_until, now
+    )
     return appointment
 
 

@@ -25,6 +25,7 @@ from booking.models import (
     utc_now,
 )
 from booking.rules import availability, weekly_hours
+from booking.scheduling import waitlist_offers
 
 
 class ScheduleError(Exception):
@@ -55,7 +56,8 @@ def set_weekly_hours(
     now: datetime | None = None,
 ) -> list[Appointment]:
     """Replace the therapist's weekly hours; returns the visits left outside them."""
-    before = weekly_hours.hours_summary(weekly_windows(therapist))
+    earlier_windows = weekly_windows(therapist)
+    before = weekly_hours.hours_summary(earlier_windows)
     windows = weekly_hours.in_week_order(window for day in hours.values() for window in day)
     therapist.hours = [
         WorkingHours(weekday=window.weekday, start_time=window.start, end_time=window.end)
@@ -65,6 +67,7 @@ def set_weekly_hours(
     if before != after:
         _audit(by, "hours_changed", therapist, {"from": before, "to": after}, now)
     db.session.flush()
+    waitlist_offers.offer_hours_added(therapist, set(windows) - set(earlier_windows), now)
     return stranded_visits(therapist, now)
 
 
@@ -112,6 +115,9 @@ def remove_time_off(time_off: TimeOff, *, by: str, now: datetime | None = None) 
     )
     db.session.delete(time_off)
     db.session.flush()
+    waitlist_offers.offer_time_off_ended(
+        time_off.therapist, time_off.starts_local, time_off.ends_local, now
+    )
 
 
 def stranded_visits(therapist: Therapist, now: datetime | None = None) -> list[Appointment]:
