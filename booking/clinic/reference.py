@@ -113,6 +113,11 @@ class ReferenceData:
     def therapist(self, slug: str) -> TherapistFacts | None:
         return next((therapist for therapist in self.therapists if therapist.slug == slug), None)
 
+    def therapist_with_id(self, therapist_id: int) -> TherapistFacts | None:
+        return next(
+            (therapist for therapist in self.therapists if therapist.id == therapist_id), None
+        )
+
 
 # --- reading -------------------------------------------------------------------------------
 

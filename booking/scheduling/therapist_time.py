@@ -14,9 +14,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, select, union_all
 
-from booking.clinic.reference import ServiceFacts, TherapistFacts
+from booking.clinic.reference import ServiceFacts, TherapistFacts, reference_data
 from booking.extensions import db
-from booking.models import Appointment, AppointmentStatus, ExternalBusyTime, UTCDateTime
+from booking.models import (
+    Appointment,
+    AppointmentStatus,
+    ExternalBusyTime,
+    Therapist,
+    UTCDateTime,
+)
 from booking.rules.availability import BookingRules, Interval, TherapistCalendar
 
 
@@ -41,7 +47,7 @@ def local_day_bounds(first_day: date, last_day: date, zone: ZoneInfo) -> tuple[d
 
 
 def therapist_calendars(
-    therapists: Sequence[TherapistFacts],
+    therapists: Sequence[TherapistFacts | Therapist],
     window_start: datetime,
     window_end: datetime,
     *,
@@ -54,6 +60,13 @@ def therapist_calendars(
     """
     if not therapists:
         return []
+    # A Therapist row (the waitlist has one) is read as its reference data.
+    known = reference_data()
+    therapists = [
+        therapist if isinstance(therapist, TherapistFacts)
+        else known.therapist_with_id(therapist.id)
+        for therapist in therapists
+    ]
     busy: dict[int, list[Interval]] = defaultdict(list)
     parameters = {"therapist_ids": [therapist.id for therapist in therapists],
                   "window_start": window_start, "window_end": window_end}

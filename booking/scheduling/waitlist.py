@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import select, update
 
-from booking.clinic.reference import current_clinic, zone_named
+from booking.clinic.reference import current_clinic, service_row, therapist_row, zone_named
 from booking.database import hold_write_lock
 from booking.extensions import db
 from booking.models import (
@@ -104,8 +104,8 @@ def join_waitlist(
         added_by=added_by,
         created_at=now,
     )
-    entry.service = service
-    entry.therapist = therapist
+    entry.service = service_row(service)
+    entry.therapist = therapist_row(therapist) if therapist else None
     db.session.add(entry)
     db.session.flush()
     audit.record("waitlist_joined", actor=added_by,
