@@ -16,7 +16,14 @@ from booking import scheduling
 from booking.clinic.reference import clinic_zone
 from booking.desk import access, queries
 from booking.desk.access import DESK, EVERYONE, allowed
-from booking.desk.forms import AttendanceForm, BookingForm, CancelForm, MoveForm, choices
+from booking.desk.forms import (
+    AttendanceForm,
+    BookingForm,
+    CancelForm,
+    MoveForm,
+    UndoAttendanceForm,
+    choices,
+)
 from booking.desk.pages import today
 from booking.extensions import db
 from booking.models import AppointmentStatus, AuditEntry, Patient, Service, utc_now
@@ -33,7 +40,7 @@ def appointment(appointment_id: int):
 
 
 def _appointment_page(visit, *, move_form=None, cancel_form=None, attendance_form=None,
-                      error=None, status=200):
+                      undo_form=None, error=None, status=200):
     zone = clinic_zone()
     if move_form is None:
         move_form = MoveForm(formdata=None)
@@ -55,10 +62,25 @@ def _appointment_page(visit, *, move_form=None, cancel_form=None, attendance_for
         attendance_form=attendance_form or AttendanceForm(formdata=None),
         can_change=not access.is_therapist(),
         changeable=visit.status == AppointmentStatus.CONFIRMED and visit.start_at > utc_now(),
-        attendance_open=visit.status == AppointmentStatus.CONFIRMED
-        and visit.start_at.astimezone(zone).date() <= today(),
+        undo_form=undo_form or UndoAttendanceForm(formdata=None),
+        attendance=_attendance_choices(visit),
         error=error,
     ), status
+
+
+def _attendance_choices(visit) -> dict:
+    """Which attendance buttons the visit offers now (the rules are scheduling's)."""
+    now = utc_now()
+    confirmed = visit.status == AppointmentStatus.CONFIRMED
+    started = visit.start_at <= now
+    return {
+        "arrived": confirmed and not visit.arrived_at
+        and now >= visit.start_at - scheduling.ARRIVAL_OPENS_BEFORE_START,
+        "completed": confirmed and started,
+        "no_show": confirmed and started,
+        "undo": visit.status in (AppointmentStatus.NO_SHOW, AppointmentStatus.COMPLETED)
+        or (confirmed and visit.arrived_at is not None),
+    }
 
 
 def _therapist_choices(service: Service) -> list:
@@ -221,4 +243,21 @@ def attendance(appointment_id: int):
         form.outcome.errors = [*form.outcome.errors, error.message]
         return _appointment_page(visit, attendance_form=form, status=error.status)
     flash(f"Recorded: {form.outcome.data.replace('_', '-')}.")
+    return redirect(url_for(".appointment", appointment_id=appointment_id), 303)
+
+
+@appointments.post("/appointments/<int:appointment_id>/attendance/undo")
+@allowed(*DESK)
+@writing
+def undo_attendance(appointment_id: int):
+    visit = access.appointment_in_reach(appointment_id)
+    form = UndoAttendanceForm()
+    if not form.validate_on_submit():
+        return _appointment_page(visit, undo_form=form, status=422)
+    try:
+        scheduling.undo_attendance(visit, by=current_user.actor, reason=form.reason.data)
+    except scheduling.SchedulingError as error:
+        form.reason.errors = [*form.reason.errors, error.message]
+        return _appointment_page(visit, undo_form=form, status=error.status)
+    flash("Attendance undone; the visit is confirmed again.")
     return redirect(url_for(".appointment", appointment_id=appointment_id), 303)

@@ -148,6 +148,13 @@ class AttendanceForm(FlaskForm):
     )
 
 
+class UndoAttendanceForm(FlaskForm):
+    reason = StringField(
+        "Reason for undoing",
+        validators=[DataRequired(), Length(max=200), one_line("Reason: one line")],
+    )
+
+
 class WeeklyHoursForm(FlaskForm):
     """One field per weekday, written as in the clinic file: 08:00-12:00, 13:00-17:00."""
 

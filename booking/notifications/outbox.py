@@ -78,6 +78,17 @@ def plan_for_missed_visit(appointment: Appointment) -> None:
     _drop_pending(appointment, _TIMED_KINDS)
 
 
+def plan_after_undone_no_show(appointment: Appointment, now: datetime) -> None:
+    """A no-show taken back: the reminders and aftercare it dropped that are still ahead."""
+    zone = clinic_zone()
+    for step, due in enumerate(reminder_times(appointment, now, zone)):
+        if due is not None:
+            _add(appointment, NotificationKind.REMINDER, due, step=step)
+    for step, due in enumerate(aftercare_times(appointment, zone)):
+        if due > now:
+            _add(appointment, NotificationKind.AFTERCARE, due, step=step)
+
+
 def plan_resend(notification: Notification, now: datetime) -> Notification:
     """Staff asked to send a message again: a new row of the same kind and step, due now."""
     return _add(notification.appointment, notification.kind, now, step=notification.step)

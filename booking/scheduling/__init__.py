@@ -6,6 +6,7 @@ to therapists' hours and time off. Nothing else writes an appointment.
 """
 
 from booking.scheduling.appointments import (
+    ARRIVAL_OPENS_BEFORE_START,
     ATTENDANCE,
     AppointmentNotChangeable,
     EvaluationRequired,
@@ -25,10 +26,12 @@ from booking.scheduling.appointments import (
     record_attendance,
     reschedule_appointment,
     therapists_offering,
+    undo_attendance,
 )
 from booking.scheduling.nearest_slots import nearest_free_slots
 
 __all__ = [
+    "ARRIVAL_OPENS_BEFORE_START",
     "ATTENDANCE",
     "AppointmentNotChangeable",
     "EvaluationRequired",
@@ -49,4 +52,5 @@ __all__ = [
     "record_attendance",
     "reschedule_appointment",
     "therapists_offering",
+    "undo_attendance",
 ]
