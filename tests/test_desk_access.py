@@ -52,6 +52,8 @@ MATRIX = [
      (302, 403, 422, 422)),
     ("desk.appointments.attendance", "POST", {"appointment_id": "<alex_visit>"}, {},
      (302, 403, 422, 422)),
+    ("desk.appointments.undo_attendance", "POST", {"appointment_id": "<alex_visit>"}, {},
+     (302, 403, 422, 422)),
     ("desk.patients.patient_list", "GET", {}, None, (302, 403, 200, 200)),
     ("desk.patients.patient", "GET", {"patient_id": "<alex_patient>"}, None, (302, 200, 200, 200)),
     ("desk.patients.patient", "GET", {"patient_id": "<jamie_patient>"}, None, (302, 403, 200, 200)),

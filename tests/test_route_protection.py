@@ -34,6 +34,7 @@ CSRF_CHECKED = {
     "desk.appointments.move",
     "desk.appointments.cancel",
     "desk.appointments.attendance",
+    "desk.appointments.undo_attendance",
     "desk.patients.resend",
     "desk.hours.weekly_hours",
     "desk.hours.add_time_off",
