@@ -7,7 +7,7 @@ from __future__ import annotations
 from contextlib import suppress
 from datetime import date, datetime
 
-from flask import Blueprint, abort, g, render_template
+from flask import Blueprint, abort, g, render_template, request
 from flask_login import current_user
 
 from booking.clinic.reference import ClinicNotConfigured, clinic_zone, current_clinic
@@ -81,10 +81,30 @@ def _no_clinic(_error):
                         "Load the clinic file first: flask clinic load FILE.", 503)
 
 
+@desk.errorhandler(400)
+def _bad_request(error):
+    # The description names the field at fault ("day: must be a date like ...").
+    return message_page("That request could not be read", error.description, 400)
+
+
 @desk.errorhandler(403)
 def _forbidden(_error):
     return message_page("Not yours to see",
                         "This page belongs to another part of the clinic.", 403)
+
+
+@desk.app_errorhandler(404)
+def _not_found(error):
+    # An address under /desk that matches no page has no blueprint yet: it is caught here, and
+    # every other surface keeps its own answer.
+    if "desk" not in request.blueprints and request.path.partition("/")[2].split("/")[0] != (
+        "desk"
+    ):
+        return error
+    # An address that matches nothing has no blueprint: the desk's helpers are passed here.
+    return render_template("desk/message.html", title="No such page",
+                           message="There is nothing at this address.",
+                           **_page_helpers()), 404
 
 
 def _problem_page(status: int, title: str, message: str):
