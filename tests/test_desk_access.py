@@ -52,6 +52,7 @@ MATRIX = [
      (302, 403, 422, 422)),
     ("desk.appointments.attendance", "POST", {"appointment_id": "<alex_visit>"}, {},
      (302, 403, 422, 422)),
+    ("desk.no_such_page", "GET", {"unknown": "nothing/here"}, None, (302, 404, 404, 404)),
     ("desk.appointments.undo_attendance", "POST", {"appointment_id": "<alex_visit>"}, {},
      (302, 403, 422, 422)),
     ("desk.patients.patient_list", "GET", {}, None, (302, 403, 200, 200)),

@@ -129,6 +129,7 @@ def world(clinic, book):
             "service_slug": "schedule-a-call",
             "token": manage_token_for(visit),
             "filename": "site.css",
+            "unknown": "no-such-page",
         },
         "feed_token": feed_token_for(visit.therapist),
         "admin": staff["admin"],

@@ -7,8 +7,8 @@ from __future__ import annotations
 from contextlib import suppress
 from datetime import date, datetime
 
-from flask import Blueprint, abort, g, render_template, request
-from flask_login import current_user
+from flask import Blueprint, abort, g, render_template
+from flask_login import current_user, login_required
 
 from booking.clinic.reference import ClinicNotConfigured, clinic_zone, current_clinic
 from booking.desk.access import current_role
@@ -93,18 +93,17 @@ def _forbidden(_error):
                         "This page belongs to another part of the clinic.", 403)
 
 
-@desk.app_errorhandler(404)
-def _not_found(error):
-    # An address under /desk that matches no page has no blueprint yet: it is caught here, and
-    # every other surface keeps its own answer.
-    if "desk" not in request.blueprints and request.path.partition("/")[2].split("/")[0] != (
-        "desk"
-    ):
-        return error
-    # An address that matches nothing has no blueprint: the desk's helpers are passed here.
-    return render_template("desk/message.html", title="No such page",
-                           message="There is nothing at this address.",
-                           **_page_helpers()), 404
+@desk.errorhandler(404)
+def _not_found(_error):
+    return message_page("No such page", "There is nothing at this address.", 404)
+
+
+@desk.get("/<path:unknown>")
+@login_required
+def no_such_page(unknown: str):
+    """An address under /desk that matches no page: a 404 in the desk's look (routing's own
+    404 would not know it belongs to the desk)."""
+    abort(404)
 
 
 def _problem_page(status: int, title: str, message: str):
