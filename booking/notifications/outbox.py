@@ -55,9 +55,18 @@ def aftercare_times(appointment: Appointment, zone: ZoneInfo) -> list[datetime]:
 
 
 def plan_for_booking(appointment: Appointment, now: datetime) -> None:
-    """A confirmation now, then the service's reminders before and aftercare after the visit."""
-    _add(appointment, NotificationKind.CONFIRMATION, now)
-    _add_timed(appointment, now)
+    """A confirmation now, then the service's reminders before and aftercare after the visit.
+
+    A visit recorded after it happened gets no confirmation, and only the aftercare ahead.
+    """
+    if appointment.start_at > now:
+        _add(appointment, NotificationKind.CONFIRMATION, now)
+        _add_timed(appointment, now)
+        return
+    zone = clinic_zone()
+    for step, due in enumerate(aftercare_times(appointment, zone)):
+        if due > now:
+            _add(appointment, NotificationKind.AFTERCARE, due, step=step)
 
 
 def plan_for_reschedule(appointment: Appointment, now: datetime) -> None:
@@ -89,7 +98,7 @@ def plan_after_undone_no_show(appointment: Appointment, now: datetime) -> None:
             _add(appointment, NotificationKind.AFTERCARE, due, step=step)
 
 
-def plan_resend(notification: Notification, now: datetime) -> Notification:
+def plan_resend(notification: Notification, now: datetime) -> Notification | None:
     """Staff asked to send a message again: a new row of the same kind and step, due now."""
     return _add(notification.appointment, notification.kind, now, step=notification.step)
 
@@ -105,7 +114,10 @@ def _add_timed(appointment: Appointment, now: datetime) -> None:
 
 def _add(
     appointment: Appointment, kind: NotificationKind, due: datetime, *, step: int = 0
-) -> Notification:
+) -> Notification | None:
+    # A patient without email (a walk-in with only a phone) is sent nothing.
+    if not appointment.patient.email:
+        return None
     notification = Notification(
         appointment_id=appointment.id,
         kind=kind,

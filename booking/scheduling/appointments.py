@@ -192,9 +192,9 @@ def has_evaluation_before(patient: Patient | None, start: datetime) -> bool:
     )
 
 
-def find_patient(email: str, name: str) -> Patient | None:
+def find_patient(email: str, name: str, phone: str = "") -> Patient | None:
     return db.session.scalars(
-        select(Patient).where(Patient.identity == patient_identity(email, name))
+        select(Patient).where(Patient.identity == patient_identity(email, name, phone))
     ).first()
 
 
@@ -216,11 +216,13 @@ def book_appointment(
 
     Raises SlotUnavailable when the slot is not offered (taken, outside hours, too soon, too
     far ahead) and EvaluationRequired when the service needs an evaluation the patient lacks.
+    With a staff override, a start already past records a visit that happened (a walk-in
+    seen before it was entered): the hours and the other visits still apply.
     """
     now = now or utc_now()
     hold_write_lock()
     therapists = therapists_offering(service, therapist_slug)
-    existing_patient = find_patient(patient.email, patient.name)
+    existing_patient = find_patient(patient.email, patient.name, patient.phone)
     if (
         service.requires_evaluation
         and override is None
@@ -230,7 +232,10 @@ def book_appointment(
             f"{service.name} follows an evaluation: please book an evaluation first"
         )
 
-    candidates = _free_therapists_at(service, therapists, start, now, override=override)
+    past_visit = override is not None and start < now
+    candidates = _free_therapists_at(
+        service, therapists, start, now, override=override, past_visit=past_visit
+    )
 
     patient_row = _patient_for(existing_patient, patient)
     end = start + timedelta(minutes=service.duration_minutes)
@@ -270,6 +275,7 @@ def book_appointment(
                     "therapist": therapist.slug,
                     "start": start.isoformat(),
                     **({"override": override.reason} if override else {}),
+                    **({"past_visit": True} if past_visit else {}),
                 },
                 now,
             )
@@ -442,6 +448,7 @@ def _free_therapists_at(
     *,
     override: StaffOverride | None,
     ignore_appointment_id: int | None = None,
+    past_visit: bool = False,
 ) -> list[Therapist]:
     """Those of `therapists` for whom `start` is a free slot, least busy that day first.
 
@@ -457,7 +464,8 @@ def _free_therapists_at(
         window_end + _span(service),
         ignore_appointment_id=ignore_appointment_id,
     )
-    rules = booking_rules(service, clinic.slot_step_minutes, staff_override=override is not None)
+    rules = booking_rules(service, clinic.slot_step_minutes, staff_override=override is not None,
+                          past_visit=past_visit)
     free, refusals = [], []
     for position, (therapist, calendar) in enumerate(zip(therapists, calendars, strict=True)):
         refusal = availability.why_not_free(calendar, rules, zone, start, now)
@@ -510,7 +518,7 @@ def _patient_for(existing: Patient | None, details: PatientDetails) -> Patient:
     """
     if existing is not None:
         return existing
-    identity = patient_identity(details.email, details.name)
+    identity = patient_identity(details.email, details.name, details.phone)
     # The same new patient may be booking twice at once: the second insert does nothing
     # (waiting for the first on PostgreSQL) and both use the one row.
     db.session.execute(
