@@ -13,8 +13,13 @@ $(STAMP): pyproject.toml package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
-	# Front-end tooling for the browser tests (axe-core), from the lock file.
+	# The back office's calendar and charts, and the browser tests' axe-core, from the lock
+	# file; the libraries are served from static/vendor/ (git-ignored, made here).
 	if command -v npm >/dev/null; then npm ci --no-audit --no-fund --silent; fi
+	mkdir -p static/vendor
+	cp node_modules/@event-calendar/build/dist/event-calendar.min.js \
+	   node_modules/@event-calendar/build/dist/event-calendar.min.css \
+	   node_modules/chart.js/dist/chart.umd.min.js static/vendor/
 	touch $(STAMP)
 
 install: $(STAMP)

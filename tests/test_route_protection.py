@@ -35,6 +35,7 @@ CSRF_CHECKED = {
     "desk.appointments.cancel",
     "desk.appointments.attendance",
     "desk.appointments.undo_attendance",
+    "desk.board.move",
     "desk.patients.resend",
     "desk.hours.weekly_hours",
     "desk.hours.add_time_off",

@@ -7,6 +7,7 @@ page shares), so an endpoint is named `desk.<area>.<view>`.
 from booking.desk.access import load_staff_user
 from booking.desk.appointments import appointments
 from booking.desk.audit_log import audit_log
+from booking.desk.board import board
 from booking.desk.busy_calendars import busy_calendars
 from booking.desk.calendar import calendar
 from booking.desk.feeds import feeds
@@ -17,7 +18,7 @@ from booking.desk.patients import patients
 from booking.desk.sent_mail import sent_mail
 from booking.desk.sign_in import sign_in
 
-for area in (sign_in, calendar, appointments, patients, hours, busy_calendars, logins,
+for area in (sign_in, calendar, board, appointments, patients, hours, busy_calendars, logins,
              audit_log, feeds, sent_mail):
     desk.register_blueprint(area)
 
