@@ -56,6 +56,7 @@ MATRIX = [
     ("desk.board.board_events", "GET", {}, None, (302, 400, 400, 400)),
     ("desk.board.move", "POST", {"appointment_id": "<alex_visit>"}, {}, (302, 403, 422, 422)),
     ("desk.board.move", "POST", {"appointment_id": "<jamie_visit>"}, {}, (302, 403, 422, 422)),
+    ("desk.dashboard.overview", "GET", {}, None, (302, 403, 403, 200)),
     ("desk.no_such_page", "GET", {"unknown": "nothing/here"}, None, (302, 404, 404, 404)),
     ("desk.appointments.undo_attendance", "POST", {"appointment_id": "<alex_visit>"}, {},
      (302, 403, 422, 422)),

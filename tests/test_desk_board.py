@@ -190,3 +190,19 @@ def test_a_therapist_sees_only_their_column_and_cannot_drag(app, staff, book, li
     answer = therapist.post(f"/desk/board/appointments/{visit.id}/move",
                             json={"start": f"{day}T10:00", "therapist": "alex-rivera"})
     assert answer.status_code == 403
+
+
+def test_the_dashboard_draws_its_charts_and_passes_axe(app, staff, live_server, page):
+    problems: list = []  # failed loads (but the browser's own favicon guess) and CSP refusals
+    page.on("console", lambda message: message.type == "error"
+            and "404" not in message.text and problems.append(message.text))
+    page.on("response", lambda response: response.status >= 400
+            and not response.url.endswith("/favicon.ico") and problems.append(response.url))
+    _log_in(page, live_server, "admin@clinic.example")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{live_server}/desk/dashboard")
+    assert page.locator("canvas[data-chart]").count() == 4
+    # Chart.js has drawn: its canvases have a size of their own.
+    assert page.evaluate("() => document.querySelector('canvas[data-chart]').width") > 0
+    assert_accessible(page)
+    assert problems == []

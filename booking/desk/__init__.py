@@ -10,6 +10,7 @@ from booking.desk.audit_log import audit_log
 from booking.desk.board import board
 from booking.desk.busy_calendars import busy_calendars
 from booking.desk.calendar import calendar
+from booking.desk.dashboard import dashboard
 from booking.desk.feeds import feeds
 from booking.desk.hours import hours
 from booking.desk.logins import logins
@@ -19,7 +20,7 @@ from booking.desk.sent_mail import sent_mail
 from booking.desk.sign_in import sign_in
 
 for area in (sign_in, calendar, board, appointments, patients, hours, busy_calendars, logins,
-             audit_log, feeds, sent_mail):
+             audit_log, feeds, sent_mail, dashboard):
     desk.register_blueprint(area)
 
 __all__ = ["desk", "load_staff_user"]
