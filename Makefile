@@ -7,7 +7,7 @@ FLASK := $(BIN)/flask --app wsgi
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test lint bench bench-availability bench-booking bench-notifications \
-	bench-feeds bench-load clean
+	bench-feeds bench-load bench-desk clean
 
 $(STAMP): pyproject.toml package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,7 +41,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 
-bench: bench-availability bench-booking bench-notifications bench-feeds bench-load
+bench: bench-availability bench-booking bench-notifications bench-feeds bench-load bench-desk
 
 bench-availability: install
 	$(BIN)/python bench/availability.py
@@ -54,6 +54,10 @@ bench-notifications: install
 
 bench-feeds: install
 	$(BIN)/python tests/postgres_server.py -- $(BIN)/python bench/feeds.py
+
+# The board's JSON and the dashboard, on SQLite and PostgreSQL.
+bench-desk: install
+	$(BIN)/python tests/postgres_server.py -- $(BIN)/python bench/desk.py
 
 # The whole service under load, with two schedulers; BENCH_LOAD_ARGS="--seconds 20" shortens it.
 bench-load: install
