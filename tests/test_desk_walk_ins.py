@@ -111,3 +111,21 @@ def test_a_past_visit_still_keeps_to_the_hours_and_other_visits(desk):
     outside = desk.post("/desk/book", data=_walk_in(monday, 12, 30, **reason))
     assert outside.status_code == 409
     assert "would not fit in the therapist&#39;s working hours" in outside.get_data(as_text=True)
+
+
+def test_the_booking_page_lists_the_free_times_of_the_service_and_therapist(desk, book):
+    day = next_weekday(0)
+    book(start=local(day, 8, 15), therapist="alex-rivera")
+    answer = desk.get(f"/desk/book?service=schedule-a-call&therapist=alex-rivera&day={day}")
+    assert answer.status_code == 200
+    page = answer.get_data(as_text=True)
+    assert f"{day:%A %d %B}" in page
+    following = day + timedelta(days=1)
+    assert f"{following:%A %d %B}" in page
+    assert f"day={day}&amp;time=08:00" in page
+    assert f"day={day}&amp;time=08:15" not in page  # taken
+    assert f"day={day}&amp;time=08:30" in page
+    # A free time is a link that fills in the form.
+    chosen = desk.get(f"/desk/book?service=schedule-a-call&therapist=alex-rivera&day={day}"
+                      "&time=08:30").get_data(as_text=True)
+    assert 'id="time" name="time" required type="time" value="08:30"' in chosen

@@ -6,7 +6,7 @@ under the field at fault, with nothing changed."""
 from __future__ import annotations
 
 from contextlib import suppress
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -94,6 +94,7 @@ def book():
     if request.method == "GET":
         booking = _BookingPage()
         _prefill_booking(booking.form)
+        booking.free_times = _free_times(booking.form)
         return booking.shown()
     return _book_posted()
 
@@ -140,9 +141,36 @@ class _BookingPage:
         self.found = queries.find_patients(self.search, limit=20) if self.search else []
         self.chosen = _chosen_patient(self.form)
 
+    free_times: list | None = None  # asked for: the service's free times, by day
+
     def shown(self, status: int = 200):
         return render_template("desk/book.html", form=self.form, search=self.search,
-                               found=self.found, chosen=self.chosen), status
+                               found=self.found, chosen=self.chosen,
+                               free_times=self.free_times), status
+
+
+FREE_TIMES_DAYS = 3  # the day asked for and the next two
+
+
+def _free_times(form: BookingForm) -> list | None:
+    """The free times of the service (and therapist) chosen, for the day and the next days, as
+    a patient would be offered them; None until a service is chosen."""
+    if "service" not in request.args or not form.service.data:
+        return None
+    try:
+        service = scheduling.bookable_service(form.service.data)
+        slots = scheduling.free_slots(
+            service, form.day.data, form.day.data + timedelta(days=FREE_TIMES_DAYS - 1),
+            therapist_slug=form.therapist.data or None,
+        )
+    except scheduling.SchedulingError:
+        return []
+    zone = clinic_zone()
+    by_day: dict = {}
+    for slot in slots:
+        start = slot.start.astimezone(zone)
+        by_day.setdefault(start.date(), []).append((start.strftime("%H:%M"), slot.therapist))
+    return sorted(by_day.items())
 
 
 def _chosen_patient(form: BookingForm) -> Patient | None:
