@@ -206,3 +206,16 @@ def test_the_dashboard_draws_its_charts_and_passes_axe(app, staff, live_server, 
     assert page.evaluate("() => document.querySelector('canvas[data-chart]').width") > 0
     assert_accessible(page)
     assert problems == []
+
+
+def test_the_patient_search_answers_as_a_phone_is_typed(app, staff, book, live_server, page):
+    book(name="Maria Gonzalez", email="maria@example.com", phone="+1 586 555 0142")
+    book(name="Other Person", email="other@example.com", phone="+1 586 555 0999",
+         start=local(next_weekday(1), 9))
+    _log_in(page, live_server, "desk@clinic.example")
+    page.goto(f"{live_server}/desk/book")
+    page.locator("#q").press_sequentially("555 0142", delay=30)
+    page.locator("#patient-results a", has_text="Maria Gonzalez").wait_for()
+    assert "Other Person" not in page.inner_text("#patient-results")
+    page.click("#patient-results a")
+    assert "For Maria Gonzalez" in page.inner_text("p.chosen")
