@@ -7,15 +7,20 @@ FLASK := $(BIN)/flask --app wsgi
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test lint bench bench-availability bench-booking bench-notifications \
-	bench-feeds bench-series bench-load bench-requests bench-waitlist clean translations-extract \
-	translations-update translations-compile
+	bench-feeds bench-series bench-load bench-requests bench-waitlist bench-desk clean \
+	translations-extract translations-update translations-compile
 
 $(STAMP): pyproject.toml package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
-	# Front-end tooling for the browser tests (axe-core), from the lock file.
+	# The back office's calendar and charts, and the browser tests' axe-core, from the lock
+	# file; the libraries are served from static/vendor/ (git-ignored, made here).
 	if command -v npm >/dev/null; then npm ci --no-audit --no-fund --silent; fi
+	mkdir -p static/vendor
+	cp node_modules/@event-calendar/build/dist/event-calendar.min.js \
+	   node_modules/@event-calendar/build/dist/event-calendar.min.css \
+	   node_modules/chart.js/dist/chart.umd.min.js static/vendor/
 	touch $(STAMP)
 
 install: $(STAMP) translations-compile
@@ -53,7 +58,7 @@ lint: install
 	$(BIN)/ruff check .
 
 bench: bench-availability bench-requests bench-booking bench-notifications bench-feeds bench-series \
-	bench-waitlist bench-load
+	bench-waitlist bench-desk bench-load
 
 bench-availability: install
 	$(BIN)/python bench/availability.py
@@ -77,6 +82,10 @@ bench-feeds: install
 # A 24-visit weekly series previewed and booked in-process, on SQLite and PostgreSQL.
 bench-series: install
 	$(BIN)/python tests/postgres_server.py -- $(BIN)/python bench/series.py
+
+# The board's JSON and the dashboard, on SQLite and PostgreSQL.
+bench-desk: install
+	$(BIN)/python tests/postgres_server.py -- $(BIN)/python bench/desk.py
 
 # The whole service under load, with two schedulers; BENCH_LOAD_ARGS="--seconds 20" shortens it.
 bench-load: install

@@ -281,11 +281,11 @@ def test_arrived_then_completed_keeps_the_aftercare(desk, needling_last_monday):
     assert "this appointment is completed" in again.get_data(as_text=True)
 
 
-def test_attendance_cannot_be_recorded_before_the_day_of_the_visit(desk, book):
+def test_attendance_cannot_be_recorded_days_before_the_visit(desk, book):
     visit = book(start=local(next_weekday(0), 9))
     answer = desk.post(f"/desk/appointments/{visit.id}/attendance", data={"outcome": "arrived"})
     assert answer.status_code == 409
-    assert "from the day of the visit on" in answer.get_data(as_text=True)
+    assert "from 30 minutes before the start" in answer.get_data(as_text=True)
 
 
 # --- therapists' schedules -----------------------------------------------------------------

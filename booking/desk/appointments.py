@@ -6,7 +6,7 @@ under the field at fault, with nothing changed."""
 from __future__ import annotations
 
 from contextlib import suppress
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -21,6 +21,7 @@ from booking.desk.forms import (
     BookingForm,
     CancelForm,
     MoveForm,
+    UndoAttendanceForm,
     choices,
     patient_on_record,
 )
@@ -42,7 +43,7 @@ def appointment(appointment_id: int):
 
 
 def _appointment_page(visit, *, move_form=None, cancel_form=None, attendance_form=None,
-                      error=None, status=200):
+                      undo_form=None, error=None, status=200):
     zone = clinic_zone()
     if move_form is None:
         move_form = MoveForm(formdata=None)
@@ -64,14 +65,29 @@ def _appointment_page(visit, *, move_form=None, cancel_form=None, attendance_for
         attendance_form=attendance_form or AttendanceForm(formdata=None),
         can_change=not access.is_therapist(),
         changeable=visit.status == AppointmentStatus.CONFIRMED and visit.start_at > utc_now(),
-        attendance_open=visit.status == AppointmentStatus.CONFIRMED
-        and visit.start_at.astimezone(zone).date() <= today(),
+        undo_form=undo_form or UndoAttendanceForm(formdata=None),
+        attendance=_attendance_choices(visit),
         error=error,
         # Health data: for the patient's clinicians, not the front desk.
         last_check_in=None if access.current_role() is StaffRole.FRONT_DESK
         else check_ins.latest_check_in_before(visit),
         health_forms=visit_forms(visit),
     ), status
+
+
+def _attendance_choices(visit) -> dict:
+    """Which attendance buttons the visit offers now (the rules are scheduling's)."""
+    now = utc_now()
+    confirmed = visit.status == AppointmentStatus.CONFIRMED
+    started = visit.start_at <= now
+    return {
+        "arrived": confirmed and not visit.arrived_at
+        and now >= visit.start_at - scheduling.ARRIVAL_OPENS_BEFORE_START,
+        "completed": confirmed and started,
+        "no_show": confirmed and started,
+        "undo": visit.status in (AppointmentStatus.NO_SHOW, AppointmentStatus.COMPLETED)
+        or (confirmed and visit.arrived_at is not None),
+    }
 
 
 def _therapist_choices(service: Service) -> list:
@@ -85,6 +101,7 @@ def book():
     if request.method == "GET":
         booking = _BookingPage()
         _prefill_booking(booking.form)
+        booking.free_times = _free_times(booking.form)
         return booking.shown()
     return _book_posted()
 
@@ -131,9 +148,36 @@ class _BookingPage:
         self.found = queries.find_patients(self.search, limit=20) if self.search else []
         self.chosen = _chosen_patient(self.form)
 
+    free_times: list | None = None  # asked for: the service's free times, by day
+
     def shown(self, status: int = 200):
         return render_template("desk/book.html", form=self.form, search=self.search,
-                               found=self.found, chosen=self.chosen), status
+                               found=self.found, chosen=self.chosen,
+                               free_times=self.free_times), status
+
+
+FREE_TIMES_DAYS = 3  # the day asked for and the next two
+
+
+def _free_times(form: BookingForm) -> list | None:
+    """The free times of the service (and therapist) chosen, for the day and the next days, as
+    a patient would be offered them; None until a service is chosen."""
+    if "service" not in request.args or not form.service.data:
+        return None
+    try:
+        service = scheduling.bookable_service(form.service.data)
+        slots = scheduling.free_slots(
+            service, form.day.data, form.day.data + timedelta(days=FREE_TIMES_DAYS - 1),
+            therapist_slug=form.therapist.data or None,
+        )
+    except scheduling.SchedulingError:
+        return []
+    zone = clinic_zone()
+    by_day: dict = {}
+    for slot in slots:
+        start = slot.start.astimezone(zone)
+        by_day.setdefault(start.date(), []).append((start.strftime("%H:%M"), slot.therapist))
+    return sorted(by_day.items())
 
 
 def _chosen_patient(form: BookingForm) -> Patient | None:
@@ -232,4 +276,21 @@ def attendance(appointment_id: int):
         form.outcome.errors = [*form.outcome.errors, error.message]
         return _appointment_page(visit, attendance_form=form, status=error.status)
     flash(f"Recorded: {form.outcome.data.replace('_', '-')}.")
+    return redirect(url_for(".appointment", appointment_id=appointment_id), 303)
+
+
+@appointments.post("/appointments/<int:appointment_id>/attendance/undo")
+@allowed(*DESK)
+@writing
+def undo_attendance(appointment_id: int):
+    visit = access.appointment_in_reach(appointment_id)
+    form = UndoAttendanceForm()
+    if not form.validate_on_submit():
+        return _appointment_page(visit, undo_form=form, status=422)
+    try:
+        scheduling.undo_attendance(visit, by=current_user.actor, reason=form.reason.data)
+    except scheduling.SchedulingError as error:
+        form.reason.errors = [*form.reason.errors, error.message]
+        return _appointment_page(visit, undo_form=form, status=error.status)
+    flash("Attendance undone; the visit is confirmed again.")
     return redirect(url_for(".appointment", appointment_id=appointment_id), 303)

@@ -80,7 +80,7 @@ class BookingForm(FlaskForm):
     time = TimeField("Time", validators=[DataRequired()])
     patient_id = HiddenField()
     name = StringField("Patient's name")
-    email = EmailField("Email (a guardian's for a child)")
+    email = EmailField("Email (a guardian's for a child; may be left out when a phone is given)")
     phone = StringField("Phone")
     date_of_birth = StringField("Date of birth", render_kw={"type": "date"})
     guardian_name = StringField("Guardian (for a child)")
@@ -95,7 +95,8 @@ class BookingForm(FlaskForm):
 
     _WORDING = {
         "patient.name:required": "Give the patient's name, or choose a patient found above.",
-        "patient.email:required": "Give an email (the confirmation goes there).",
+        "patient.email:required": "Give an email (the confirmation goes there), or a phone "
+        "for a patient without email (no mail is sent then).",
         "patient.email": "Invalid email address.",
     }
 
@@ -110,7 +111,7 @@ class BookingForm(FlaskForm):
         try:
             self.details = BookingDetails.model_validate(
                 {"patient": patient, "notes": self.notes.data or ""},
-                context=details_context(self._service()),
+                context=details_context(self._service(), at_the_desk=True),
             )
         except pydantic.ValidationError as error:
             show_on_form(error, {
@@ -179,6 +180,13 @@ class AttendanceForm(FlaskForm):
         "Attendance",
         choices=choices((str(outcome), str(outcome)) for outcome in ATTENDANCE),
         validators=[DataRequired()],
+    )
+
+
+class UndoAttendanceForm(FlaskForm):
+    reason = StringField(
+        "Reason for undoing",
+        validators=[DataRequired(), Length(max=200), one_line("Reason: one line")],
     )
 
 

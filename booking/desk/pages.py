@@ -8,7 +8,7 @@ from contextlib import suppress
 from datetime import date, datetime
 
 from flask import Blueprint, abort, g, render_template
-from flask_login import current_user
+from flask_login import current_user, login_required
 
 from booking.clinic.reference import ClinicNotConfigured, clinic_zone, current_clinic
 from booking.desk.access import current_role
@@ -81,10 +81,29 @@ def _no_clinic(_error):
                         "Load the clinic file first: flask clinic load FILE.", 503)
 
 
+@desk.errorhandler(400)
+def _bad_request(error):
+    # The description names the field at fault ("day: must be a date like ...").
+    return message_page("That request could not be read", error.description, 400)
+
+
 @desk.errorhandler(403)
 def _forbidden(_error):
     return message_page("Not yours to see",
                         "This page belongs to another part of the clinic.", 403)
+
+
+@desk.errorhandler(404)
+def _not_found(_error):
+    return message_page("No such page", "There is nothing at this address.", 404)
+
+
+@desk.get("/<path:unknown>")
+@login_required
+def no_such_page(unknown: str):
+    """An address under /desk that matches no page: a 404 in the desk's look (routing's own
+    404 would not know it belongs to the desk)."""
+    abort(404)
 
 
 def _problem_page(status: int, title: str, message: str):

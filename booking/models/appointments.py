@@ -37,11 +37,14 @@ class AppointmentStatus(enum.StrEnum):
 _SPACES = re.compile(r"\s+")
 
 
-def patient_identity(email: str, name: str) -> str:
+def patient_identity(email: str, name: str, phone: str = "") -> str:
     """How the clinic tells patients apart: contact email and name, case and spacing ignored.
 
     A parent books for several children from one address; each child is their own patient.
+    A walk-in without email is told apart by the digits of their phone instead.
     """
+    if not email.strip() and phone:
+        return f"tel:{''.join(c for c in phone if c.isdigit())}|{_folded(name)}"
     return f"{_folded(email)}|{_folded(name)}"
 
 

@@ -75,9 +75,18 @@ def forms_reminder_time(appointment: Appointment, now: datetime, zone: ZoneInfo)
 
 def plan_for_booking(appointment: Appointment, now: datetime) -> None:
     """A confirmation now, then the service's reminders before and aftercare after the visit,
-    and a reminder of the health forms the visit's service asks for, if still missing."""
-    _add(appointment, NotificationKind.CONFIRMATION, now)
-    _add_timed(appointment, now)
+    and a reminder of the health forms the visit's service asks for, if still missing.
+
+    A visit recorded after it happened gets no confirmation, and only the aftercare ahead.
+    """
+    if appointment.start_at > now:
+        _add(appointment, NotificationKind.CONFIRMATION, now)
+        _add_timed(appointment, now)
+        return
+    zone = clinic_zone()
+    for step, due in enumerate(aftercare_times(appointment, zone)):
+        if due > now:
+            _add(appointment, NotificationKind.AFTERCARE, due, step=step)
 
 
 def plan_for_reschedule(appointment: Appointment, now: datetime) -> None:
@@ -145,7 +154,18 @@ def plan_for_missed_visit(appointment: Appointment) -> None:
     _drop_pending(appointment, _TIMED_KINDS)
 
 
-def plan_resend(notification: Notification, now: datetime) -> Notification:
+def plan_after_undone_no_show(appointment: Appointment, now: datetime) -> None:
+    """A no-show taken back: the reminders and aftercare it dropped that are still ahead."""
+    zone = clinic_zone()
+    for step, due in enumerate(reminder_times(appointment, now, zone)):
+        if due is not None:
+            _add(appointment, NotificationKind.REMINDER, due, step=step)
+    for step, due in enumerate(aftercare_times(appointment, zone)):
+        if due > now:
+            _add(appointment, NotificationKind.AFTERCARE, due, step=step)
+
+
+def plan_resend(notification: Notification, now: datetime) -> Notification | None:
     """Staff asked to send a message again: a new row of the same kind and step, due now."""
     return _add(notification.appointment, notification.kind, now, step=notification.step)
 
@@ -182,7 +202,10 @@ def _add_timed(appointment: Appointment, now: datetime, zone: ZoneInfo | None = 
 
 def _add(
     appointment: Appointment, kind: NotificationKind, due: datetime, *, step: int = 0
-) -> Notification:
+) -> Notification | None:
+    # A patient without email (a walk-in with only a phone) is sent nothing.
+    if not appointment.patient.email:
+        return None
     notification = Notification(
         appointment_id=appointment.id,
         kind=kind,

@@ -62,13 +62,17 @@ def _problem(kind: str, message: str, **values: Any) -> PydanticCustomError:
 # --- the clinic's part in the rules --------------------------------------------------------
 
 
-def details_context(service: Service | None = None) -> dict:
-    """What the rules need from the clinic (and the service booked, when known)."""
+def details_context(service: Service | None = None, *, at_the_desk: bool = False) -> dict:
+    """What the rules need from the clinic (and the service booked, when known).
+
+    `at_the_desk`: staff are booking, and a phone may stand in for the email (a walk-in).
+    """
     clinic = current_clinic()
     return {
         "zone": zone_named(clinic.timezone),
         "languages": tuple(getattr(clinic, "languages", None) or DEFAULT_LANGUAGES),
         "service_kind": service.kind if service is not None else None,
+        "email_optional_with_phone": at_the_desk,
     }
 
 
@@ -111,11 +115,12 @@ def _required_name(value: str) -> str:
 
 
 def _email(value: str) -> str:
+    # Empty is refused by the patient's model, which knows when a phone may stand in for it.
     if _NOT_ONE_LINE.search(value):
         raise _problem("email", "is not a valid email address")
     value = value.strip()
     if not value:
-        raise _problem("required", "must not be empty")
+        return value
     if len(value) > EMAIL_MAX:
         raise _problem("email", "is not a valid email address")
     try:
@@ -253,6 +258,18 @@ class PatientDetails(BaseModel):
         return language
 
     @model_validator(mode="after")
+    def _an_email_or_at_the_desk_a_phone(self, info: ValidationInfo) -> PatientDetails:
+        # The front desk may book a walk-in who has no email: the phone reaches them, and no
+        # mail is sent for the visit. Everywhere else the email is where the booking goes.
+        if self.email:
+            return self
+        if _context(info).get("email_optional_with_phone"):
+            if self.phone:
+                return self
+            raise _field_problem("email", "required", "is required unless a phone is given")
+        raise _field_problem("email", "required", "must not be empty")
+
+    @model_validator(mode="after")
     def _a_guardian_for_a_child(self, info: ValidationInfo) -> PatientDetails:
         if self.date_of_birth is None or self.guardian_name:
             return self
@@ -272,6 +289,14 @@ class PatientDetails(BaseModel):
             date_of_birth=patient.date_of_birth, guardian_name=patient.guardian_name or "",
             language=details_context()["languages"][0],
         )
+
+
+def _field_problem(field: str, kind: str, message: str) -> ValidationError:
+    # Raised from the model's check, for the field to fix.
+    return ValidationError.from_exception_data(
+        "PatientDetails",
+        [{"type": PydanticCustomError(kind, message), "loc": (field,), "input": ""}],
+    )
 
 
 def _guardian_required() -> ValidationError:

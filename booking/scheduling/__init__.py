@@ -7,6 +7,7 @@ visits, staff changes to therapists' hours and time off, and the waitlist (`wait
 """
 
 from booking.scheduling.appointments import (
+    ARRIVAL_OPENS_BEFORE_START,
     ATTENDANCE,
     AppointmentNotChangeable,
     ClearanceRequired,
@@ -27,6 +28,7 @@ from booking.scheduling.appointments import (
     require_evaluation,
     reschedule_appointment,
     therapists_offering,
+    undo_attendance,
 )
 from booking.scheduling.booking_eligibility import (
     find_patient,
@@ -50,6 +52,7 @@ from booking.scheduling.series import (
 )
 
 __all__ = [
+    "ARRIVAL_OPENS_BEFORE_START",
     "ATTENDANCE",
     "AppointmentNotChangeable",
     "BookedSeries",
@@ -86,4 +89,5 @@ __all__ = [
     "require_evaluation",
     "reschedule_appointment",
     "therapists_offering",
+    "undo_attendance",
 ]

@@ -21,7 +21,6 @@ from sqlalchemy.orm.attributes import set_committed_value
 from booking.clinic.reference import (
     ServiceFacts,
     TherapistFacts,
-    clinic_zone,
     reference_data,
     service_row,
     therapist_row,
@@ -239,16 +238,21 @@ def book_appointment(
     Raises SlotUnavailable when the slot is not offered (taken, outside hours, too soon, too
     far ahead), EvaluationRequired when the service needs an evaluation the patient lacks, and
     ClearanceRequired when it needs a therapist's clearance that is not in force.
+    With a staff override, a start already past records a visit that happened (a walk-in
+    seen before it was entered): the hours and the other visits still apply.
     """
     now = now or utc_now()
     hold_write_lock()
     service = _service_facts(service)
     therapists = therapists_offering(service, therapist_slug)
-    identity = patient_identity(patient.email, patient.name)
+    identity = patient_identity(patient.email, patient.name, patient.phone)
     require_evaluation(service, identity, start, override)
     require_clearance(service, identity, override)
 
-    candidates = _free_therapists_at(service, therapists, start, now, override=override)
+    past_visit = override is not None and start < now
+    candidates = _free_therapists_at(
+        service, therapists, start, now, override=override, past_visit=past_visit
+    )
 
     patient_row = _patient_for(identity, patient, now)
     end = start + timedelta(minutes=service.duration_minutes)
@@ -297,6 +301,7 @@ def book_appointment(
                 "therapist": therapist.slug,
                 "start": start.isoformat(),
                 **({"override": override.reason} if override else {}),
+                **({"past_visit": True} if past_visit else {}),
             },
             now,
         )
@@ -402,6 +407,8 @@ def cancel_appointment(
 
 
 ATTENDANCE = ("arrived", AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW)
+# A patient may be in the waiting room a little early; not hours before the visit.
+ARRIVAL_OPENS_BEFORE_START = timedelta(minutes=30)
 
 
 def record_attendance(
@@ -409,8 +416,9 @@ def record_attendance(
 ) -> Appointment:
     """Front desk's record of a visit: the patient arrived, the visit was completed, or no-show.
 
-    Only for a confirmed visit, from its day on (clinic time). A no-show drops the reminders
-    and aftercare still waiting: there is no soreness note for a visit that did not happen.
+    Only for a confirmed visit. "arrived" from 30 minutes before the start; "completed" and
+    "no-show" only once the visit has started. A no-show drops the reminders and aftercare
+    still waiting: there is no soreness note for a visit that did not happen.
     """
     if outcome not in ATTENDANCE:
         raise SchedulingError(f"attendance is one of {', '.join(ATTENDANCE)}", field="outcome")
@@ -419,18 +427,57 @@ def record_attendance(
     db.session.refresh(appointment)
     if appointment.status != AppointmentStatus.CONFIRMED:
         raise AppointmentNotChangeable(f"this appointment is {appointment.status}")
-    zone = clinic_zone()
-    if appointment.start_at.astimezone(zone).date() > now.astimezone(zone).date():
-        raise AppointmentNotChangeable("attendance is recorded from the day of the visit on")
     if outcome == "arrived":
+        if now < appointment.start_at - ARRIVAL_OPENS_BEFORE_START:
+            raise AppointmentNotChangeable(
+                "arrival is recorded from 30 minutes before the start", field="outcome"
+            )
+        if appointment.arrived_at is not None:
+            raise AppointmentNotChangeable("the arrival is already recorded", field="outcome")
         appointment.arrived_at = now
     else:
+        if now < appointment.start_at:
+            word = "a no-show" if outcome == AppointmentStatus.NO_SHOW else "completed"
+            raise AppointmentNotChangeable(
+                f"{word} is recorded only after the start", field="outcome"
+            )
         appointment.status = outcome
     appointment.sequence += 1
     appointment.updated_at = now
     _audit(by, str(outcome), appointment, {}, now)
     if outcome == AppointmentStatus.NO_SHOW:
         outbox.plan_for_missed_visit(appointment)
+    db.session.flush()
+    return appointment
+
+
+def undo_attendance(
+    appointment: Appointment, *, by: str, reason: str, now: datetime | None = None
+) -> Appointment:
+    """Take back the last attendance recorded (a no-show, a completion, an arrival).
+
+    The visit is confirmed again; undoing a no-show restores the reminders and aftercare it
+    dropped that are still ahead. The reason goes into the audit log.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise SchedulingError("give a reason for undoing the attendance", field="reason")
+    now = now or utc_now()
+    hold_write_lock()
+    db.session.refresh(appointment)
+    if appointment.status in (AppointmentStatus.NO_SHOW, AppointmentStatus.COMPLETED):
+        undone = str(appointment.status)
+        appointment.status = AppointmentStatus.CONFIRMED
+    elif appointment.status == AppointmentStatus.CONFIRMED and appointment.arrived_at:
+        undone = "arrived"
+        appointment.arrived_at = None
+    else:
+        raise AppointmentNotChangeable("there is no attendance recorded to undo")
+    appointment.sequence += 1
+    appointment.updated_at = now
+    _audit(by, "attendance_undone", appointment, {"undone": undone, "reason": reason}, now)
+    if undone == AppointmentStatus.NO_SHOW:
+        outbox.plan_after_undone_no_show(appointment, now)
     db.session.flush()
     return appointment
 
@@ -453,6 +500,7 @@ def _free_therapists_at(
     *,
     override: StaffOverride | None,
     ignore_appointment_id: int | None = None,
+    past_visit: bool = False,
 ) -> list[TherapistFacts]:
     """Those of `therapists` for whom `start` is a free slot, least busy that day first.
 
@@ -468,7 +516,8 @@ def _free_therapists_at(
         window_end + _span(service),
         ignore_appointment_id=ignore_appointment_id,
     )
-    rules = booking_rules(service, clinic.slot_step_minutes, staff_override=override is not None)
+    rules = booking_rules(service, clinic.slot_step_minutes, staff_override=override is not None,
+                          past_visit=past_visit)
     free, refusals = [], []
     for position, (therapist, calendar) in enumerate(zip(therapists, calendars, strict=True)):
         refusal = availability.why_not_free(calendar, rules, zone, start, now)

@@ -219,7 +219,7 @@ def preview_series(
 ) -> SeriesPlan:
     """What book_series would do, booking nothing: its refusal of the patient
     (EvaluationRequired), or each visit free or not."""
-    identity = patient_identity(patient.email, patient.name)
+    identity = patient_identity(patient.email, patient.name, patient.phone)
     require_evaluation(service, identity, first, override)
     require_clearance(service, identity, override)
     return plan_series(
@@ -248,7 +248,7 @@ def book_series(
     now = now or utc_now()
     hold_write_lock()
     _require_series_offered(service, count, override)
-    identity = patient_identity(patient.email, patient.name)
+    identity = patient_identity(patient.email, patient.name, patient.phone)
     require_evaluation(service, identity, first, override)
     require_clearance(service, identity, override)
     patient_row = _patient_for(identity, patient, now)

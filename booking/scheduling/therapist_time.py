@@ -20,18 +20,35 @@ from booking.models import (
     Appointment,
     AppointmentStatus,
     ExternalBusyTime,
+    Service,
     Therapist,
     UTCDateTime,
 )
 from booking.rules.availability import BookingRules, Interval, TherapistCalendar
 
+# How far back the front desk may record a visit that already happened.
+PAST_VISITS_RECORDED_FOR = timedelta(days=31)
 
-def booking_rules(service: ServiceFacts, slot_step_minutes: int, *, staff_override: bool = False):
-    """The service's rules; front desk may waive notice and the booking window (not hours)."""
+
+def booking_rules(
+    service: ServiceFacts | Service,
+    slot_step_minutes: int,
+    *,
+    staff_override: bool = False,
+    past_visit: bool = False,
+):
+    """The service's rules; front desk may waive notice and the booking window (not hours),
+    and record a visit already past (`past_visit`, with an override)."""
+    if staff_override and past_visit:
+        min_notice = -PAST_VISITS_RECORDED_FOR
+    elif staff_override:
+        min_notice = timedelta(0)
+    else:
+        min_notice = timedelta(hours=service.min_notice_hours)
     return BookingRules(
         duration=timedelta(minutes=service.duration_minutes),
         buffer_after=timedelta(minutes=service.buffer_after_minutes),
-        min_notice=timedelta(0) if staff_override else timedelta(hours=service.min_notice_hours),
+        min_notice=min_notice,
         max_advance=timedelta(days=3650)
         if staff_override
         else timedelta(days=service.max_advance_days),

@@ -1,0 +1,180 @@
+// The board: EventCalendar's resource time grid over the JSON the desk computes.
+// Drag a visit to move it (to another time or therapist), click a free time to book there,
+// or open a visit with the keyboard (Enter) for the move dialog. A refused move goes back
+// where it was and the board says which rule refused it. Without this script the
+// server-rendered grid below stays and works.
+"use strict";
+
+document.addEventListener("DOMContentLoaded", () => {
+  const element = document.getElementById("board");
+  if (!element || typeof EventCalendar === "undefined") return;
+  const data = element.dataset;
+  const canMove = data.canMove === "yes";
+  const message = document.getElementById("board-message");
+  const dialog = document.getElementById("move-dialog");
+  let resources = [];
+
+  const pad = (number) => String(number).padStart(2, "0");
+  const dayOf = (date) => `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+  const timeOf = (date) => `${pad(date.getHours())}:${pad(date.getMinutes())}`;
+  const say = (text, problem) => {
+    message.textContent = text;
+    message.classList.toggle("error", Boolean(problem));
+  };
+
+  async function askToMove(id, start, therapist, overrideReason) {
+    const answer = await fetch(data.move.replace(/\/0\/move$/, `/${id}/move`), {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "X-CSRFToken": data.csrf},
+      body: JSON.stringify({start, therapist, override_reason: overrideReason || ""}),
+    });
+    let body = {};
+    try { body = await answer.json(); } catch { body = {}; }
+    if (answer.ok) return {ok: true, body};
+    const error = body.error || {message: `the move failed (${answer.status})`, rule: ""};
+    return {ok: false, error};
+  }
+
+  const calendar = EventCalendar.create(element, {
+    view: data.view === "week" ? "resourceTimeGridWeek" : "resourceTimeGridDay",
+    date: data.day,
+    headerToolbar: {start: "", center: "", end: ""},
+    slotMinTime: "07:00",
+    slotMaxTime: "20:00",
+    slotDuration: "00:15",
+    snapDuration: {minutes: Number(data.step) || 15},
+    scrollTime: "08:00",
+    nowIndicator: true,
+    slotHeight: 40,
+    locale: "en-GB",
+    slotLabelFormat: {hour: "2-digit", minute: "2-digit", hour12: false},
+    eventTimeFormat: {hour: "2-digit", minute: "2-digit", hour12: false},
+    allDaySlot: false,
+    editable: canMove,
+    eventDurationEditable: false,
+    eventStartEditable: canMove,
+    resources: [],
+    eventSources: [{
+      events: async (fetchInfo) => {
+        const url = new URL(data.events, window.location.href);
+        url.searchParams.set("start", dayOf(fetchInfo.start));
+        url.searchParams.set("end", dayOf(fetchInfo.end));
+        const answer = await fetch(url, {credentials: "same-origin"});
+        const body = await answer.json();
+        if (JSON.stringify(body.resources) !== JSON.stringify(resources)) {
+          resources = body.resources;
+          calendar.setOption("resources", resources);
+        }
+        return body.events;
+      },
+    }],
+    eventContent: (info) => {
+      if (info.event.display === "background") return "";
+      const props = info.event.extendedProps;
+      const nodes = [["visit-time", info.timeText], ["visit-patient", info.event.title],
+                     ["visit-service", props.service], ["visit-status", props.status]]
+        .map(([name, text]) => {
+          const span = document.createElement("span");
+          span.className = name;
+          span.textContent = text;
+          return span;
+        });
+      return {domNodes: nodes};
+    },
+    eventDidMount: (info) => {
+      if (info.event.display === "background") return;
+      const props = info.event.extendedProps;
+      info.el.setAttribute("title",
+        `${info.timeText} ${info.event.title}, ${props.service}, ${props.status}`);
+      info.el.setAttribute("tabindex", "0");
+      info.el.setAttribute("role", "button");
+      info.el.addEventListener("keydown", (event) => {
+        if (event.key === "Enter" || event.key === " ") {
+          event.preventDefault();
+          openVisit(info.event);
+        }
+      });
+    },
+    eventClick: (info) => {
+      if (info.event.display === "background") return;
+      openVisit(info.event);
+    },
+    dateClick: (info) => {
+      if (!data.book || !info.resource) return;
+      if (info.date < new Date()) {
+        say("That time is past: record a walk-in from the booking form with a reason.", true);
+        return;
+      }
+      const url = new URL(data.book, window.location.href);
+      url.searchParams.set("therapist", info.resource.id);
+      url.searchParams.set("day", dayOf(info.date));
+      url.searchParams.set("time", timeOf(info.date));
+      window.location.assign(url);
+    },
+    eventDrop: async (info) => {
+      const therapist = (info.newResource || info.event.resourceIds && {id: info.event.resourceIds[0]}).id;
+      const start = `${dayOf(info.event.start)}T${timeOf(info.event.start)}`;
+      say("Moving…");
+      const result = await askToMove(info.event.id, start, therapist);
+      if (result.ok) {
+        say(`Moved ${info.event.title} to ${timeOf(info.event.start)}; the patient is told.`);
+        calendar.refetchEvents();
+        return;
+      }
+      info.revert();
+      say(`Not moved (${result.error.rule}): ${result.error.message}.`, true);
+    },
+  });
+  // EventCalendar marks its grid as a table whose rows hold the visits, which ARIA does not
+  // allow; the visits are buttons of their own, so the grid is plain layout to a screen reader.
+  const plainLayout = () => {
+    for (const node of element.querySelectorAll(
+      "[role=table], [role=rowgroup], [role=row], [role=cell], [role=columnheader]")) {
+      node.removeAttribute("role");
+      node.removeAttribute("aria-colindex");
+    }
+  };
+  calendar.setOption("eventAllUpdated", plainLayout);
+  plainLayout();
+  element.hidden = false;
+  document.querySelector(".board-fallback").hidden = true;
+
+  function openVisit(event) {
+    if (!dialog || event.editable === false) {
+      window.location.assign(event.extendedProps.url);
+      return;
+    }
+    const form = document.getElementById("move-form");
+    document.getElementById("move-what").textContent =
+      `${event.title}, ${event.extendedProps.service}`;
+    const therapists = document.getElementById("move-therapist");
+    therapists.textContent = "";
+    for (const resource of resources) {
+      const option = new Option(resource.title, resource.id);
+      option.selected = event.resourceIds.includes(resource.id);
+      therapists.append(option);
+    }
+    form.elements.day.value = dayOf(event.start);
+    form.elements.time.value = timeOf(event.start);
+    form.elements.override_reason.value = "";
+    document.getElementById("move-problem").textContent = "";
+    document.getElementById("move-open").href = event.extendedProps.url;
+    form.onsubmit = async (submitted) => {
+      submitted.preventDefault();
+      const result = await askToMove(event.id, `${form.elements.day.value}T${form.elements.time.value}`,
+                                     therapists.value, form.elements.override_reason.value);
+      if (!result.ok) {
+        document.getElementById("move-problem").textContent =
+          `Not moved (${result.error.rule}): ${result.error.message}.`;
+        return;
+      }
+      dialog.close();
+      say(`Moved ${event.title}; the patient is told.`);
+      calendar.refetchEvents();
+    };
+    document.getElementById("move-cancel").onclick = () => dialog.close();
+    dialog.showModal();
+    therapists.focus();
+  }
+});

@@ -1,0 +1,221 @@
+"""The board in Chromium: visits dragged to another time and therapist (the database and the
+audit log change), a drop on a taken time put back with the rule that refused it, a click at
+14:30 that books 14:30, a keyboard-only move, and a therapist who sees only their column."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from booking.extensions import db
+from booking.models import Appointment, AuditEntry
+from tests.conftest import local, next_weekday, screenshot
+from tests.desk_staff import PASSWORD, signed_in, staff_logins
+from tests.test_desk_browser import assert_accessible
+
+
+@pytest.fixture
+def staff(clinic):
+    return staff_logins()
+
+
+def _log_in(page, base: str, email: str) -> None:
+    page.goto(f"{base}/desk/login")
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.click("button:text('Log in')")
+    page.wait_for_url(f"{base}/desk/")
+
+
+def _open_board(page, base: str, day, problems: list) -> None:
+    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(f"{base}/desk/board?day={day.isoformat()}")
+    page.wait_for_selector("#board .ec-event")
+
+
+SLOT_PIXELS_PER_MINUTE = 40 / 15  # desk-board.js: slotHeight 40 for 15 minutes, from 07:00
+
+
+def _point(page, column: int, hour: int, minute: int) -> tuple[float, float]:
+    """Where on the screen a time is in a therapist's column (the board starts at 07:00),
+    scrolled to the middle of the window (away from the edges, where a drag scrolls)."""
+    offset = ((hour - 7) * 60 + minute) * SLOT_PIXELS_PER_MINUTE + 3
+    box = page.evaluate(
+        """([column, offset]) => {
+            const day = document.querySelectorAll('#board .ec-body .ec-day')[column];
+            const top = day.getBoundingClientRect().top + window.scrollY + offset;
+            window.scrollTo(0, top - window.innerHeight / 2);
+            const box = day.getBoundingClientRect();
+            return {left: box.left, top: box.top, width: box.width};
+        }""",
+        [column, offset],
+    )
+    return box["left"] + box["width"] / 2, box["top"] + offset
+
+
+def _drag(page, visit_name: str, column: int, hour: int, minute: int) -> None:
+    """Drag the visit by the point 3 pixels under its top to the same point at the new time."""
+    target_x, target_y = _point(page, column, hour, minute)
+    box = page.locator("#board .ec-event", has_text=visit_name).bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 3)
+    page.mouse.down()
+    page.mouse.move(target_x, target_y, steps=15)
+    page.mouse.up()
+
+
+def _visit(visit_id: int) -> Appointment:
+    db.session.rollback()
+    return db.session.get(Appointment, visit_id)
+
+
+def test_the_board_draws_visits_and_no_inline_style_is_refused(app, staff, book, live_server,
+                                                                page):
+    day = next_weekday(0)
+    book(start=local(day, 9), therapist="alex-rivera", name="Ana Alvarez",
+         email="ana@example.com")
+    problems: list = []
+    _log_in(page, live_server, "desk@clinic.example")
+    _open_board(page, live_server, day, problems)
+    screenshot(page, "desk-board-1400")
+    text = page.inner_text("#board")
+    assert "Ana Alvarez" in text
+    assert "Schedule a call" in text
+    assert "confirmed" in text
+    assert problems == []
+
+
+def _audit_actions(visit_id: int) -> list[str]:
+    db.session.rollback()
+    return list(db.session.scalars(
+        select(AuditEntry.action).where(AuditEntry.appointment_id == visit_id)
+        .order_by(AuditEntry.id)
+    ))
+
+
+def test_a_visit_dragged_to_another_time_and_therapist_moves(app, staff, book, live_server,
+                                                           page):
+    day = next_weekday(0)
+    visit = book(start=local(day, 9), therapist="alex-rivera", name="Ana Alvarez",
+                 email="ana@example.com")
+    problems: list = []
+    _log_in(page, live_server, "desk@clinic.example")
+    _open_board(page, live_server, day, problems)
+    _drag(page, "Ana Alvarez", 1, 10, 30)
+    page.wait_for_selector("#board-message:has-text('Moved Ana Alvarez')")
+    moved = _visit(visit.id)
+    assert moved.therapist.slug == "jamie-lee"
+    assert moved.start_at == local(day, 10, 30)
+    assert _audit_actions(visit.id) == ["booked", "rescheduled"]
+    assert problems == []
+
+
+def test_a_drop_on_a_taken_time_goes_back_and_says_why(app, staff, book, live_server, page):
+    day = next_weekday(0)
+    visit = book(start=local(day, 9), therapist="alex-rivera", name="Ana Alvarez",
+                 email="ana@example.com")
+    book(start=local(day, 11), therapist="alex-rivera", name="Ben Brooks",
+         email="ben@example.com")
+    _log_in(page, live_server, "desk@clinic.example")
+    _open_board(page, live_server, day, [])
+    _drag(page, "Ana Alvarez", 0, 11, 0)
+    message = page.locator("#board-message")
+    message.filter(has_text="Not moved").wait_for()
+    assert "Not moved (taken): that time is not available: it is already booked" in (
+        message.inner_text()
+    )
+    assert page.locator("#board .ec-event", has_text="Ana Alvarez").inner_text().startswith(
+        "09:00"
+    )
+    assert _visit(visit.id).start_at == local(day, 9)
+    assert _audit_actions(visit.id) == ["booked"]
+
+
+def test_a_click_at_1430_in_a_free_block_books_1430(app, staff, live_server, page):
+    day = next_weekday(0)
+    _log_in(page, live_server, "desk@clinic.example")
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(f"{live_server}/desk/board?day={day.isoformat()}")
+    page.locator("#board .ec-body .ec-day").nth(1).wait_for()
+    x, y = _point(page, 1, 14, 30)
+    page.mouse.click(x, y)
+    page.wait_for_url("**/desk/book?**")
+    assert page.input_value("#time") == "14:30"
+    assert page.input_value("#therapist") == "jamie-lee"
+    page.fill("#name", "Wendy Walker")
+    page.fill("#email", "wendy@example.com")
+    page.fill("#phone", "+1 586 555 0199")
+    page.click("button:text('Book')")
+    page.wait_for_url("**/desk/appointments/*")
+    db.session.rollback()
+    visit = db.session.scalars(select(Appointment)).one()
+    assert visit.start_at == local(day, 14, 30)
+    assert visit.therapist.slug == "jamie-lee"
+
+
+def test_a_visit_moved_with_the_keyboard_alone(app, staff, book, live_server, page):
+    day = next_weekday(0)
+    visit = book(start=local(day, 9), therapist="alex-rivera", name="Ana Alvarez",
+                 email="ana@example.com")
+    _log_in(page, live_server, "desk@clinic.example")
+    _open_board(page, live_server, day, [])
+    page.locator("#board .ec-event", has_text="Ana Alvarez").focus()
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => document.activeElement.id") == "move-therapist"
+    page.keyboard.press("ArrowDown")  # Alex Rivera to Jamie Lee
+    page.keyboard.press("Tab")  # the day stays
+    page.keyboard.press("Tab")
+    page.fill("#move-time", "11:15")  # typed into the focused field
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#board-message:has-text('Moved Ana Alvarez')")
+    moved = _visit(visit.id)
+    assert (moved.therapist.slug, moved.start_at) == ("jamie-lee", local(day, 11, 15))
+    assert_accessible(page)
+
+
+def test_a_therapist_sees_only_their_column_and_cannot_drag(app, staff, book, live_server,
+                                                          page):
+    day = next_weekday(0)
+    visit = book(start=local(day, 9), therapist="alex-rivera", name="Ana Alvarez",
+                 email="ana@example.com")
+    book(start=local(day, 9), therapist="jamie-lee", name="Ben Brooks", email="ben@example.com")
+    _log_in(page, live_server, "alex@clinic.example")
+    _open_board(page, live_server, day, [])
+    assert page.locator("#board .ec-col-head").all_inner_texts() == ["Alex Rivera, PT, DPT"]
+    assert "Ben Brooks" not in page.inner_text("#board")
+    _drag(page, "Ana Alvarez", 0, 10, 0)
+    assert _visit(visit.id).start_at == local(day, 9)
+    # Nor through the board's address by hand.
+    therapist = signed_in(app, staff["therapist"])
+    answer = therapist.post(f"/desk/board/appointments/{visit.id}/move",
+                            json={"start": f"{day}T10:00", "therapist": "alex-rivera"})
+    assert answer.status_code == 403
+
+
+def test_the_dashboard_draws_its_charts_and_passes_axe(app, staff, live_server, page):
+    problems: list = []  # failed loads (but the browser's own favicon guess) and CSP refusals
+    page.on("console", lambda message: message.type == "error"
+            and "404" not in message.text and problems.append(message.text))
+    page.on("response", lambda response: response.status >= 400
+            and not response.url.endswith("/favicon.ico") and problems.append(response.url))
+    _log_in(page, live_server, "admin@clinic.example")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{live_server}/desk/dashboard")
+    assert page.locator("canvas[data-chart]").count() == 4
+    # Chart.js has drawn: its canvases have a size of their own.
+    assert page.evaluate("() => document.querySelector('canvas[data-chart]').width") > 0
+    assert_accessible(page)
+    assert problems == []
+
+
+def test_the_patient_search_answers_as_a_phone_is_typed(app, staff, book, live_server, page):
+    book(name="Maria Gonzalez", email="maria@example.com", phone="+1 586 555 0142")
+    book(name="Other Person", email="other@example.com", phone="+1 586 555 0999",
+         start=local(next_weekday(1), 9))
+    _log_in(page, live_server, "desk@clinic.example")
+    page.goto(f"{live_server}/desk/book")
+    page.locator("#q").press_sequentially("555 0142", delay=30)
+    page.locator("#patient-results a", has_text="Maria Gonzalez").wait_for()
+    assert "Other Person" not in page.inner_text("#patient-results")
+    page.click("#patient-results a")
+    assert "For Maria Gonzalez" in page.inner_text("p.chosen")
