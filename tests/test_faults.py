@@ -225,8 +225,11 @@ def test_sqlite_disk_turned_read_only_refuses_bookings_cleanly_and_keeps_serving
     with clinic_app(f"sqlite:///{database}", CLINIC_FILE.read_text(), secret_key=SECRET):
         service = scheduling.bookable_service("schedule-a-call")
         slots = scheduling.free_slots(service, MONDAY, MONDAY)
+        patient = scheduling.PatientDetails(
+            name="Pat Example", email="pat@example.com", phone="+1 586 555 0100"
+        )
         visit = scheduling.book_appointment(
-            service, slots[0].start, scheduling.PatientDetails("Pat Example", "pat@example.com"),
+            service, slots[0].start, patient,
             therapist_slug=slots[0].therapist)
         db.session.commit()
         first = {"id": visit.id, "token": manage_token_for(visit), "start": visit.start_at,

@@ -31,6 +31,7 @@ CSRF_CHECKED = {
     "public.manage.check_in",
     "desk.sign_in.login",
     "desk.sign_in.logout",
+    "desk.no_such_page",  # changes nothing, but a POST is checked like any other
     "desk.appointments.book",
     "desk.appointments.move",
     "desk.appointments.cancel",

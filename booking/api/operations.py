@@ -12,6 +12,8 @@ from functools import wraps
 from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, ValidationError
 
+from booking.database import hold_write_lock
+
 
 class ApiError(Exception):
     """An error answer in the contract's shape: {"error": {"code", "message", "field"}}."""
@@ -96,8 +98,12 @@ def operation(
             )
         )
 
+        writes = getattr(view, "takes_write_lock", False)
+
         @wraps(view)
         def validated(**kwargs):
+            if writes:
+                hold_write_lock()  # from the first statement, reading the input included
             if authenticate is not None:
                 authenticate()
             if query is not None:

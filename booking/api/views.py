@@ -47,7 +47,7 @@ from booking.clinic.reference import (
     reference_data,
     zone_named,
 )
-from booking.extensions import limiter
+from booking.extensions import db, limiter
 from booking.models import Appointment, AppointmentSeries, WaitlistEntry, utc_now
 from booking.patients import health_forms
 from booking.patients.details import details_context
@@ -563,6 +563,8 @@ def _series_out(series: AppointmentSeries, appointments: list[Appointment]) -> d
 
 @api.errorhandler(ApiError)
 def _api_error(error: ApiError):
+    # Refused input of a writing operation: the write lock it took first is let go.
+    db.session.rollback()
     return error.response()
 
 

@@ -48,6 +48,7 @@ class ClinicFacts:
     feed_details: str
     feed_rotation: int
     updated_at: datetime
+    languages: tuple[str, ...]
     reference_revision: int
 
     @property
@@ -73,6 +74,9 @@ class ServiceFacts:
     requires_evaluation: bool
     requires_clearance: bool
     max_series_visits: int
+    aftercare_advice: str
+    forms: tuple[str, ...]
+    translations: dict
     active: bool
     position: int
 
@@ -226,12 +230,18 @@ def _read_reference_data(session: Session, revision: int) -> ReferenceData:
     ).all()
     return ReferenceData(
         revision=revision,
-        clinic=ClinicFacts(**{**clinic._asdict(), "reference_revision": revision}),
+        clinic=ClinicFacts(**{
+            **clinic._asdict(),
+            "languages": tuple(clinic.languages or ()),
+            "reference_revision": revision,
+        }),
         services=tuple(
             ServiceFacts(**{
                 **row._asdict(),
                 "reminders": tuple(row.reminders or ()),
                 "aftercare": tuple(row.aftercare or ()),
+                "forms": tuple(row.forms or ()),
+                "translations": dict(row.translations or {}),
             })
             for row in services
         ),

@@ -98,11 +98,11 @@ def _not_found(_error):
     return message_page("No such page", "There is nothing at this address.", 404)
 
 
-@desk.get("/<path:unknown>")
+@desk.route("/<path:unknown>", methods=["GET", "POST"])
 @login_required
 def no_such_page(unknown: str):
-    """An address under /desk that matches no page: a 404 in the desk's look (routing's own
-    404 would not know it belongs to the desk)."""
+    """An address under /desk that matches no page, by any method: a 404 in the desk's look
+    (routing's own 404 would not know it belongs to the desk)."""
     abort(404)
 
 

@@ -16,7 +16,7 @@ from babel.dates import format_date, format_datetime, format_time
 from flask import has_request_context, request, session
 from flask_babel import get_locale
 
-from booking.clinic.reference import ClinicNotConfigured, current_clinic
+from booking.clinic.reference import ClinicNotConfigured, reference_data
 
 STAFF_LANGUAGE = "en"
 # Each language's own name, as the switcher shows it (a speaker looks for their own word).
@@ -29,7 +29,7 @@ _SESSION_KEY = "language"
 
 def clinic_languages() -> list[str]:
     try:
-        offered = list(getattr(current_clinic(), "languages", None) or [])
+        offered = list(reference_data().clinic.languages)
     except ClinicNotConfigured:
         offered = []
     return offered or [STAFF_LANGUAGE]

@@ -585,8 +585,9 @@ def _patient_for(identity: str, details: PatientDetails, now: datetime) -> Patie
             "phone": details.phone,
             "date_of_birth": details.date_of_birth,
             "guardian_name": details.guardian_name,
-            "created_at": now,
-            "updated_at": now,
+            # When the record was made, whatever instant the booking is judged at.
+            "created_at": utc_now(),
+            "updated_at": utc_now(),
         },
         execution_options={"populate_existing": True},
     ).one()

@@ -45,6 +45,9 @@ def writing(view):
             db.session.rollback()
         return response
 
+    # The API's operations read this: a writing operation takes the lock before it reads its
+    # input (the service named, the clinic's languages), so that first read is in it too.
+    run_writing.takes_write_lock = True
     return run_writing
 
 
