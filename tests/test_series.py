@@ -404,7 +404,9 @@ def test_one_confirmation_holds_every_visit_each_with_its_own_uid(client, smtp_i
     assert [str(event["UID"]) for event in events] == [visit.calendar_uid for visit in visits]
     assert [event.decoded("DTSTART") for event in events] == [visit.start_at for visit in visits]
     text = mail.get_body(("plain",)).get_content()
-    assert text.count("with Alex Rivera, PT, DPT") == 6
+    visit_lines = [line for line in text.splitlines() if line.startswith("- ")]
+    assert len(visit_lines) == 6
+    assert all(line.endswith("with Alex Rivera, PT, DPT") for line in visit_lines)
     # Each visit keeps its own reminders: 48 hours and 2 hours before.
     reminders = db.session.scalar(
         select(func.count()).select_from(Notification).where(
