@@ -58,6 +58,7 @@ MATRIX = [
     ("desk.board.move", "POST", {"appointment_id": "<jamie_visit>"}, {}, (302, 403, 422, 422)),
     ("desk.dashboard.overview", "GET", {}, None, (302, 403, 403, 200)),
     ("desk.no_such_page", "GET", {"unknown": "nothing/here"}, None, (302, 404, 404, 404)),
+    ("desk.no_such_page", "POST", {"unknown": "nothing/here"}, {}, (302, 404, 404, 404)),
     ("desk.appointments.undo_attendance", "POST", {"appointment_id": "<alex_visit>"}, {},
      (302, 403, 422, 422)),
     ("desk.patients.patient_list", "GET", {}, None, (302, 403, 200, 200)),
