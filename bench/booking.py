@@ -97,7 +97,8 @@ def booking(start: str, therapist: str, number: int) -> dict:
         "service": "schedule-a-call",
         "start": start,
         "therapist": therapist,
-        "patient": {"name": f"Bench Patient {number}", "email": f"bench{number}@example.com"},
+        "patient": {"name": f"Bench Patient {number}", "email": f"bench{number}@example.com",
+                    "phone": "+1 586 555 0100"},  # a call needs the number to call
     }
 
 

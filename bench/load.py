@@ -146,7 +146,8 @@ class Patient:
         status, answer = self.server.call("book", "POST", "/api/v1/appointments", {
             "service": service, "start": start, "therapist": therapist,
             "patient": {"name": f"Load Patient {self.number}",
-                        "email": f"load-{self.number}@example.com"},
+                        "email": f"load-{self.number}@example.com",
+                        "phone": "+1 586 555 0100"},  # a call needs the number to call
         })
         if status == 201:
             self.visits.append(answer)
