@@ -33,7 +33,7 @@ def monday():
 @pytest.fixture
 def visits(book, monday):
     """Two visits on Monday: one with Alex Rivera, one with Jamie Lee."""
-    alex = book(start=local(monday, 9), therapist="alex-rivera")
+    alex = book(start=local(monday, 9), therapist="alex-rivera", phone="+1 586 555 0142")
     jamie = book(start=local(monday, 10), therapist="jamie-lee", service="pt-evaluation")
     return alex, jamie
 
@@ -58,6 +58,8 @@ def test_front_desk_sees_the_days_visits_with_the_patients_details(app, client, 
     assert first["start"] == local(monday, 9).isoformat()
     assert set(first["patient"]) == {"name", "email", "phone", "date_of_birth", "guardian_name"}
     assert first["patient"]["email"] == visits[0].patient.email
+    assert first["patient"]["phone"] == "+1 586 555 0142"  # as given with this booking
+    assert first["series_id"] is None
 
 
 def test_a_therapist_token_sees_only_their_own_schedule(app, client, logins, visits, monday):

@@ -123,6 +123,7 @@ class StaffAppointmentOut(BaseModel):
     start: str
     end: str
     patient: PatientDetailsOut
+    series_id: int | None
     forms: list[VisitFormStatusOut]
 
 
@@ -173,13 +174,15 @@ def _staff_appointment_out(visit: Appointment, zone, forms: list) -> dict:
         therapist=visit.therapist.slug,
         start=visit.start_at.astimezone(zone).isoformat(),
         end=visit.end_at.astimezone(zone).isoformat(),
+        # The details as given for this booking (the record keeps its own).
         patient=PatientDetailsOut(
             name=patient.name,
             email=patient.email,
-            phone=patient.phone,
-            date_of_birth=patient.date_of_birth,
-            guardian_name=patient.guardian_name,
+            phone=visit.patient_phone,
+            date_of_birth=visit.patient_date_of_birth,
+            guardian_name=visit.patient_guardian_name,
         ),
+        series_id=visit.series_id,
         forms=[VisitFormStatusOut(form=each.form.slug, status=each.status) for each in forms],
     ).model_dump(mode="json")
 
