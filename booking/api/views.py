@@ -47,7 +47,7 @@ from booking.clinic.reference import (
     reference_data,
     zone_named,
 )
-from booking.extensions import db, limiter
+from booking.extensions import limiter
 from booking.models import Appointment, AppointmentSeries, WaitlistEntry, utc_now
 from booking.patients import health_forms
 from booking.patients.details import details_context
@@ -58,7 +58,7 @@ from booking.patients.manage_links import (
     series_token_for,
 )
 from booking.scheduling import idempotency, waitlist
-from booking.web.requests import show_problems_with, writing
+from booking.web.requests import forget_transaction, show_problems_with, writing
 
 api = Blueprint("api", __name__)
 
@@ -564,7 +564,7 @@ def _series_out(series: AppointmentSeries, appointments: list[Appointment]) -> d
 @api.errorhandler(ApiError)
 def _api_error(error: ApiError):
     # Refused input of a writing operation: the write lock it took first is let go.
-    db.session.rollback()
+    forget_transaction()
     return error.response()
 
 

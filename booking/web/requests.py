@@ -37,12 +37,12 @@ def writing(view):
         try:
             response = make_response(view(*args, **kwargs))
         except BaseException:
-            db.session.rollback()
+            forget_transaction()
             raise
         if response.status_code < 400:
             db.session.commit()
         else:
-            db.session.rollback()
+            forget_transaction()
         return response
 
     # The API's operations read this: a writing operation takes the lock before it reads its
@@ -65,7 +65,7 @@ def problem_response(status: int, title: str, message: str) -> Response:
                 return make_response(show(status, title, message))
             except OperationalError:
                 # The surface's page itself needs the database (the clinic's name, say).
-                db.session.rollback()
+                forget_transaction()
                 break
     return Response(f"{message}\n", status, mimetype="text/plain")
 
@@ -73,7 +73,7 @@ def problem_response(status: int, title: str, message: str) -> Response:
 def _database_unavailable(error: OperationalError) -> Response:
     """The database is out of reach (restarting, down, its disk read-only): a 503, never a
     500, and nothing half-saved."""
-    db.session.rollback()
+    forget_transaction()
     current_app.logger.warning("database unavailable: %s", type(error.orig).__name__)
     response = problem_response(
         503,
@@ -84,5 +84,23 @@ def _database_unavailable(error: OperationalError) -> Response:
     return response
 
 
+def forget_transaction() -> None:
+    """Roll back; a database gone away (a restart) cannot even take the ROLLBACK, so its
+    connections are dropped rather than returned to the pool."""
+    try:
+        db.session.rollback()
+    except OperationalError:
+        db.session().invalidate()  # the session itself: the scoped proxy has no such method
+
+
+def _end_session(_error: BaseException | None) -> None:
+    """The session ends with the request, quietly when the database went away after the
+    answer was made: the answer stands instead of turning into a 500."""
+    forget_transaction()
+    db.session.remove()
+
+
 def init_app(app: Flask) -> None:
     app.register_error_handler(OperationalError, _database_unavailable)
+    # Registered after Flask-SQLAlchemy's own, so it runs first (teardowns run in reverse).
+    app.teardown_appcontext(_end_session)
