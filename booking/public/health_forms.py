@@ -12,7 +12,6 @@ from __future__ import annotations
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -25,10 +24,9 @@ from pydantic import ValidationError
 from wtforms import BooleanField, StringField
 
 from booking.clinic.reference import current_clinic, zone_named
-from booking.extensions import limiter
 from booking.models import Appointment, utc_now
 from booking.patients import health_forms
-from booking.patients.manage_links import appointment_for_token
+from booking.public.manage import MANAGE_ACTION_LIMIT, appointment_for_link
 from booking.public.problems import PageProblem
 from booking.public.week_of_times import google_calendar_link
 from booking.rules.health_forms import NEEDS_REVIEW
@@ -36,9 +34,6 @@ from booking.web.requests import writing
 
 health_form_pages = Blueprint("health_forms", __name__, url_prefix="/manage")
 
-_SIGNING = limiter.shared_limit(
-    lambda: current_app.config["RATE_LIMIT_MANAGE"], scope="manage", methods=["POST"]
-)
 ANSWER_PREFIX = "answer-"
 
 
@@ -51,9 +46,7 @@ class SignatureForm(FlaskForm):
 
 
 def _visit_and_form(token: str, slug: str) -> tuple[Appointment, health_forms.VisitForm]:
-    appointment = appointment_for_token(token)
-    if appointment is None:
-        abort(404)
+    appointment = appointment_for_link(token)
     visit_form = health_forms.visit_form(appointment, slug)
     if visit_form is None:
         abort(404)
@@ -61,7 +54,7 @@ def _visit_and_form(token: str, slug: str) -> tuple[Appointment, health_forms.Vi
 
 
 @health_form_pages.route("/<token>/forms/<form>", methods=["GET", "POST"])
-@_SIGNING
+@MANAGE_ACTION_LIMIT
 def health_form(token: str, form: str):
     if request.method == "POST":
         return _sign(token, form)

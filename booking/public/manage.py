@@ -53,13 +53,14 @@ from booking.web.requests import writing
 
 manage = Blueprint("manage", __name__, url_prefix="/manage")
 
-# Cancelling and moving share one count per client.
-_MANAGE_ACTION = limiter.shared_limit(
+# Cancelling, moving, the check-in and signing a health form share one count per client.
+MANAGE_ACTION_LIMIT = limiter.shared_limit(
     lambda: current_app.config["RATE_LIMIT_MANAGE"], scope="manage", methods=["POST"]
 )
 
 
-def _appointment_for(token: str) -> Appointment:
+def appointment_for_link(token: str) -> Appointment:
+    """The visit this manage link opens, or a 404."""
     appointment = appointment_for_token(token)
     if appointment is None:
         abort(404)
@@ -83,19 +84,19 @@ def _visit_page(template: str, token: str, appointment: Appointment, **extra):
 
 @manage.get("/<token>")
 def show(token: str):
-    appointment = _appointment_for(token)
+    appointment = appointment_for_link(token)
     return _visit_page("public/manage.html", token, appointment,
                        health_forms=visit_forms(appointment))
 
 
 @manage.get("/<token>/confirmation")
 def confirmation(token: str):
-    return _visit_page("public/confirmation.html", token, _appointment_for(token))
+    return _visit_page("public/confirmation.html", token, appointment_for_link(token))
 
 
 @manage.get("/<token>/appointment.ics")
 def calendar(token: str):
-    appointment = _appointment_for(token)
+    appointment = appointment_for_link(token)
     method = "CANCEL" if appointment.status == AppointmentStatus.CANCELLED else "REQUEST"
     body = calendar_file(appointment, current_clinic(), method=method, now=utc_now(),
                          patient_as_attendee=False)
@@ -107,17 +108,17 @@ def calendar(token: str):
 
 
 @manage.route("/<token>/cancel", methods=["GET", "POST"])
-@_MANAGE_ACTION
+@MANAGE_ACTION_LIMIT
 def cancel(token: str):
     if request.method == "POST":
         return _cancel_visit(token)
-    return _visit_page("public/cancel.html", token, _appointment_for(token),
+    return _visit_page("public/cancel.html", token, appointment_for_link(token),
                        form=CancelVisitForm())
 
 
 @writing
 def _cancel_visit(token: str):
-    appointment = _appointment_for(token)
+    appointment = appointment_for_link(token)
     form = CancelVisitForm()
     if not form.validate_on_submit():
         return _visit_page("public/cancel.html", token, appointment, form=form), 400
@@ -130,16 +131,16 @@ def _cancel_visit(token: str):
 
 
 @manage.route("/<token>/reschedule", methods=["GET", "POST"])
-@_MANAGE_ACTION
+@MANAGE_ACTION_LIMIT
 def reschedule(token: str):
     if request.method == "POST":
         return _reschedule_visit(token)
-    return _reschedule_page(token, _appointment_for(token), RescheduleVisitForm())
+    return _reschedule_page(token, appointment_for_link(token), RescheduleVisitForm())
 
 
 @writing
 def _reschedule_visit(token: str):
-    appointment = _appointment_for(token)
+    appointment = appointment_for_link(token)
     form = RescheduleVisitForm()
     if not form.validate_on_submit():
         return _reschedule_page(token, appointment, form), 400
@@ -196,16 +197,16 @@ def _cannot_change(token: str):
 
 
 @manage.route("/<token>/check-in", methods=["GET", "POST"])
-@_MANAGE_ACTION
+@MANAGE_ACTION_LIMIT
 def check_in(token: str):
     if request.method == "POST":
         return _record_check_in(token)
-    return _check_in_page(token, _appointment_for(token), CheckInForm())
+    return _check_in_page(token, appointment_for_link(token), CheckInForm())
 
 
 @writing
 def _record_check_in(token: str):
-    appointment = _appointment_for(token)
+    appointment = appointment_for_link(token)
     form = CheckInForm()
     if not form.validate_on_submit():
         return _check_in_page(token, appointment, form), 400

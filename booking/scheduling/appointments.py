@@ -219,6 +219,16 @@ def require_clearance(
         raise _clearance_required(service)
 
 
+def require_clinical_rules(
+    service: ServiceFacts | Service, identity: str, start: datetime,
+    override: StaffOverride | None,
+) -> None:
+    """The clinic's rules about the patient, for a booking online: an evaluation first, and a
+    therapist's clearance where the service needs one. Front desk may waive both."""
+    require_evaluation(service, identity, start, override)
+    require_clearance(service, identity, override)
+
+
 # --- writing -------------------------------------------------------------------------------
 
 
@@ -246,8 +256,7 @@ def book_appointment(
     service = _service_facts(service)
     therapists = therapists_offering(service, therapist_slug)
     identity = patient_identity(patient.email, patient.name, patient.phone)
-    require_evaluation(service, identity, start, override)
-    require_clearance(service, identity, override)
+    require_clinical_rules(service, identity, start, override)
 
     past_visit = override is not None and start < now
     candidates = _free_therapists_at(

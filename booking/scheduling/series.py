@@ -47,8 +47,7 @@ from booking.scheduling.appointments import (
     _require_changeable,
     _write_unless_overlapping,
     cancel_appointment,
-    require_clearance,
-    require_evaluation,
+    require_clinical_rules,
     therapists_offering,
 )
 from booking.scheduling.therapist_time import booking_rules, local_day_bounds, therapist_calendars
@@ -220,8 +219,7 @@ def preview_series(
     """What book_series would do, booking nothing: its refusal of the patient
     (EvaluationRequired), or each visit free or not."""
     identity = patient_identity(patient.email, patient.name, patient.phone)
-    require_evaluation(service, identity, first, override)
-    require_clearance(service, identity, override)
+    require_clinical_rules(service, identity, first, override)
     return plan_series(
         service, first, weekdays, count, therapist_slug=therapist_slug, override=override,
         now=now,
@@ -249,8 +247,7 @@ def book_series(
     hold_write_lock()
     _require_series_offered(service, count, override)
     identity = patient_identity(patient.email, patient.name, patient.phone)
-    require_evaluation(service, identity, first, override)
-    require_clearance(service, identity, override)
+    require_clinical_rules(service, identity, first, override)
     patient_row = _patient_for(identity, patient, now)
     weekday_names = [WEEKDAYS[number] for number in weekdays]
     for _ in range(_WRITE_TRIES):
