@@ -162,6 +162,10 @@ class AppointmentSeries(db.Model):
     visit_count: Mapped[int] = mapped_column(Integer)
     booked_by: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    # The patient's insurance authorisation for the course, when there is one: so many
+    # visits, until that day (clinic date). Staff are warned as either runs out.
+    authorised_visits: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    authorised_until: Mapped[date | None] = mapped_column(Date, nullable=True)
 
     service: Mapped[Service] = relationship()
     therapist: Mapped[Therapist] = relationship()

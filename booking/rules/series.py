@@ -9,12 +9,17 @@ crosses a daylight-saving change stays at 14:00 on both sides of it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from booking.rules.availability import Slot
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+# Staff are warned when an insurance authorisation is this close to running out.
+AUTHORISATION_WARNING_VISITS = 2
+AUTHORISATION_WARNING_DAYS = 7
 
 def series_starts(first: datetime, weekdays: Iterable[int], count: int, zone: ZoneInfo):
     """The starts of `count` visits: `first`, then the listed weekdays (0 = Monday) after it.
@@ -82,3 +87,49 @@ def days_around(day: date) -> tuple[date, date]:
     """The days whose free times are offered instead of one that is not free: it and its
     neighbours."""
     return day - timedelta(days=1), day + timedelta(days=1)
+
+
+def visits_until(
+    first: datetime, weekdays: Iterable[int], last_day: date, zone: ZoneInfo, *, limit: int
+) -> int:
+    """How many visits of the pattern fall on or before `last_day` (clinic date), at most
+    `limit`: a course asked for by its end date rather than its number of visits."""
+    if first.astimezone(zone).date() > last_day:
+        return 0
+    starts = series_starts(first, weekdays, limit + 1, zone)
+    within = [start for start in starts if start.astimezone(zone).date() <= last_day]
+    return min(len(within), limit)
+
+
+@dataclass(frozen=True)
+class AuthorisationStanding:
+    """Where an insurance authorisation stands: visits left to use, days left, and whether
+    staff should ask for a renewal now (None: that part of the authorisation was not given)."""
+
+    visits_left: int | None
+    days_left: int | None
+    booked_beyond: int  # visits to come that the visits left do not cover
+
+    @property
+    def running_out(self) -> bool:
+        return (
+            self.visits_left is not None and self.visits_left <= AUTHORISATION_WARNING_VISITS
+        ) or (self.days_left is not None and self.days_left <= AUTHORISATION_WARNING_DAYS)
+
+
+def authorisation_standing(
+    authorised_visits: int | None,
+    authorised_until: date | None,
+    *,
+    visits_done: int,
+    visits_to_come: int,
+    today: date,
+) -> AuthorisationStanding:
+    """An authorisation of so many visits until a day, after `visits_done` used and with
+    `visits_to_come` booked: a visit is used when it took place (a no-show uses none)."""
+    visits_left = (
+        None if authorised_visits is None else max(authorised_visits - visits_done, 0)
+    )
+    days_left = None if authorised_until is None else (authorised_until - today).days
+    beyond = 0 if visits_left is None else max(visits_to_come - visits_left, 0)
+    return AuthorisationStanding(visits_left, days_left, beyond)

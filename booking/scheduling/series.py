@@ -1,5 +1,6 @@
-"""Weekly series of visits: a preview that books nothing, booking all or nothing, and
-cancelling a visit with every later one of its series.
+"""Weekly series of visits: a preview that books nothing, booking all or nothing (with the
+alternatives staff picked visit by visit), cancelling a visit with every later one of its
+series, moving a visit with every later one, and adding visits to the end.
 
 Each visit is checked by the single booking's rules (hours, time off, busy calendars,
 buffers, notice, booking window); the evaluation rule is checked against the first visit.
@@ -10,15 +11,16 @@ lost a race as a whole, and the series is planned again to name what was taken.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
-from booking.clinic.reference import current_clinic, zone_named
-from booking.database import hold_write_lock
+from booking.clinic.reference import current_clinic, therapist_row, zone_named
+from booking.database import hold_write_lock, is_exclusion_violation
 from booking.extensions import db
 from booking.models import (
     Appointment,
@@ -26,23 +28,28 @@ from booking.models import (
     AppointmentStatus,
     Service,
     Therapist,
+    audit,
     patient_identity,
     utc_now,
 )
 from booking.notifications import outbox
 from booking.rules import availability
+from booking.rules.clinical import ClearanceDecision
 from booking.rules.series import (
     WEEKDAYS,
     days_around,
     nearest_alternatives,
     series_starts,
 )
+from booking.scheduling import waitlist_offers
 from booking.scheduling.appointments import (
     PatientDetails,
     SchedulingError,
     SlotUnavailable,
     StaffOverride,
     _audit,
+    _clearance_required,
+    _lost_race,
     _patient_for,
     _require_changeable,
     _write_unless_overlapping,
@@ -50,6 +57,7 @@ from booking.scheduling.appointments import (
     require_clinical_rules,
     therapists_offering,
 )
+from booking.scheduling.clearances import decision_in_force
 from booking.scheduling.therapist_time import booking_rules, local_day_bounds, therapist_calendars
 
 # A lost race on PostgreSQL is planned again: with no therapist named another one may be free.
@@ -130,18 +138,47 @@ def plan_series(
     therapist_slug: str | None = None,
     override: StaffOverride | None = None,
     now: datetime | None = None,
+    chosen: Mapping[int, datetime] | None = None,
 ) -> SeriesPlan:
     """Each visit of the series, free or not (and why not, with up to three alternatives).
 
-    With no therapist named, the first therapist (clinic order) free for every visit is
-    chosen; when none is, the one with the fewest visits taken, and the alternatives may come
-    from any therapist of the same discipline. Books nothing.
+    `chosen` replaces visits of the pattern (by their index, 0 = the first) with the starts
+    staff picked instead, each checked as the others. With no therapist named, the first
+    therapist (clinic order) free for every visit is chosen; when none is, the one with the
+    fewest visits taken, and the alternatives may come from any therapist of the same
+    discipline. Books nothing.
     """
     _require_series_offered(service, count, override)
+    zone = zone_named(current_clinic().timezone)
+    starts = series_starts(first, weekdays, count, zone)
+    for index, start in (chosen or {}).items():
+        if not 0 <= index < count:
+            raise SchedulingError(
+                f"a series of {count} visits has no visit {index + 1}", field=f"visit-{index + 1}"
+            )
+        if start.utcoffset() is None:
+            raise ValueError("a chosen start must be a timezone-aware instant")
+        starts[index] = start.astimezone(UTC)
+    return plan_visits(
+        service, starts, therapist_slug=therapist_slug, override=override, now=now
+    )
+
+
+def plan_visits(
+    service: Service,
+    starts: Sequence[datetime],
+    *,
+    therapist_slug: str | None = None,
+    override: StaffOverride | None = None,
+    now: datetime | None = None,
+    ignore_appointment_ids: Sequence[int] = (),
+) -> SeriesPlan:
+    """These visits, each free or not by a single booking's rules and not overlapping another
+    of them, with up to three alternatives for each that is not. The appointments ignored are
+    those being moved. Books nothing."""
     now = now or utc_now()
     clinic = current_clinic()
     zone = zone_named(clinic.timezone)
-    starts = series_starts(first, weekdays, count, zone)
     visit = timedelta(minutes=service.duration_minutes)
     span = visit + timedelta(minutes=service.buffer_after_minutes)
     rules = booking_rules(service, clinic.slot_step_minutes, staff_override=override is not None)
@@ -151,19 +188,29 @@ def plan_series(
             availability.SlotRefusal.OUTSIDE_HOURS,
             f"no therapist offers {service.name} at the moment",
         )
-    first_day = days_around(starts[0].astimezone(zone).date())[0]
-    last_day = days_around(starts[-1].astimezone(zone).date())[1]
+    days = [start.astimezone(zone).date() for start in starts]
+    first_day = days_around(min(days))[0]
+    last_day = days_around(max(days))[1]
     window_start, window_end = local_day_bounds(first_day, last_day, zone)
     window = (window_start - span, window_end + span)
+
+    def calendars_of(chosen_therapists):
+        return therapist_calendars(
+            chosen_therapists, *window, ignore_appointment_ids=ignore_appointment_ids
+        )
 
     # One therapist's calendar at a time, in clinic order: the first free for every visit
     # ends the search, so a busy clinic is read no further than needed.
     calendars: dict[int, availability.TherapistCalendar] = {}
     best: tuple[int, Therapist, list[str | None]] | None = None
     for therapist in therapists:
-        [calendar] = therapist_calendars([therapist], *window)
+        [calendar] = calendars_of([therapist])
         calendars[therapist.id] = calendar
-        reasons = [availability.why_not_free(calendar, rules, zone, start, now) for start in starts]
+        reasons = [
+            availability.why_not_free(calendar, rules, zone, start, now)
+            or _overlapping_an_earlier_one(starts, number, span)
+            for number, start in enumerate(starts)
+        ]
         taken = sum(reason is not None for reason in reasons)
         if best is None or taken < best[0]:
             best = (taken, therapist, reasons)
@@ -182,7 +229,7 @@ def plan_series(
         ]
         unread = [therapist for therapist in mates if therapist.id not in calendars]
         calendars.update(
-            zip([t.id for t in unread], therapist_calendars(unread, *window), strict=True)
+            zip([t.id for t in unread], calendars_of(unread), strict=True)
         )
         nearby = [calendars[therapist.id] for therapist in mates]
     visits = []
@@ -205,6 +252,17 @@ def plan_series(
     return SeriesPlan(chosen, tuple(visits))
 
 
+def _overlapping_an_earlier_one(
+    starts: Sequence[datetime], number: int, span: timedelta
+) -> availability.SlotRefusal | None:
+    """A visit of the plan is taken by an earlier one of the same plan (two picked
+    alternatives, or a move, can land on one time)."""
+    start = starts[number]
+    if any(other < start + span and start < other + span for other in starts[:number]):
+        return availability.SlotRefusal.TAKEN
+    return None
+
+
 def preview_series(
     service: Service,
     first: datetime,
@@ -215,14 +273,15 @@ def preview_series(
     therapist_slug: str | None = None,
     override: StaffOverride | None = None,
     now: datetime | None = None,
+    chosen: Mapping[int, datetime] | None = None,
 ) -> SeriesPlan:
     """What book_series would do, booking nothing: its refusal of the patient
     (EvaluationRequired), or each visit free or not."""
     identity = patient_identity(patient.email, patient.name, patient.phone)
-    require_clinical_rules(service, identity, first, override)
+    require_clinical_rules(service, identity, (chosen or {}).get(0, first), override)
     return plan_series(
         service, first, weekdays, count, therapist_slug=therapist_slug, override=override,
-        now=now,
+        now=now, chosen=chosen,
     )
 
 
@@ -238,22 +297,28 @@ def book_series(
     booked_by: str = "patient",
     override: StaffOverride | None = None,
     now: datetime | None = None,
+    chosen: Mapping[int, datetime] | None = None,
+    authorised_visits: int | None = None,
+    authorised_until: date | None = None,
 ) -> BookedSeries:
     """Book every visit of the series, or none: SeriesUnavailable names each visit not free.
 
-    One confirmation goes out for the whole series; each visit has its own reminders.
+    `chosen`: starts staff picked instead of visits of the pattern (see plan_series). The
+    insurance authorisation, if any, is kept with the series. One confirmation goes out for
+    the whole series; each visit has its own reminders.
     """
     now = now or utc_now()
+    chosen = dict(chosen or {})
     hold_write_lock()
     _require_series_offered(service, count, override)
     identity = patient_identity(patient.email, patient.name, patient.phone)
-    require_clinical_rules(service, identity, first, override)
+    require_clinical_rules(service, identity, chosen.get(0, first), override)
     patient_row = _patient_for(identity, patient, now)
     weekday_names = [WEEKDAYS[number] for number in weekdays]
     for _ in range(_WRITE_TRIES):
         plan = plan_series(
             service, first, weekdays, count,
-            therapist_slug=therapist_slug, override=override, now=now,
+            therapist_slug=therapist_slug, override=override, now=now, chosen=chosen,
         )
         if plan.conflicts:
             raise SeriesUnavailable(plan)
@@ -266,6 +331,8 @@ def book_series(
             visit_count=count,
             booked_by=booked_by,
             created_at=now,
+            authorised_visits=authorised_visits,
+            authorised_until=authorised_until,
         )
         span = timedelta(minutes=service.buffer_after_minutes)
         # Ids, not relationships to rows already in the session: the new rows join the
@@ -290,7 +357,7 @@ def book_series(
         ]
         if not _write_unless_overlapping([series, *appointments], savepoint=True):
             continue  # PostgreSQL refused an overlap: another booking won a visit
-        for appointment in appointments:
+        for index, appointment in enumerate(appointments):
             for name, value in (("service", service), ("therapist", therapist),
                                 ("patient", patient_row)):
                 set_committed_value(appointment, name, value)
@@ -303,6 +370,7 @@ def book_series(
                     "therapist": therapist.slug,
                     "start": appointment.start_at.isoformat(),
                     "series": series.id,
+                    **({"alternative_chosen": True} if index in chosen else {}),
                     **({"override": override.reason} if override else {}),
                 },
                 now,
@@ -341,17 +409,7 @@ def cancel_following(
     if appointment.series_id is None or appointment.status == AppointmentStatus.CANCELLED:
         return [cancel_appointment(appointment, cancelled_by=cancelled_by, reason=reason, now=now)]
     _require_changeable(appointment, now)
-    following = list(
-        db.session.scalars(
-            select(Appointment)
-            .where(
-                Appointment.series_id == appointment.series_id,
-                Appointment.status == AppointmentStatus.CONFIRMED,
-                Appointment.start_at >= appointment.start_at,
-            )
-            .order_by(Appointment.start_at, Appointment.id)
-        )
-    )
+    following = _live_from(appointment)
     for visit in following:
         visit.status = AppointmentStatus.CANCELLED
         visit.cancel_reason = reason
@@ -367,6 +425,231 @@ def cancel_following(
     outbox.plan_for_series_cancellation(following, now)
     db.session.flush()
     return following
+
+
+def move_following(
+    appointment: Appointment,
+    weekday: int,
+    wall_time: time,
+    *,
+    changed_by: str,
+    override: StaffOverride | None = None,
+    now: datetime | None = None,
+) -> list[Appointment]:
+    """Move this visit and every later confirmed one of its series, all or nothing: this one
+    to `weekday` (0 = Monday) of its week at `wall_time` (clinic time), each later one by the
+    same number of days to the same time, all with this visit's therapist.
+
+    Every new time is checked by a single booking's rules (the moving visits not counting as
+    busy); SeriesUnavailable names each one that is not free, and nothing moves. Each moved
+    visit keeps its id and UID and the patient is told of it as of any move.
+    """
+    now = now or utc_now()
+    hold_write_lock()
+    db.session.refresh(appointment)
+    if appointment.series_id is None:
+        raise SchedulingError("this visit is not part of a course", field="visit")
+    _require_changeable(appointment, now)
+    service = appointment.service
+    _require_clearance_not_refused(appointment, override)
+    zone = zone_named(current_clinic().timezone)
+    following = _live_from(appointment)
+    shift = timedelta(days=weekday - appointment.start_at.astimezone(zone).weekday())
+    starts = [
+        datetime.combine(
+            visit.start_at.astimezone(zone).date() + shift, wall_time, tzinfo=zone
+        ).astimezone(UTC)
+        for visit in following
+    ]
+    plan = plan_visits(
+        service, starts, therapist_slug=appointment.therapist.slug, override=override, now=now,
+        ignore_appointment_ids=[visit.id for visit in following],
+    )
+    if plan.conflicts:
+        raise SeriesUnavailable(plan)
+    therapist = therapist_row(plan.therapist)
+    before = [
+        (visit.therapist, visit.start_at, visit.busy_until, visit.therapist.slug)
+        for visit in following
+    ]
+    moves = list(zip(following, plan.visits, strict=True))
+    # Visits moving later are written from the last one back, earlier ones from the first on,
+    # so no visit passes over another still in its old place (PostgreSQL checks every row).
+    if starts[0] > following[0].start_at:
+        moves.reverse()
+    buffer = timedelta(minutes=service.buffer_after_minutes)
+    try:
+        with db.session.begin_nested():
+            for visit, planned in moves:
+                visit.therapist = therapist
+                visit.start_at, visit.end_at = planned.start, planned.end
+                visit.busy_until = planned.end + buffer
+                visit.sequence += 1
+                visit.updated_at = now
+                db.session.flush()
+    except IntegrityError as error:
+        if is_exclusion_violation(error):
+            raise _lost_race() from None
+        raise
+    for visit, (_, start_before, _, slug_before) in zip(following, before, strict=True):
+        _audit(
+            changed_by,
+            "rescheduled",
+            visit,
+            {
+                "from": {"therapist": slug_before, "start": start_before.isoformat()},
+                "to": {"therapist": therapist.slug, "start": visit.start_at.isoformat()},
+                "scope": "following",
+                **({"override": override.reason} if override else {}),
+            },
+            now,
+        )
+        outbox.plan_for_reschedule(visit, now)
+    series = db.session.get(AppointmentSeries, appointment.series_id)
+    series.weekdays = [
+        WEEKDAYS[(WEEKDAYS.index(name) + shift.days) % 7] for name in series.weekdays
+    ]
+    db.session.flush()
+    for therapist_before, start_before, busy_before, _ in before:
+        waitlist_offers.offer_freed_time(therapist_before, start_before, busy_before, now)
+    return following
+
+
+def add_visits(
+    series: AppointmentSeries,
+    count: int,
+    *,
+    booked_by: str,
+    override: StaffOverride | None = None,
+    now: datetime | None = None,
+) -> list[Appointment]:
+    """Book `count` more visits at the end of the series, on its weekdays at the time of its
+    last visit, all or nothing: SeriesUnavailable names each one not free (with its
+    alternatives). One confirmation tells the patient of the whole course."""
+    now = now or utc_now()
+    hold_write_lock()
+    db.session.refresh(series)
+    service = series.service
+    limit = max(service.max_series_visits, 2)
+    if not 1 <= count <= limit and override is None:
+        raise SeriesLengthRefused(f"add from 1 to {limit} visits at a time", field="count")
+    if count < 1:
+        raise SeriesLengthRefused("add at least 1 visit", field="count")
+    visits = series_visits(series)
+    last = ([visit for visit in visits if visit.is_live] or visits)[-1]
+    _require_clearance_not_refused(last, override)
+    zone = zone_named(current_clinic().timezone)
+    weekdays = [WEEKDAYS.index(name) for name in series.weekdays] or [
+        last.start_at.astimezone(zone).weekday()
+    ]
+    starts = series_starts(last.start_at, weekdays, count + 1, zone)[1:]
+    plan = plan_visits(
+        service, starts, therapist_slug=series.therapist.slug, override=override, now=now
+    )
+    if plan.conflicts:
+        raise SeriesUnavailable(plan)
+    buffer = timedelta(minutes=service.buffer_after_minutes)
+    added = [
+        Appointment(
+            series_id=series.id,
+            service_id=service.id,
+            therapist_id=series.therapist_id,
+            patient_id=series.patient_id,
+            start_at=visit.start,
+            end_at=visit.end,
+            busy_until=visit.end + buffer,
+            status=AppointmentStatus.CONFIRMED,
+            notes=last.notes,
+            patient_phone=last.patient_phone,
+            patient_date_of_birth=last.patient_date_of_birth,
+            patient_guardian_name=last.patient_guardian_name,
+            patient_language=last.patient_language,
+            booked_by=booked_by,
+            evaluation_override=override.reason if override else "",
+            created_at=now,
+            updated_at=now,
+        )
+        for visit in plan.visits
+    ]
+    if not _write_unless_overlapping(added, savepoint=True):
+        raise _lost_race()
+    series.visit_count += count
+    for appointment in added:
+        for name, value in (("service", service), ("therapist", series.therapist),
+                            ("patient", series.patient), ("series", series)):
+            set_committed_value(appointment, name, value)
+        _audit(
+            booked_by,
+            "booked",
+            appointment,
+            {
+                "service": service.slug,
+                "therapist": series.therapist.slug,
+                "start": appointment.start_at.isoformat(),
+                "series": series.id,
+                "added_to_series": True,
+                **({"override": override.reason} if override else {}),
+            },
+            now,
+        )
+    outbox.plan_for_series_booking(added, now)
+    db.session.flush()
+    return added
+
+
+def set_authorisation(
+    series: AppointmentSeries,
+    authorised_visits: int | None,
+    authorised_until: date | None,
+    *,
+    changed_by: str,
+    now: datetime | None = None,
+) -> AppointmentSeries:
+    """Record the insurer's authorisation for the course (so many visits, until a day), or
+    take it away with None; audit logged when it changes."""
+    hold_write_lock()
+    db.session.refresh(series)
+    before = {"visits": series.authorised_visits, "until": _day(series.authorised_until)}
+    after = {"visits": authorised_visits, "until": _day(authorised_until)}
+    if before != after:
+        series.authorised_visits, series.authorised_until = authorised_visits, authorised_until
+        audit.record(
+            "authorisation_changed", actor=changed_by, therapist_id=series.therapist_id,
+            details={"series": series.id, "from": before, "to": after}, at=now or utc_now(),
+        )
+        db.session.flush()
+    return series
+
+
+def _day(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _live_from(appointment: Appointment) -> list[Appointment]:
+    """This visit and the later confirmed visits of its series, in order."""
+    return list(
+        db.session.scalars(
+            select(Appointment)
+            .where(
+                Appointment.series_id == appointment.series_id,
+                Appointment.status == AppointmentStatus.CONFIRMED,
+                Appointment.start_at >= appointment.start_at,
+            )
+            .order_by(Appointment.start_at, Appointment.id)
+        )
+    )
+
+
+def _require_clearance_not_refused(appointment: Appointment, override: StaffOverride | None):
+    """As for moving one visit: a patient found not cleared keeps no new times for the service
+    unless staff override."""
+    service = appointment.service
+    if (
+        service.requires_clearance
+        and override is None
+        and decision_in_force(appointment.patient, service) is ClearanceDecision.NOT_CLEARED
+    ):
+        raise _clearance_required(service)
 
 
 def _require_series_offered(service: Service, count: int, override: StaffOverride | None):

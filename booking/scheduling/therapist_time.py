@@ -69,11 +69,13 @@ def therapist_calendars(
     window_end: datetime,
     *,
     ignore_appointment_id: int | None = None,
+    ignore_appointment_ids: Sequence[int] = (),
 ) -> list[TherapistCalendar]:
     """Hours, time off and busy spans of these therapists, for availability in this window.
 
     Hours and time off come from the reference data; the busy spans (live appointments and the
-    therapists' own calendars kept elsewhere) are one statement, read as plain rows.
+    therapists' own calendars kept elsewhere) are one statement, read as plain rows. The
+    appointments to ignore are those being moved (one visit, or several of a series).
     """
     if not therapists:
         return []
@@ -87,9 +89,12 @@ def therapist_calendars(
     busy: dict[int, list[Interval]] = defaultdict(list)
     parameters = {"therapist_ids": [therapist.id for therapist in therapists],
                   "window_start": window_start, "window_end": window_end}
+    ignored = [*ignore_appointment_ids]
     if ignore_appointment_id is not None:
-        parameters["ignored_appointment"] = ignore_appointment_id
-    statement = _busy_spans(ignoring_one=ignore_appointment_id is not None)
+        ignored.append(ignore_appointment_id)
+    if ignored:
+        parameters["ignored_appointments"] = ignored
+    statement = _busy_spans(ignoring=bool(ignored))
     for therapist_id, start, end in db.session.connection().execute(statement, parameters).all():
         busy[therapist_id].append(Interval(start, end))
     # Time off is wall clock; a day either side covers any zone offset.
@@ -110,7 +115,7 @@ def therapist_calendars(
 
 
 @cache
-def _busy_spans(*, ignoring_one: bool):
+def _busy_spans(*, ignoring: bool):
     """(therapist id, start, end) of every busy span of some therapists in a window: live
     appointments and the therapists' own calendars kept elsewhere (booking/calendars).
 
@@ -127,8 +132,10 @@ def _busy_spans(*, ignoring_one: bool):
         Appointment.start_at < window_end,
         Appointment.busy_until > window_start,
     )
-    if ignoring_one:
-        appointments = appointments.where(Appointment.id != bindparam("ignored_appointment"))
+    if ignoring:
+        appointments = appointments.where(
+            Appointment.id.not_in(bindparam("ignored_appointments", expanding=True))
+        )
     elsewhere = select(
         ExternalBusyTime.therapist_id, ExternalBusyTime.start_at, ExternalBusyTime.end_at
     ).where(
