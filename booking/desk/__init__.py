@@ -12,6 +12,7 @@ from booking.desk.busy_calendars import busy_calendars
 from booking.desk.calendar import calendar
 from booking.desk.call_lists import call_lists
 from booking.desk.clearances import clearances
+from booking.desk.courses import courses
 from booking.desk.dashboard import dashboard
 from booking.desk.feeds import feeds
 from booking.desk.health_forms import health_forms
@@ -25,7 +26,7 @@ from booking.desk.waitlist import waitlist
 
 for area in (sign_in, calendar, board, appointments, patients, hours, busy_calendars, logins,
              audit_log, feeds, sent_mail, clearances, call_lists, health_forms, waitlist,
-             dashboard):
+             dashboard, courses):
     desk.register_blueprint(area)
 
 __all__ = ["desk", "load_staff_user"]

@@ -72,6 +72,7 @@ def _appointment_page(visit, *, move_form=None, cancel_form=None, attendance_for
         last_check_in=None if access.current_role() is StaffRole.FRONT_DESK
         else check_ins.latest_check_in_before(visit),
         health_forms=visit_forms(visit),
+        course=queries.places_in_courses([visit]).get(visit.id),
     ), status
 
 
@@ -100,7 +101,7 @@ def book():
     # One address for the form and its answer; only the answer writes.
     if request.method == "GET":
         booking = _BookingPage()
-        _prefill_booking(booking.form)
+        prefill_booking(booking.form)
         booking.free_times = _free_times(booking.form)
         return booking.shown()
     return _book_posted()
@@ -125,7 +126,7 @@ def _book_posted():
             override=scheduling.StaffOverride(current_user.actor, reason) if reason else None,
         )
     except scheduling.SchedulingError as error:
-        _explain_refusal(form, error, can_override=not reason)
+        explain_refusal(form, error, can_override=not reason)
         return booking.shown(error.status)
     flash(f"Booked {visit.service.name} for {visit.patient.name}.")
     return redirect(url_for(".appointment", appointment_id=visit.id), 303)
@@ -187,7 +188,7 @@ def _chosen_patient(form: BookingForm) -> Patient | None:
     return patient
 
 
-def _prefill_booking(form: BookingForm) -> None:
+def prefill_booking(form: BookingForm) -> None:
     arguments = request.args
     if arguments.get("service") in {choice.value for choice in form.service.choices}:
         form.service.data = arguments["service"]
@@ -201,7 +202,7 @@ def _prefill_booking(form: BookingForm) -> None:
         form.time.data = time.fromisoformat(arguments.get("time", ""))
 
 
-def _explain_refusal(form, error: scheduling.SchedulingError, *, can_override: bool) -> None:
+def explain_refusal(form, error: scheduling.SchedulingError, *, can_override: bool) -> None:
     message = error.message
     if can_override and isinstance(
         error,
@@ -237,7 +238,7 @@ def move(appointment_id: int):
             override=scheduling.StaffOverride(current_user.actor, reason) if reason else None,
         )
     except scheduling.SchedulingError as error:
-        _explain_refusal(form, error, can_override=not reason)
+        explain_refusal(form, error, can_override=not reason)
         return _appointment_page(visit, move_form=form, status=error.status)
     flash("Moved; the patient is told.")
     return redirect(url_for(".appointment", appointment_id=appointment_id), 303)

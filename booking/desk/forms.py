@@ -10,20 +10,30 @@ from wtforms import (
     DateTimeLocalField,
     EmailField,
     HiddenField,
+    IntegerField,
     PasswordField,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
     TimeField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    ValidationError,
+)
 
 from booking.extensions import db
 from booking.models import Patient, Service
 from booking.patients.details import BookingDetails, PatientDetails, details_context
 from booking.patients.form_errors import show_on_form
 from booking.rules.calendar_range import OUT_OF_RANGE, is_within_calendar
+from booking.rules.series import WEEKDAYS
 from booking.scheduling import ATTENDANCE, UnknownService, bookable_service
 from booking.web.record_ids import LARGEST_RECORD_ID
 
@@ -149,6 +159,89 @@ class MoveForm(FlaskForm):
     override_reason = StringField(
         "Override reason (only to waive notice or the booking window)",
         validators=[Optional(), Length(max=500)],
+    )
+
+
+class CourseForm(BookingForm):
+    """A course of weekly visits booked by staff: the booking form's patient and first visit,
+    the weekdays, and the number of visits or the day of the last one; the patient's insurance
+    authorisation when there is one."""
+
+    therapist = SelectField("Therapist", validators=[DataRequired()])
+    day = DateField("First visit", validators=[DataRequired(), WithinCalendar()])
+    weekdays = SelectMultipleField(
+        "Weekdays", choices=choices(zip(WEEKDAYS, WEEKDAY_NAMES, strict=True)),
+        validators=[Optional()],
+    )
+    count = IntegerField("Number of visits", validators=[Optional(), NumberRange(min=2, max=99)])
+    until = DateField("Or the last day of the course", validators=[Optional(), WithinCalendar()])
+    authorised_visits = IntegerField(
+        "Visits authorised by the insurer", validators=[Optional(), NumberRange(min=1, max=999)]
+    )
+    authorised_until = DateField(
+        "Authorisation ends on", validators=[Optional(), WithinCalendar()]
+    )
+    override_reason = StringField(
+        "Override reason (only to waive notice, booking window, the evaluation or the "
+        "clearance rule)",
+        validators=[Optional(), Length(max=500)],
+    )
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if self.count.data is None and self.until.data is None and not self.count.errors:
+            self.count.errors = [
+                *self.count.errors, "Give the number of visits, or the last day of the course."
+            ]
+            return False
+        return valid
+
+    def validate_until(self, field):
+        if field.data is not None and self.day.data and field.data < self.day.data:
+            raise ValidationError("Must be on or after the first visit.")
+
+
+class MoveFollowingForm(FlaskForm):
+    """Move a visit of a course and every later one: to another weekday and/or time."""
+
+    # The visits to come are the choices shown; the one sent is checked against the course.
+    visit = SelectField("From the visit", validators=[DataRequired()], validate_choice=False)
+    weekday = SelectField(
+        "To the weekday", choices=choices(zip(WEEKDAYS, WEEKDAY_NAMES, strict=True)),
+        validators=[DataRequired()],
+    )
+    time = TimeField("At", validators=[DataRequired()])
+    override_reason = StringField(
+        "Override reason (only to waive notice or the booking window)",
+        validators=[Optional(), Length(max=500)],
+    )
+
+
+class CancelFollowingForm(FlaskForm):
+    # The visits to come are the choices shown; the one sent is checked against the course.
+    visit = SelectField("From the visit", validators=[DataRequired()], validate_choice=False)
+    reason = StringField(
+        "Reason (the patient is told the visits are cancelled)",
+        validators=[DataRequired(), Length(max=500)],
+    )
+
+
+class AddVisitsForm(FlaskForm):
+    count = IntegerField(
+        "Visits to add", validators=[DataRequired(), NumberRange(min=1, max=99)]
+    )
+    override_reason = StringField(
+        "Override reason (only to waive notice or the booking window)",
+        validators=[Optional(), Length(max=500)],
+    )
+
+
+class AuthorisationForm(FlaskForm):
+    authorised_visits = IntegerField(
+        "Visits authorised by the insurer", validators=[Optional(), NumberRange(min=1, max=999)]
+    )
+    authorised_until = DateField(
+        "Authorisation ends on", validators=[Optional(), WithinCalendar()]
     )
 
 

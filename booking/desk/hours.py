@@ -8,7 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from booking.clinic.reference import clinic_zone
-from booking.desk import access
+from booking.desk import access, queries
 from booking.desk.access import DESK, EVERYONE, allowed
 from booking.desk.forms import PostOnlyForm, TimeOffForm, WeeklyHoursForm
 from booking.desk.pages import require_form_token
@@ -37,6 +37,7 @@ def _schedule_page(therapist: Therapist, *, hours_form=None, time_off_form=None,
                 if row.weekday == weekday
             )
     now_local = utc_now().astimezone(clinic_zone()).replace(tzinfo=None)
+    stranded = therapist_hours.stranded_visits(therapist)
     return render_template(
         "desk/schedule.html",
         therapist=therapist,
@@ -44,7 +45,8 @@ def _schedule_page(therapist: Therapist, *, hours_form=None, time_off_form=None,
         time_off_form=time_off_form or TimeOffForm(formdata=None),
         remove_form=PostOnlyForm(formdata=None),
         time_off=[row for row in therapist.time_off if row.ends_local > now_local],
-        stranded=therapist_hours.stranded_visits(therapist),
+        stranded=stranded,
+        courses=queries.places_in_courses(stranded),
         can_change=not access.is_therapist(),
     ), status
 

@@ -50,6 +50,7 @@ def patient(patient_id: int):
         can_resend=not access.is_therapist(),
         resend_form=PostOnlyForm(formdata=None),
         health_forms=forms_of_visits(visits),
+        courses=queries.courses_of(person, access.own_therapist_id()),
     )
 
 

@@ -1,0 +1,422 @@
+"""Courses of care at the front desk: a weekly series of dry needling visits previewed as a
+table, booked with an alternative picked for a taken visit, then kept from the course's page
+(the insurance authorisation and its warning, moving this and the following visits, adding
+visits, cancelling the rest), and its visits named as a course where a change of hours strands
+them.
+
+Alex Rivera is the test clinic's one dry needling therapist: Mondays and Thursdays 08:00-12:00
+and 13:00-17:00, Fridays 08:00-12:00. Dry needling allows a course of up to 12 visits.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from booking import scheduling
+from booking.extensions import db
+from booking.models import (
+    Appointment,
+    AppointmentSeries,
+    AuditEntry,
+    Notification,
+    utc_now,
+)
+from tests.conftest import CLINIC_ZONE, local, next_weekday
+from tests.desk_staff import signed_in, staff_logins
+
+MONDAY = next_weekday(0, at_least_days=7)
+THURSDAY = MONDAY + timedelta(days=3)
+FRIDAY = MONDAY + timedelta(days=4)
+
+
+@pytest.fixture
+def staff(clinic):
+    return staff_logins()
+
+
+@pytest.fixture
+def desk(app, staff):
+    return signed_in(app, staff["front_desk"])
+
+
+@pytest.fixture
+def patient(clinic):
+    """Robin, evaluated by Jamie Lee last week: dry needling may follow."""
+    start = local(MONDAY - timedelta(days=14), 9)
+    visit = scheduling.book_appointment(
+        scheduling.bookable_service("pt-evaluation"),
+        start,
+        scheduling.PatientDetails(name="Robin Patient", email="robin@example.com"),
+        therapist_slug="jamie-lee",
+        booked_by="staff:desk@clinic.example",
+        override=scheduling.StaffOverride("desk@clinic.example", "evaluated on paper"),
+        now=start - timedelta(days=1),
+    )
+    db.session.commit()
+    return visit.patient_id
+
+
+def course_form(patient_id: int, **changes) -> dict:
+    """Four visits, Mondays and Thursdays at 14:00 with Alex Rivera, from MONDAY."""
+    form = {
+        "patient_id": str(patient_id),
+        "service": "dry-needling",
+        "therapist": "alex-rivera",
+        "day": MONDAY.isoformat(),
+        "time": "14:00",
+        "weekdays": ["mon", "thu"],
+        "count": "4",
+        "action": "preview",
+    }
+    form.update(changes)
+    return form
+
+
+def block(day, hour, minute=0, name="Sam Other") -> Appointment:
+    """Someone else's call with Alex Rivera at that time."""
+    visit = scheduling.book_appointment(
+        scheduling.bookable_service("schedule-a-call"),
+        local(day, hour, minute),
+        scheduling.PatientDetails(name=name, email="sam@example.com"),
+        therapist_slug="alex-rivera",
+    )
+    db.session.commit()
+    return visit
+
+
+def series_count() -> int:
+    db.session.rollback()
+    return db.session.scalar(select(func.count()).select_from(AppointmentSeries))
+
+
+def course_starts(series_id: int) -> list[tuple[datetime, str]]:
+    db.session.rollback()
+    return [
+        (visit.start_at, visit.status)
+        for visit in db.session.scalars(
+            select(Appointment)
+            .where(Appointment.series_id == series_id)
+            .order_by(Appointment.start_at)
+        )
+    ]
+
+
+def radio_values(html: str, name: str) -> list[str]:
+    return re.findall(rf'type="radio" name="{name}" value="([^"]+)"', html)
+
+
+def booked_course(desk, patient, **changes) -> int:
+    answer = desk.post("/desk/courses/new", data=course_form(patient, action="book", **changes))
+    assert answer.status_code == 303, answer.get_data(as_text=True)
+    return int(answer.headers["Location"].rsplit("/", 1)[1])
+
+
+def pending(kind: str, series_id: int) -> int:
+    db.session.rollback()
+    return db.session.scalar(
+        select(func.count())
+        .select_from(Notification)
+        .join(Appointment, Notification.appointment_id == Appointment.id)
+        .where(Appointment.series_id == series_id, Notification.kind == kind)
+    )
+
+
+# --- booking a course ------------------------------------------------------------------------
+
+
+def test_the_course_form_opens_from_the_patients_page_and_the_calendar(desk, patient):
+    page = desk.get(f"/desk/patients/{patient}").get_data(as_text=True)
+    assert f'href="/desk/courses/new?patient={patient}"' in page
+    form = desk.get(f"/desk/courses/new?patient={patient}").get_data(as_text=True)
+    assert "For <strong>Robin Patient</strong>" in form
+    day = desk.get(f"/desk/?day={MONDAY.isoformat()}").get_data(as_text=True)
+    assert f"/desk/courses/new?therapist=alex-rivera&amp;day={MONDAY.isoformat()}" in day
+    prefilled = desk.get(
+        f"/desk/courses/new?therapist=alex-rivera&day={MONDAY.isoformat()}&time=14:00"
+    ).get_data(as_text=True)
+    assert f'value="{MONDAY.isoformat()}"' in prefilled
+    assert '<option selected value="alex-rivera">' in prefilled
+
+
+def test_the_preview_names_each_visit_free_or_why_with_alternatives_and_books_nothing(
+    desk, patient
+):
+    block(MONDAY + timedelta(days=7), 14)  # visit 3
+    answer = desk.post("/desk/courses/new", data=course_form(patient))
+    assert answer.status_code == 200
+    html = answer.get_data(as_text=True)
+    rows = re.findall(r'<tr class="(free|not-free)">\s*<th scope="row">(\d+)</th>'
+                      r'\s*<td>([^<]+)</td>\s*<td>([^<]+)</td>', html)
+    assert [(row[1], row[2], row[3]) for row in rows] == [
+        ("1", f"{MONDAY:%a %d %b %Y} 14:00", "Free"),
+        ("2", f"{THURSDAY:%a %d %b %Y} 14:00", "Free"),
+        ("3", f"{MONDAY + timedelta(days=7):%a %d %b %Y} 14:00", "Not free: taken"),
+        ("4", f"{THURSDAY + timedelta(days=7):%a %d %b %Y} 14:00", "Free"),
+    ]
+    assert "<legend>Instead of visit 3</legend>" in html
+    alternatives = radio_values(html, "visit-3")
+    assert 1 <= len(alternatives) <= 3
+    # The nearest free times: 13:45 is the call's own end... the first is 14:15, after it.
+    assert datetime.fromisoformat(alternatives[0]).astimezone(CLINIC_ZONE).time().isoformat(
+        "minutes") in ("13:00", "14:15")
+    assert series_count() == 0
+
+
+def test_the_desk_books_a_course_with_an_alternative_picked_for_a_taken_visit(desk, patient):
+    taken = MONDAY + timedelta(days=7)
+    block(taken, 14)
+    preview = desk.post("/desk/courses/new", data=course_form(patient)).get_data(as_text=True)
+    picked = radio_values(preview, "visit-3")[0]
+
+    answer = desk.post(
+        "/desk/courses/new", data=course_form(patient, action="book", **{"visit-3": picked})
+    )
+    assert answer.status_code == 303
+    series_id = int(answer.headers["Location"].rsplit("/", 1)[1])
+    picked_wall = datetime.fromisoformat(picked)
+    assert course_starts(series_id) == [
+        (local(MONDAY, 14), "confirmed"),
+        (local(THURSDAY, 14), "confirmed"),
+        (picked_wall, "confirmed"),
+        (local(THURSDAY + timedelta(days=7), 14), "confirmed"),
+    ]
+    entries = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "booked",
+                                 AuditEntry.actor == "staff:desk@clinic.example")
+        .order_by(AuditEntry.id)
+    ).all()
+    assert [entry.details.get("alternative_chosen", False) for entry in entries
+            if entry.details.get("series") == series_id] == [
+        False, False, True, False
+    ]
+    page = desk.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "Booked a course of 4 visits of Dry needling session for Robin Patient" in page
+    assert "0 done, 4 to come, 0 cancelled" in page
+    # One confirmation for the whole course.
+    assert pending("confirmation", series_id) == 1
+
+
+def test_booking_a_course_with_a_taken_visit_not_replaced_is_refused_whole(desk, patient):
+    block(MONDAY + timedelta(days=7), 14)
+    answer = desk.post("/desk/courses/new", data=course_form(patient, action="book"))
+    assert answer.status_code == 409
+    html = answer.get_data(as_text=True)
+    assert (f"Nothing was booked: {MONDAY + timedelta(days=7):%a %d %b} 14:00 is taken"
+            in html)
+    assert radio_values(html, "visit-3")  # the alternatives, to pick now
+    # An override reason never books a taken time.
+    overridden = desk.post("/desk/courses/new", data=course_form(
+        patient, action="book", override_reason="patient insists"))
+    assert overridden.status_code == 409
+    assert series_count() == 0
+
+
+def test_an_alternative_that_lands_on_another_visit_of_the_course_is_refused(desk, patient):
+    # Visit 2's time picked for visit 3 as well: the course may not double-book itself.
+    answer = desk.post("/desk/courses/new", data=course_form(
+        patient, action="book", **{"visit-3": local(THURSDAY, 14).isoformat()}))
+    assert answer.status_code == 409
+    assert f"{THURSDAY:%a %d %b} 14:00 is taken" in answer.get_data(as_text=True)
+    assert series_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("changes", "status", "message"),
+    [
+        ({"count": ""}, 422, "Give the number of visits, or the last day of the course."),
+        ({"count": "20"}, 422, "A course of Dry needling session has at most 12 visits."),
+        ({"count": "1"}, 422, "Number of visits: Number must be between 2 and 99."),
+        ({"weekdays": ["someday"]}, 422, "Weekdays: &#39;someday&#39; is not a valid choice"),
+        ({"visit-2": "next tuesday"}, 422, "visit-2: choose one of the times offered."),
+        ({"visit-9": local(MONDAY, 15).isoformat()}, 422, "a visit the course no longer has"),
+        ({"time": "20:00"}, 409, "outside the therapist&#39;s hours"),
+        ({"day": utc_now().astimezone(CLINIC_ZONE).date().isoformat()}, 409,
+         "is too soon (inside the minimum notice)"),
+    ],
+)
+def test_a_course_asked_for_wrongly_is_refused_naming_the_field_and_books_nothing(
+    desk, patient, changes, status, message
+):
+    answer = desk.post("/desk/courses/new", data=course_form(patient, action="book", **changes))
+    assert answer.status_code == status
+    assert message in answer.get_data(as_text=True)
+    assert series_count() == 0
+
+
+def test_a_course_asked_for_by_its_last_day_counts_the_visits_up_to_it(desk, patient):
+    last = MONDAY + timedelta(days=14)
+    html = desk.post("/desk/courses/new", data=course_form(
+        patient, count="", until=last.isoformat())).get_data(as_text=True)
+    assert html.count('<th scope="row">') == 5  # Mon, Thu, Mon, Thu, Mon
+    capped = desk.post("/desk/courses/new", data=course_form(
+        patient, count="", until=(MONDAY + timedelta(days=80)).isoformat()))
+    assert capped.status_code == 200
+    text = capped.get_data(as_text=True)
+    assert "the course is its first 12 visits" in text
+    assert text.count('<th scope="row">') == 12
+
+
+# --- the course's page -----------------------------------------------------------------------
+
+
+def test_the_course_page_warns_as_the_authorisation_runs_out(desk, patient):
+    series_id = booked_course(desk, patient, authorised_visits="10",
+                              authorised_until=(MONDAY + timedelta(days=60)).isoformat())
+    page = desk.get(f"/desk/courses/{series_id}").get_data(as_text=True)
+    assert "10 visits, 10 left; until" in page
+    assert "running out" not in page
+
+    answer = desk.post(f"/desk/courses/{series_id}/authorisation",
+                       data={"authorised_visits": "2", "authorised_until": ""})
+    assert answer.status_code == 303
+    page = desk.get(f"/desk/courses/{series_id}").get_data(as_text=True)
+    assert "The insurance authorisation is running out" in page
+    assert "2 authorised visit(s) left" in page
+    assert "(2 visit(s) to come beyond it)" in page
+
+    soon = (utc_now().astimezone(CLINIC_ZONE).date() + timedelta(days=7)).isoformat()
+    desk.post(f"/desk/courses/{series_id}/authorisation",
+              data={"authorised_visits": "", "authorised_until": soon})
+    page = desk.get(f"/desk/courses/{series_id}").get_data(as_text=True)
+    assert "7 day(s) until it ends" in page
+    entry = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "authorisation_changed")
+        .order_by(AuditEntry.id.desc())
+    ).first()
+    assert entry.details["to"] == {"visits": None, "until": soon}
+
+    refused = desk.post(f"/desk/courses/{series_id}/authorisation",
+                        data={"authorised_visits": "-3"})
+    assert refused.status_code == 422
+    assert "Visits authorised by the insurer: Number must be between 1 and 999." in (
+        refused.get_data(as_text=True))
+
+
+def test_the_visit_page_names_its_place_in_the_course(desk, patient):
+    series_id = booked_course(desk, patient)
+    [_, second, *_] = db.session.scalars(
+        select(Appointment).where(Appointment.series_id == series_id)
+        .order_by(Appointment.start_at)
+    ).all()
+    page = desk.get(f"/desk/appointments/{second.id}").get_data(as_text=True)
+    assert "Visit 2 of 4" in page
+    assert f'href="/desk/courses/{series_id}">see the course</a>' in page
+
+
+def test_moving_this_and_the_following_visits_to_friday_morning(desk, patient):
+    series_id = booked_course(desk, patient)
+    second = db.session.scalars(
+        select(Appointment.id).where(Appointment.series_id == series_id)
+        .order_by(Appointment.start_at).offset(1)
+    ).first()
+    answer = desk.post(f"/desk/courses/{series_id}/move-following",
+                       data={"visit": str(second), "weekday": "fri", "time": "09:00"})
+    assert answer.status_code == 303
+    assert course_starts(series_id) == [
+        (local(MONDAY, 14), "confirmed"),
+        (local(FRIDAY, 9), "confirmed"),
+        (local(MONDAY + timedelta(days=8), 9), "confirmed"),  # Tuesday: Alex works 08-12
+        (local(FRIDAY + timedelta(days=7), 9), "confirmed"),
+    ]
+    assert db.session.get(AppointmentSeries, series_id).weekdays == ["tue", "fri"]
+    assert pending("reschedule", series_id) == 3
+    moved = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "rescheduled")
+    ).all()
+    assert {entry.details["scope"] for entry in moved} == {"following"}
+    assert len(moved) == 3
+
+
+def test_moving_the_following_visits_onto_a_taken_time_names_it_and_moves_nothing(
+    desk, patient
+):
+    series_id = booked_course(desk, patient)
+    before = course_starts(series_id)
+    block(FRIDAY + timedelta(days=7), 9)
+    first = db.session.scalars(
+        select(Appointment.id).where(Appointment.series_id == series_id)
+        .order_by(Appointment.start_at)
+    ).first()
+    answer = desk.post(f"/desk/courses/{series_id}/move-following",
+                       data={"visit": str(first), "weekday": "fri", "time": "09:00"})
+    assert answer.status_code == 409
+    html = answer.get_data(as_text=True)
+    assert f"Nothing was moved: {FRIDAY + timedelta(days=7):%a %d %b} 09:00 is taken." in html
+    assert course_starts(series_id) == before
+    # A visit of another course, or none at all, is refused naming the field.
+    other = desk.post(f"/desk/courses/{series_id}/move-following",
+                      data={"visit": "999999", "weekday": "fri", "time": "09:00"})
+    assert other.status_code == 422
+    assert "From the visit: Choose one of the course&#39;s visits to come." in (
+        other.get_data(as_text=True))
+    assert course_starts(series_id) == before
+
+
+def test_adding_visits_to_the_end_books_them_all_or_none(desk, patient):
+    series_id = booked_course(desk, patient)
+    block(THURSDAY + timedelta(days=14), 14)
+    refused = desk.post(f"/desk/courses/{series_id}/add-visits", data={"count": "2"})
+    assert refused.status_code == 409
+    assert (f"Nothing was added: {THURSDAY + timedelta(days=14):%a %d %b} 14:00 is taken"
+            in refused.get_data(as_text=True))
+    assert len(course_starts(series_id)) == 4
+
+    added = desk.post(f"/desk/courses/{series_id}/add-visits", data={"count": "1"})
+    assert added.status_code == 303
+    assert course_starts(series_id)[-1] == (local(MONDAY + timedelta(days=14), 14), "confirmed")
+    assert db.session.get(AppointmentSeries, series_id).visit_count == 5
+    # One more confirmation, listing the whole course.
+    assert pending("confirmation", series_id) == 2
+    assert desk.post(f"/desk/courses/{series_id}/add-visits",
+                     data={"count": "0"}).status_code == 422
+
+
+def test_cancelling_the_rest_of_the_course_tells_the_patient_once(desk, patient):
+    series_id = booked_course(desk, patient)
+    third = db.session.scalars(
+        select(Appointment.id).where(Appointment.series_id == series_id)
+        .order_by(Appointment.start_at).offset(2)
+    ).first()
+    refused = desk.post(f"/desk/courses/{series_id}/cancel-following",
+                        data={"visit": str(third), "reason": ""})
+    assert refused.status_code == 422
+    answer = desk.post(f"/desk/courses/{series_id}/cancel-following",
+                       data={"visit": str(third), "reason": "patient moved away"})
+    assert answer.status_code == 303
+    assert [status for _, status in course_starts(series_id)] == [
+        "confirmed", "confirmed", "cancelled", "cancelled"
+    ]
+    assert pending("cancellation", series_id) == 1
+    page = desk.get(f"/desk/courses/{series_id}").get_data(as_text=True)
+    assert "0 done, 2 to come, 2 cancelled" in page
+
+
+def test_time_off_that_strands_course_visits_lists_them_as_part_of_the_course(desk, patient):
+    series_id = booked_course(desk, patient)
+    day = THURSDAY + timedelta(days=7)
+    answer = desk.post("/desk/therapists/alex-rivera/time-off", data={
+        "starts": f"{day.isoformat()}T08:00", "ends": f"{day.isoformat()}T18:00",
+        "reason": "Conference",
+    })
+    assert answer.status_code == 303
+    page = desk.get("/desk/therapists/alex-rivera/schedule").get_data(as_text=True)
+    assert "1 booked visit(s) now fall outside the hours" in page
+    assert (f"{day:%a %d %b %Y} 14:00 Robin Patient, Dry needling session</a>, visit 4 of 4 "
+            f'of a <a href="/desk/courses/{series_id}">course</a>') in page
+
+
+def test_a_therapist_sees_their_own_courses_but_changes_nothing(app, staff, patient):
+    desk = signed_in(app, staff["front_desk"])
+    series_id = booked_course(desk, patient)
+    alex = signed_in(app, staff["therapist"])
+    page = alex.get(f"/desk/courses/{series_id}")
+    assert page.status_code == 200
+    assert "Move this and the following visits" not in page.get_data(as_text=True)
+    assert alex.get("/desk/courses/new").status_code == 403
+    assert alex.post(f"/desk/courses/{series_id}/add-visits",
+                     data={"count": "1"}).status_code == 403
+    assert len(course_starts(series_id)) == 4
