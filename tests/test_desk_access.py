@@ -140,6 +140,15 @@ MATRIX = [
     ("desk.waitlist.add_entry", "POST", {}, {}, (302, 403, 422, 422)),
     ("desk.waitlist.remove_entry", "POST", {"entry_id": 999_999}, {}, (302, 403, 404, 404)),
     ("desk.waitlist.offer_by_hand", "POST", {}, {}, (302, 403, 422, 422)),
+    # Courses of weekly visits: booked and changed by the desk; a therapist reads their own.
+    ("desk.courses.new_course", "GET", {}, None, (302, 403, 200, 200)),
+    ("desk.courses.new_course", "POST", {}, {}, (302, 403, 422, 422)),
+    ("desk.courses.course", "GET", {"series_id": 999_999}, None, (302, 403, 404, 404)),
+    ("desk.courses.move_following", "POST", {"series_id": 999_999}, {}, (302, 403, 404, 404)),
+    ("desk.courses.cancel_following", "POST", {"series_id": 999_999}, {},
+     (302, 403, 404, 404)),
+    ("desk.courses.add_visits", "POST", {"series_id": 999_999}, {}, (302, 403, 404, 404)),
+    ("desk.courses.authorisation", "POST", {"series_id": 999_999}, {}, (302, 403, 404, 404)),
 ]
 
 

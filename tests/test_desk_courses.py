@@ -160,9 +160,8 @@ def test_the_preview_names_each_visit_free_or_why_with_alternatives_and_books_no
     assert "<legend>Instead of visit 3</legend>" in html
     alternatives = radio_values(html, "visit-3")
     assert 1 <= len(alternatives) <= 3
-    # The nearest free times: 13:45 is the call's own end... the first is 14:15, after it.
-    assert datetime.fromisoformat(alternatives[0]).astimezone(CLINIC_ZONE).time().isoformat(
-        "minutes") in ("13:00", "14:15")
+    # Nearest first: 14:15, as the call (14:00-14:15) ends.
+    assert datetime.fromisoformat(alternatives[0]) == local(MONDAY + timedelta(days=7), 14, 15)
     assert series_count() == 0
 
 
@@ -420,3 +419,21 @@ def test_a_therapist_sees_their_own_courses_but_changes_nothing(app, staff, pati
     assert alex.post(f"/desk/courses/{series_id}/add-visits",
                      data={"count": "1"}).status_code == 403
     assert len(course_starts(series_id)) == 4
+
+
+@pytest.fixture
+def csrf_on(app_settings):
+    app_settings["WTF_CSRF_ENABLED"] = True
+
+
+@pytest.mark.usefixtures("csrf_on")
+def test_a_course_posted_without_its_form_token_is_refused_and_books_nothing(desk, patient):
+    refused = desk.post("/desk/courses/new", data=course_form(patient, action="book"))
+    assert refused.status_code == 400
+    assert series_count() == 0
+    page = desk.get(f"/desk/courses/new?patient={patient}").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    booked = desk.post("/desk/courses/new",
+                       data=course_form(patient, action="book", csrf_token=token))
+    assert booked.status_code == 303
+    assert series_count() == 1
