@@ -19,6 +19,7 @@ from booking.desk import access, queries
 from booking.desk.access import DESK, EVERYONE, allowed
 from booking.desk.appointments import explain_refusal, prefill_booking
 from booking.desk.forms import (
+    WEEKDAY_NAMES,
     AddVisitsForm,
     AuthorisationForm,
     CancelFollowingForm,
@@ -337,7 +338,7 @@ def _course_page(series: AppointmentSeries, *, move_form=None, cancel_form=None,
         add_form=add_form or AddVisitsForm(formdata=None),
         authorisation_form=authorisation_form,
         problems=problems,
-        words=REFUSAL_WORDS,
+        weekday_names=[WEEKDAY_NAMES[WEEKDAYS.index(name)] for name in series.weekdays],
     ), status
 
 

@@ -202,46 +202,51 @@ class CourseForm(BookingForm):
 
 
 class MoveFollowingForm(FlaskForm):
-    """Move a visit of a course and every later one: to another weekday and/or time."""
+    """Move a visit of a course and every later one: to another weekday and/or time. (The
+    course's page holds four forms: each field has an id of its own.)"""
 
     # The visits to come are the choices shown; the one sent is checked against the course.
-    visit = SelectField("From the visit", validators=[DataRequired()], validate_choice=False)
+    visit = SelectField("From the visit", id="move-from", validators=[DataRequired()],
+                        validate_choice=False)
     weekday = SelectField(
         "To the weekday", choices=choices(zip(WEEKDAYS, WEEKDAY_NAMES, strict=True)),
-        validators=[DataRequired()],
+        id="move-weekday", validators=[DataRequired()],
     )
-    time = TimeField("At", validators=[DataRequired()])
+    time = TimeField("At", id="move-time", validators=[DataRequired()])
     override_reason = StringField(
-        "Override reason (only to waive notice or the booking window)",
+        "Override reason (only to waive notice or the booking window)", id="move-override",
         validators=[Optional(), Length(max=500)],
     )
 
 
 class CancelFollowingForm(FlaskForm):
     # The visits to come are the choices shown; the one sent is checked against the course.
-    visit = SelectField("From the visit", validators=[DataRequired()], validate_choice=False)
+    visit = SelectField("From the visit", id="cancel-from", validators=[DataRequired()],
+                        validate_choice=False)
     reason = StringField(
-        "Reason (the patient is told the visits are cancelled)",
+        "Reason (the patient is told the visits are cancelled)", id="cancel-reason",
         validators=[DataRequired(), Length(max=500)],
     )
 
 
 class AddVisitsForm(FlaskForm):
     count = IntegerField(
-        "Visits to add", validators=[DataRequired(), NumberRange(min=1, max=99)]
+        "Visits to add", id="add-count", validators=[DataRequired(), NumberRange(min=1, max=99)]
     )
     override_reason = StringField(
-        "Override reason (only to waive notice or the booking window)",
+        "Override reason (only to waive notice or the booking window)", id="add-override",
         validators=[Optional(), Length(max=500)],
     )
 
 
 class AuthorisationForm(FlaskForm):
     authorised_visits = IntegerField(
-        "Visits authorised by the insurer", validators=[Optional(), NumberRange(min=1, max=999)]
+        "Visits authorised by the insurer", id="authorisation-visits",
+        validators=[Optional(), NumberRange(min=1, max=999)],
     )
     authorised_until = DateField(
-        "Authorisation ends on", validators=[Optional(), WithinCalendar()]
+        "Authorisation ends on", id="authorisation-until",
+        validators=[Optional(), WithinCalendar()],
     )
 
 
