@@ -330,6 +330,27 @@ def test_moving_this_and_the_following_visits_to_friday_morning(desk, patient):
     assert len(moved) == 3
 
 
+def test_moving_a_course_onto_the_times_of_its_own_later_visits_is_no_conflict(desk, patient):
+    # Mondays and Wednesdays at 10:00 become Wednesdays and Fridays: each Monday visit moves
+    # onto the time its Wednesday visit holds until it moves on itself.
+    series_id = booked_course(desk, patient, weekdays=["mon", "wed"], time="10:00")
+    wednesday = MONDAY + timedelta(days=2)
+    first = db.session.scalars(
+        select(Appointment.id).where(Appointment.series_id == series_id)
+        .order_by(Appointment.start_at)
+    ).first()
+    answer = desk.post(f"/desk/courses/{series_id}/move-following",
+                       data={"visit": str(first), "weekday": "wed", "time": "10:00"})
+    assert answer.status_code == 303
+    assert course_starts(series_id) == [
+        (local(wednesday, 10), "confirmed"),
+        (local(FRIDAY, 10), "confirmed"),
+        (local(wednesday + timedelta(days=7), 10), "confirmed"),
+        (local(FRIDAY + timedelta(days=7), 10), "confirmed"),
+    ]
+    assert scheduling.appointments_overlapping_count() == 0
+
+
 def test_moving_the_following_visits_onto_a_taken_time_names_it_and_moves_nothing(
     desk, patient
 ):
