@@ -60,10 +60,10 @@ def patient(clinic):
     return visit.patient_id
 
 
-def course_form(patient_id: int, **changes) -> dict:
+def course_form(patient: int, **changes) -> dict:
     """Four visits, Mondays and Thursdays at 14:00 with Alex Rivera, from MONDAY."""
     form = {
-        "patient_id": str(patient_id),
+        "patient_id": str(patient),
         "service": "dry-needling",
         "therapist": "alex-rivera",
         "day": MONDAY.isoformat(),
@@ -233,6 +233,10 @@ def test_an_alternative_that_lands_on_another_visit_of_the_course_is_refused(des
         ({"visit-2": "next tuesday"}, 422, "visit-2: choose one of the times offered."),
         ({"visit-9": local(MONDAY, 15).isoformat()}, 422, "a visit the course no longer has"),
         ({"time": "20:00"}, 409, "outside the therapist&#39;s hours"),
+        ({"therapist": "jamie-lee"}, 422, "Jamie Lee, PT does not offer Dry needling session"),
+        ({"patient_id": "", "name": "Nia New", "email": "nia@example.com"}, 422,
+         "Dry needling session follows an evaluation"),
+        ({"patient_id": "", "name": "", "email": ""}, 422, "Give the patient&#39;s name"),
         ({"day": utc_now().astimezone(CLINIC_ZONE).date().isoformat()}, 409,
          "is too soon (inside the minimum notice)"),
     ],
