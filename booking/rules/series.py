@@ -8,7 +8,7 @@ crosses a daylight-saving change stays at 14:00 on both sides of it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -82,3 +82,29 @@ def days_around(day: date) -> tuple[date, date]:
     """The days whose free times are offered instead of one that is not free: it and its
     neighbours."""
     return day - timedelta(days=1), day + timedelta(days=1)
+
+
+def with_moved_visits(starts: Sequence[datetime], moved: Mapping[int, datetime]) -> list[datetime]:
+    """The series' starts with some visits (by index) moved to another start, one of the
+    alternatives chosen for it; each start stays an aware instant."""
+    if any(index not in range(len(starts)) for index in moved):
+        raise ValueError("a moved visit must be one of the series")
+    if any(start.utcoffset() is None for start in moved.values()):
+        raise ValueError("a moved visit needs a timezone-aware start")
+    return [
+        moved[index].astimezone(UTC) if index in moved else start
+        for index, start in enumerate(starts)
+    ]
+
+
+def overlapping_visits(starts: Sequence[datetime], span: timedelta) -> list[int]:
+    """The indexes of visits whose busy span (`span` from the start, buffer included) runs
+    into an earlier visit's of the same series: two visits moved onto one time."""
+    clashing = []
+    for index, start in enumerate(starts):
+        if any(
+            other < start + span and start < other + span
+            for other in starts[:index]
+        ):
+            clashing.append(index)
+    return clashing

@@ -10,7 +10,7 @@ lost a race as a whole, and the series is planned again to name what was taken.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -35,7 +35,9 @@ from booking.rules.series import (
     WEEKDAYS,
     days_around,
     nearest_alternatives,
+    overlapping_visits,
     series_starts,
+    with_moved_visits,
 )
 from booking.scheduling.appointments import (
     PatientDetails,
@@ -130,8 +132,11 @@ def plan_series(
     therapist_slug: str | None = None,
     override: StaffOverride | None = None,
     now: datetime | None = None,
+    moved: Mapping[int, datetime] | None = None,
 ) -> SeriesPlan:
     """Each visit of the series, free or not (and why not, with up to three alternatives).
+
+    `moved` gives some visits (by index) another start, one of the alternatives chosen.
 
     With no therapist named, the first therapist (clinic order) free for every visit is
     chosen; when none is, the one with the fewest visits taken, and the alternatives may come
@@ -141,7 +146,7 @@ def plan_series(
     now = now or utc_now()
     clinic = current_clinic()
     zone = zone_named(clinic.timezone)
-    starts = series_starts(first, weekdays, count, zone)
+    starts = with_moved_visits(series_starts(first, weekdays, count, zone), moved or {})
     visit = timedelta(minutes=service.duration_minutes)
     span = visit + timedelta(minutes=service.buffer_after_minutes)
     rules = booking_rules(service, clinic.slot_step_minutes, staff_override=override is not None)
@@ -164,6 +169,8 @@ def plan_series(
         [calendar] = therapist_calendars([therapist], *window)
         calendars[therapist.id] = calendar
         reasons = [availability.why_not_free(calendar, rules, zone, start, now) for start in starts]
+        for index in overlapping_visits(starts, span):  # two visits moved onto one time
+            reasons[index] = reasons[index] or availability.SlotRefusal.TAKEN
         taken = sum(reason is not None for reason in reasons)
         if best is None or taken < best[0]:
             best = (taken, therapist, reasons)
@@ -215,6 +222,7 @@ def preview_series(
     therapist_slug: str | None = None,
     override: StaffOverride | None = None,
     now: datetime | None = None,
+    moved: Mapping[int, datetime] | None = None,
 ) -> SeriesPlan:
     """What book_series would do, booking nothing: its refusal of the patient
     (EvaluationRequired), or each visit free or not."""
@@ -222,7 +230,7 @@ def preview_series(
     require_clinical_rules(service, identity, first, override)
     return plan_series(
         service, first, weekdays, count, therapist_slug=therapist_slug, override=override,
-        now=now,
+        now=now, moved=moved,
     )
 
 
@@ -238,6 +246,7 @@ def book_series(
     booked_by: str = "patient",
     override: StaffOverride | None = None,
     now: datetime | None = None,
+    moved: Mapping[int, datetime] | None = None,
 ) -> BookedSeries:
     """Book every visit of the series, or none: SeriesUnavailable names each visit not free.
 
@@ -253,7 +262,7 @@ def book_series(
     for _ in range(_WRITE_TRIES):
         plan = plan_series(
             service, first, weekdays, count,
-            therapist_slug=therapist_slug, override=override, now=now,
+            therapist_slug=therapist_slug, override=override, now=now, moved=moved,
         )
         if plan.conflicts:
             raise SeriesUnavailable(plan)
@@ -281,6 +290,11 @@ def book_series(
                 busy_until=visit.end + span,
                 status=AppointmentStatus.CONFIRMED,
                 notes=notes,
+                # What was given with this booking is this booking's, as for a single visit.
+                patient_phone=patient.phone,
+                patient_date_of_birth=patient.date_of_birth,
+                patient_guardian_name=patient.guardian_name,
+                patient_language=patient.language,
                 booked_by=booked_by,
                 evaluation_override=override.reason if override else "",
                 created_at=now,
