@@ -6,7 +6,8 @@ it was cancelled, so subscribed calendars remove it; a no-show is shown cancelle
 slot was not used). An event says the service and, unless the clinic chose "service" (clinic
 file `feed_details`), the patient's initials; never contact details or notes. It links to the
 visit's page in the back office, behind the staff login: for a call, that is where the number
-to call is. Only the front desk's clinic-wide feed says why a visit was called off.
+to call is. A visit of a weekly series says which of how many it is. Only the front desk's
+clinic-wide feed says why a visit was called off.
 
 The version (ETag) comes from one aggregate query plus what is already loaded, so an
 unchanged feed answers 304 without being built.
@@ -35,7 +36,7 @@ from booking.models import (
 )
 
 # Raised when what a feed says about a visit changes shape, so every ETag changes with it.
-FEED_FORMAT = 2
+FEED_FORMAT = 3
 
 # Shown cancelled in subscribed calendars: the visit is not (or did not) take place.
 _CALLED_OFF = (AppointmentStatus.CANCELLED, AppointmentStatus.NO_SHOW)
@@ -138,6 +139,21 @@ def build_feed(owner: Therapist | Clinic, clinic: Clinic, now: datetime) -> byte
     """The whole feed, as bytes of text/calendar."""
     with_initials = clinic.feed_details != "service"
     clinic_wide = isinstance(owner, Clinic)
+    # Which visit of its series each one is, counted over the whole series (visits before the
+    # feed's window, and cancelled ones, count too), for the series with a visit in the feed.
+    in_feed = select(Appointment.series_id).where(*_included(clinic_wide))
+    series_place = (
+        select(
+            Appointment.id.label("visit_id"),
+            func.row_number().over(
+                partition_by=Appointment.series_id,
+                order_by=(Appointment.start_at, Appointment.id),
+            ).label("number"),
+            func.count().over(partition_by=Appointment.series_id).label("total"),
+        )
+        .where(Appointment.series_id.in_(in_feed))
+        .subquery()
+    )
     rows = db.session.execute(
         select(
             Appointment.id,
@@ -153,10 +169,13 @@ def build_feed(owner: Therapist | Clinic, clinic: Clinic, now: datetime) -> byte
             Service.name.label("service"),
             Patient.name.label("patient"),
             Therapist.name.label("therapist"),
+            series_place.c.number,
+            series_place.c.total,
         )
         .join(Service, Service.id == Appointment.service_id)
         .join(Patient, Patient.id == Appointment.patient_id)
         .join(Therapist, Therapist.id == Appointment.therapist_id)
+        .outerjoin(series_place, series_place.c.visit_id == Appointment.id)
         .where(*_included(clinic_wide))
         .order_by(Appointment.start_at, Appointment.id),
         _window(owner, now),
@@ -186,22 +205,29 @@ def build_feed(owner: Therapist | Clinic, clinic: Clinic, now: datetime) -> byte
             description=event_description(
                 kind, status, cancel_reason if clinic_wide else None,
                 f"{visit_pages}{appointment_id}",
+                in_series=(number, total) if number else None,
             ),
             url=f"{visit_pages}{appointment_id}",
         )
         for (
             appointment_id, uid, sequence, status, cancel_reason, start, end, created, updated,
-            kind, service, patient, therapist,
+            kind, service, patient, therapist, number, total,
         ) in rows.tuples()
     )
     return feed_text(name=feed_name(owner, clinic), zone_name=clinic.timezone, events=events)
 
 
-def event_description(kind: str, status: str, reason: str | None, page: str) -> str:
-    """What an event says beyond its summary: how a call happens (the number is on the
-    visit's `page`, behind the staff login), and (`reason` given, in the clinic-wide feed
+def event_description(
+    kind: str, status: str, reason: str | None, page: str, *,
+    in_series: tuple[int, int] | None = None,
+) -> str:
+    """What an event says beyond its summary: which visit of its weekly series it is
+    (`in_series`: its number and the series' visits), how a call happens (the number is on
+    the visit's `page`, behind the staff login), and (`reason` given, in the clinic-wide feed
     only) why a visit was called off."""
     lines = []
+    if in_series is not None:
+        lines.append("Visit {} of {} of a weekly course.".format(*in_series))
     if kind == ServiceKind.CALL:
         # In the text too: Google Calendar shows an event's DESCRIPTION, not its URL.
         lines.append(f"A phone call: the number to call is on the visit's page: {page}")
