@@ -186,6 +186,12 @@ def test_a_time_chosen_for_a_taken_visit_is_checked_then_every_visit_is_booked_o
     assert series_token_of(again) == token
     assert counts() == (before[0] + 4, before[1] + 4)
 
+    # The same form changed (another name) after it booked: refused, nothing more booked.
+    other = client.post(DRY_NEEDLING, data={**book, "name": "Robin Other"})
+    assert other.status_code == 409
+    assert "This form has already booked weekly visits" in text_of(other)
+    assert counts() == (before[0] + 4, before[1] + 4)
+
     confirmation = client.get(f"/manage/{token}/confirmation")
     assert confirmation.status_code == 200
     text = text_of(confirmation)
