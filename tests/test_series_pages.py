@@ -9,6 +9,7 @@ it (appointments, reminders, the mail in the SMTP inbox).
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from html import unescape
 
 import pytest
@@ -417,3 +418,21 @@ def test_the_confirmation_mail_links_to_the_whole_series(client, smtp_inbox):
     text = mail.get_body(("plain",)).get_content()
     assert f"/manage/{token}\r\n" in text
     assert "See every visit, move or cancel one, or cancel the rest:" in text
+
+
+def test_two_visits_moved_onto_one_time_cannot_both_be_had(app):
+    from booking import scheduling
+
+    starts = mondays_and_thursdays(3, local(MONDAY, 14))
+    wednesday = local(MONDAY + timedelta(days=2), 10)
+    plan = scheduling.plan_series(
+        scheduling.bookable_service("dry-needling"), starts[0], [0, 3], 3,
+        therapist_slug="alex-rivera", moved={1: wednesday, 2: wednesday + timedelta(minutes=30)},
+    )
+    assert [(visit.start, visit.reason) for visit in plan.visits] == [
+        (starts[0], None), (wednesday, None), (wednesday + timedelta(minutes=30), "taken")]
+    with pytest.raises(ValueError, match="one of the series"):
+        scheduling.plan_series(
+            scheduling.bookable_service("dry-needling"), starts[0], [0, 3], 3,
+            therapist_slug="alex-rivera", moved={3: wednesday},
+        )

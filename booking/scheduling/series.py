@@ -163,13 +163,14 @@ def plan_series(
 
     # One therapist's calendar at a time, in clinic order: the first free for every visit
     # ends the search, so a busy clinic is read no further than needed.
+    clashing = overlapping_visits(starts, span)  # two visits moved onto one time
     calendars: dict[int, availability.TherapistCalendar] = {}
     best: tuple[int, Therapist, list[str | None]] | None = None
     for therapist in therapists:
         [calendar] = therapist_calendars([therapist], *window)
         calendars[therapist.id] = calendar
         reasons = [availability.why_not_free(calendar, rules, zone, start, now) for start in starts]
-        for index in overlapping_visits(starts, span):  # two visits moved onto one time
+        for index in clashing:
             reasons[index] = reasons[index] or availability.SlotRefusal.TAKEN
         taken = sum(reason is not None for reason in reasons)
         if best is None or taken < best[0]:
