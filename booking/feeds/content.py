@@ -139,21 +139,6 @@ def build_feed(owner: Therapist | Clinic, clinic: Clinic, now: datetime) -> byte
     """The whole feed, as bytes of text/calendar."""
     with_initials = clinic.feed_details != "service"
     clinic_wide = isinstance(owner, Clinic)
-    # Which visit of its series each one is, counted over the whole series (visits before the
-    # feed's window, and cancelled ones, count too), for the series with a visit in the feed.
-    in_feed = select(Appointment.series_id).where(*_included(clinic_wide))
-    series_place = (
-        select(
-            Appointment.id.label("visit_id"),
-            func.row_number().over(
-                partition_by=Appointment.series_id,
-                order_by=(Appointment.start_at, Appointment.id),
-            ).label("number"),
-            func.count().over(partition_by=Appointment.series_id).label("total"),
-        )
-        .where(Appointment.series_id.in_(in_feed))
-        .subquery()
-    )
     rows = db.session.execute(
         select(
             Appointment.id,
@@ -169,17 +154,16 @@ def build_feed(owner: Therapist | Clinic, clinic: Clinic, now: datetime) -> byte
             Service.name.label("service"),
             Patient.name.label("patient"),
             Therapist.name.label("therapist"),
-            series_place.c.number,
-            series_place.c.total,
+            Appointment.series_id,
         )
         .join(Service, Service.id == Appointment.service_id)
         .join(Patient, Patient.id == Appointment.patient_id)
         .join(Therapist, Therapist.id == Appointment.therapist_id)
-        .outerjoin(series_place, series_place.c.visit_id == Appointment.id)
         .where(*_included(clinic_wide))
         .order_by(Appointment.start_at, Appointment.id),
         _window(owner, now),
-    )
+    ).tuples().all()
+    places = places_in_series({row[-1] for row in rows if row[-1] is not None})
     address = clinic.address
     visit_pages = current_app.config["PUBLIC_BASE_URL"] + "/desk/appointments/"
     summaries: dict[tuple, str] = {}  # a busy feed has many visits per patient and service
@@ -205,16 +189,35 @@ def build_feed(owner: Therapist | Clinic, clinic: Clinic, now: datetime) -> byte
             description=event_description(
                 kind, status, cancel_reason if clinic_wide else None,
                 f"{visit_pages}{appointment_id}",
-                in_series=(number, total) if number else None,
+                in_series=places.get(appointment_id),
             ),
             url=f"{visit_pages}{appointment_id}",
         )
         for (
             appointment_id, uid, sequence, status, cancel_reason, start, end, created, updated,
-            kind, service, patient, therapist, number, total,
-        ) in rows.tuples()
+            kind, service, patient, therapist, _series_id,
+        ) in rows
     )
     return feed_text(name=feed_name(owner, clinic), zone_name=clinic.timezone, events=events)
+
+
+def places_in_series(series_ids: set[int]) -> dict[int, tuple[int, int]]:
+    """Which visit of its series each visit of these series is, and of how many: counted over
+    the whole series (visits before the feed's window, and cancelled ones, count too). A feed
+    with no series visit asks nothing more."""
+    if not series_ids:
+        return {}
+    rows = db.session.execute(
+        select(
+            Appointment.id,
+            func.row_number().over(
+                partition_by=Appointment.series_id,
+                order_by=(Appointment.start_at, Appointment.id),
+            ),
+            func.count().over(partition_by=Appointment.series_id),
+        ).where(Appointment.series_id.in_(sorted(series_ids)))
+    )
+    return {visit_id: (number, total) for visit_id, number, total in rows}
 
 
 def event_description(
