@@ -249,6 +249,24 @@ def test_the_evaluation_rule_is_checked_on_the_first_visit(client):
     assert counts() == (0, 0)
 
 
+def test_the_clearance_rule_is_checked_on_the_first_visit(client):
+    from booking.clinic import clinic_file
+    from tests.conftest import CLINIC_FILE
+
+    text = CLINIC_FILE.read_text(encoding="utf-8").replace(
+        'aftercare_advice = "dry-needling"\n', 'aftercare_advice = "dry-needling"\n'
+        'requires_clearance = true\n')
+    clinic_file.apply_clinic(clinic_file.parse_clinic_file(text, "clinic.toml"))
+    db.session.commit()
+    patient = evaluated(31)  # evaluated, but not cleared
+    before = counts()
+    for action in ("see-weekly-visits", "book-weekly-visits"):
+        answer = client.post(DRY_NEEDLING, data=weekly_form(patient, action=action))
+        assert answer.status_code == 422
+        assert "A therapist clears you for this first" in text_of(answer)
+    assert counts() == before
+
+
 def test_visits_taken_after_the_preview_book_nothing_and_are_named_again(client):
     patient = evaluated(24)
     form = weekly_form(patient, count=4)
