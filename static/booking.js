@@ -186,6 +186,11 @@
   if (summary) {
     summary.focus();
   }
+  // The weekly visits' preview is below the form: take the reader to it.
+  var preview = document.getElementById("series-preview-heading");
+  if (preview && !summary) {
+    preview.focus();
+  }
 
   noteZones(document);
 })();

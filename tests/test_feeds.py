@@ -532,3 +532,39 @@ def test_event_summaries_follow_the_clinic_setting():
     assert feed_content.event_summary("Call", "Pat Example", "Jamie Lee, PT") == (
         "Call (PE) with Jamie Lee, PT"
     )
+
+
+def test_each_visit_of_a_weekly_series_says_which_of_the_course_it_is_and_nothing_private(
+    client, clinic
+):
+    monday = next_weekday(0)
+    booked = scheduling.book_series(
+        scheduling.bookable_service("dry-needling"), local(monday, 14), [0, 3], 4,
+        scheduling.PatientDetails(name="Pat Q. Example", email="pat@example.com",
+                                  phone="+1 586 555 0123"),
+        therapist_slug="alex-rivera", notes="Sore knee since March", override=STAFF,
+        booked_by="staff:desk@clinic.example",
+    )
+    db.session.commit()
+    scheduling.cancel_appointment(booked.appointments[1], cancelled_by="patient")
+    db.session.commit()
+    single = visit(local(monday, 9))
+
+    for owner in (therapist("alex-rivera"), clinic):
+        response = get_feed(client, owner)
+        assert response.status_code == 200
+        _, by_icalendar, by_vobject = read_both(response.data)
+        descriptions = [
+            str(by_icalendar[appointment.calendar_uid]["DESCRIPTION"]).splitlines()[0]
+            for appointment in booked.appointments
+        ]
+        assert descriptions == [
+            f"Visit {number} of 4 of a weekly course." for number in range(1, 5)
+        ]
+        second = booked.appointments[1].calendar_uid
+        assert str(by_icalendar[second]["STATUS"]) == "CANCELLED"
+        assert by_vobject[booked.appointments[2].calendar_uid].description.value == (
+            "Visit 3 of 4 of a weekly course.")
+        assert "weekly course" not in str(by_icalendar[single.calendar_uid].get("DESCRIPTION", ""))
+        for private in ("pat@example.com", "586 555 0123", "Pat Q. Example", "Sore knee"):
+            assert private not in response.text

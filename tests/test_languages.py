@@ -19,7 +19,7 @@ from sqlalchemy import select
 from booking.clinic import clinic_file
 from booking.clinic.clinic_file import ClinicFileError
 from booking.extensions import db
-from booking.models import Appointment, Service
+from booking.models import Appointment, Service, utc_now
 from booking.notifications.dispatcher import send_due
 from booking.patients.manage_links import manage_token_for
 from tests.conftest import CLINIC_FILE, local, next_weekday
@@ -157,6 +157,57 @@ def test_every_patient_page_is_in_the_chosen_language_with_no_english_left(
         text = text_of(answer)
         left = [sentence for sentence in english if sentence in text]
         assert left == [], f"{url} in {language} still says {left}"
+
+
+@pytest.mark.usefixtures("smtp_settings")
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_weekly_visits_pages_and_mail_are_in_the_chosen_language(
+    client, smtp_inbox, language
+):
+    from tests.test_series import evaluated
+
+    patient = evaluated(40)
+    send_due(utc_now())
+    smtp_inbox.take()
+    english = english_sentences()
+    start = local(MONDAY, 14).isoformat()
+    form = {"start": start, "therapist": "alex-rivera", "visit_for": "me", "website": "",
+            "name": patient["name"], "email": patient["email"], "weekdays": ["mon", "thu"],
+            "count": "3", "action": "see-weekly-visits"}
+    path = f"/book/dry-needling/details?lang={language}"
+    preview = client.post(path, data=form)
+    assert preview.status_code == 200
+    html = preview.get_data(as_text=True)
+    previewed = re.search(r'id="previewed" name="previewed" type="hidden" value="([^"]+)"', html)
+    key = re.search(r'id="booking_key" name="booking_key" type="hidden" value="([^"]+)"', html)
+    booked = client.post(path, data={**form, "previewed": previewed.group(1),
+                                     "booking_key": key.group(1),
+                                     "action": "book-weekly-visits"})
+    assert booked.status_code == 303
+    confirmation = booked.headers["Location"]
+    token = confirmation.split("/")[2]
+    [first, *_] = db.session.scalars(
+        select(Appointment).where(Appointment.series_id.is_not(None))
+        .order_by(Appointment.start_at)).all()
+    visit = manage_token_for(first)
+    details = client.get("/book/dry-needling/details", query_string={
+        "start": start, "therapist": "alex-rivera", "lang": language})
+    for answer in (preview, details, client.get(confirmation), client.get(f"/manage/{token}"),
+                   client.get(f"/manage/{visit}"),
+                   client.get(f"/manage/{visit}/cancel?scope=following")):
+        assert answer.status_code == 200
+        html = answer.get_data(as_text=True)
+        assert f'<html lang="{language}" dir="{"rtl" if language == "ar" else "ltr"}">' in html
+        left = [sentence for sentence in english if sentence in text_of(answer)]
+        assert left == [], f"{answer.request.path} in {language} still says {left}"
+    # Opened afresh (from the mail, another browser): the language the series was booked in.
+    fresh = client.application.test_client().get(f"/manage/{token}")
+    assert f'<html lang="{language}"' in fresh.get_data(as_text=True)
+    send_due(utc_now())
+    [mail] = smtp_inbox.take()
+    assert mail["Content-Language"] == language
+    text = mail.get_body(("plain",)).get_content()
+    assert not [sentence for sentence in english if sentence in " ".join(text.split())]
 
 
 def test_an_arabic_page_is_right_to_left_with_arabic_dates(client):

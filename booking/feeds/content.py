@@ -6,7 +6,8 @@ it was cancelled, so subscribed calendars remove it; a no-show is shown cancelle
 slot was not used). An event says the service and, unless the clinic chose "service" (clinic
 file `feed_details`), the patient's initials; never contact details or notes. It links to the
 visit's page in the back office, behind the staff login: for a call, that is where the number
-to call is. Only the front desk's clinic-wide feed says why a visit was called off.
+to call is. A visit of a weekly series says which of how many it is. Only the front desk's
+clinic-wide feed says why a visit was called off.
 
 The version (ETag) comes from one aggregate query plus what is already loaded, so an
 unchanged feed answers 304 without being built.
@@ -35,7 +36,7 @@ from booking.models import (
 )
 
 # Raised when what a feed says about a visit changes shape, so every ETag changes with it.
-FEED_FORMAT = 2
+FEED_FORMAT = 3
 
 # Shown cancelled in subscribed calendars: the visit is not (or did not) take place.
 _CALLED_OFF = (AppointmentStatus.CANCELLED, AppointmentStatus.NO_SHOW)
@@ -153,6 +154,7 @@ def build_feed(owner: Therapist | Clinic, clinic: Clinic, now: datetime) -> byte
             Service.name.label("service"),
             Patient.name.label("patient"),
             Therapist.name.label("therapist"),
+            Appointment.series_id,
         )
         .join(Service, Service.id == Appointment.service_id)
         .join(Patient, Patient.id == Appointment.patient_id)
@@ -160,7 +162,8 @@ def build_feed(owner: Therapist | Clinic, clinic: Clinic, now: datetime) -> byte
         .where(*_included(clinic_wide))
         .order_by(Appointment.start_at, Appointment.id),
         _window(owner, now),
-    )
+    ).tuples().all()
+    places = places_in_series({row[-1] for row in rows if row[-1] is not None})
     address = clinic.address
     visit_pages = current_app.config["PUBLIC_BASE_URL"] + "/desk/appointments/"
     summaries: dict[tuple, str] = {}  # a busy feed has many visits per patient and service
@@ -186,22 +189,48 @@ def build_feed(owner: Therapist | Clinic, clinic: Clinic, now: datetime) -> byte
             description=event_description(
                 kind, status, cancel_reason if clinic_wide else None,
                 f"{visit_pages}{appointment_id}",
+                in_series=places.get(appointment_id),
             ),
             url=f"{visit_pages}{appointment_id}",
         )
         for (
             appointment_id, uid, sequence, status, cancel_reason, start, end, created, updated,
-            kind, service, patient, therapist,
-        ) in rows.tuples()
+            kind, service, patient, therapist, _series_id,
+        ) in rows
     )
     return feed_text(name=feed_name(owner, clinic), zone_name=clinic.timezone, events=events)
 
 
-def event_description(kind: str, status: str, reason: str | None, page: str) -> str:
-    """What an event says beyond its summary: how a call happens (the number is on the
-    visit's `page`, behind the staff login), and (`reason` given, in the clinic-wide feed
+def places_in_series(series_ids: set[int]) -> dict[int, tuple[int, int]]:
+    """Which visit of its series each visit of these series is, and of how many: counted over
+    the whole series (visits before the feed's window, and cancelled ones, count too). A feed
+    with no series visit asks nothing more."""
+    if not series_ids:
+        return {}
+    rows = db.session.execute(
+        select(
+            Appointment.id,
+            func.row_number().over(
+                partition_by=Appointment.series_id,
+                order_by=(Appointment.start_at, Appointment.id),
+            ),
+            func.count().over(partition_by=Appointment.series_id),
+        ).where(Appointment.series_id.in_(sorted(series_ids)))
+    )
+    return {visit_id: (number, total) for visit_id, number, total in rows}
+
+
+def event_description(
+    kind: str, status: str, reason: str | None, page: str, *,
+    in_series: tuple[int, int] | None = None,
+) -> str:
+    """What an event says beyond its summary: which visit of its weekly series it is
+    (`in_series`: its number and the series' visits), how a call happens (the number is on
+    the visit's `page`, behind the staff login), and (`reason` given, in the clinic-wide feed
     only) why a visit was called off."""
     lines = []
+    if in_series is not None:
+        lines.append("Visit {} of {} of a weekly course.".format(*in_series))
     if kind == ServiceKind.CALL:
         # In the text too: Google Calendar shows an event's DESCRIPTION, not its URL.
         lines.append(f"A phone call: the number to call is on the visit's page: {page}")

@@ -56,7 +56,7 @@ from booking.patients.languages import (
     in_language,
     text_direction,
 )
-from booking.patients.manage_links import manage_url_for
+from booking.patients.manage_links import manage_url_for, series_manage_url_for
 
 
 def sender_address(clinic: Clinic) -> str:
@@ -151,6 +151,8 @@ def _series_email_for(
             }
             for visit in visits
         ],
+        # Every visit of the series on one page: see them, move or cancel one, or the rest.
+        "series_url": series_manage_url_for(first.series),
     }
     first_when = values["visits"][0]["when"]
     count = len(visits)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from babel.dates import format_date, format_datetime, format_time
+from babel.dates import format_date, format_datetime, format_time, get_day_names
 from flask import has_request_context, request, session
 from flask_babel import get_locale
 
@@ -60,9 +60,13 @@ def _manage_link_language() -> str | None:
     token = (request.view_args or {}).get("token")
     if not token or not request.blueprint.endswith("manage"):
         return None
-    from booking.patients.manage_links import appointment_for_token
+    from booking.patients.manage_links import appointment_for_token, series_for_token
 
     appointment = appointment_for_token(token)
+    if appointment is None:  # a series' link: the language its visits were booked in
+        series = series_for_token(token)
+        appointment = series.appointments[0] if series is not None and series.appointments \
+            else None
     return appointment.patient_language if appointment is not None else None
 
 
@@ -144,6 +148,11 @@ def day_and_time_in_words(wall: datetime, language: str | None = None) -> str:
 def weekday_short(day: date, language: str | None = None) -> str:
     """'Mon', 'lun', 'الاثنين': a day chip's label."""
     return format_date(day, "EEE", locale=_locale(language))
+
+
+def weekday_name(number: int, language: str | None = None) -> str:
+    """'Monday', 'lunes', 'الاثنين' for 0 (Monday) to 6 (Sunday)."""
+    return get_day_names("wide", locale=_locale(language))[number]
 
 
 def month_name(day: date, language: str | None = None) -> str:

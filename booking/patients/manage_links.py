@@ -73,6 +73,10 @@ def series_token_for(series: AppointmentSeries) -> str:
     return _series_serializer().dumps([series.id, series.key])
 
 
+def series_manage_url_for(series: AppointmentSeries) -> str:
+    return f"{current_app.config['PUBLIC_BASE_URL']}/manage/{series_token_for(series)}"
+
+
 def series_for_token(token: str, series_id: int | None = None) -> AppointmentSeries | None:
     """The series this token opens (and only if it is `series_id`, when given)."""
     try:

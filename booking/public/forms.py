@@ -16,19 +16,23 @@ from wtforms import (
     EmailField,
     HiddenField,
     RadioField,
+    SelectField,
+    SelectMultipleField,
     StringField,
     TelField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from booking.models import Service, ServiceKind
 from booking.patients.details import BookingDetails, PatientDetails, details_context
 from booking.patients.form_errors import show_on_form
-from booking.patients.languages import current_language
+from booking.patients.languages import current_language, weekday_name
 from booking.public.problems import PageProblem
 from booking.rules.calendar_range import is_within_calendar
+from booking.rules.series import WEEKDAYS
 
 VISIT_FOR_ME = "me"
 VISIT_FOR_CHILD = "child"
@@ -187,6 +191,83 @@ class VisitDetailsForm(FlaskForm):
             "notes:control_characters": _("Remove the control characters from your note."),
             "notes": _("Write your note in at most 2000 characters."),
         }
+
+
+class WeeklyVisitsForm(VisitDetailsForm):
+    """The visit details, and "repeat weekly": the weekdays and how many visits (a service
+    with `max_series_visits`). Scheduling has the last word on the series; this form only
+    says in the patient's words what cannot be asked for.
+
+    The visits moved to an alternative come as `visit-N` (N from 1) holding the chosen start;
+    `previewed` is the pattern the patient last saw, so a choice made for one pattern is never
+    applied to another; `booking_key` makes a form sent twice book once.
+    """
+
+    weekdays = SelectMultipleField(
+        _l("On which days of the week?"),
+        choices=[SelectChoice(name, name) for name in WEEKDAYS],
+        option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False),
+        validate_choice=False,
+    )
+    count = SelectField(_l("How many visits, this one included?"), validate_choice=False)
+    previewed = HiddenField()
+    booking_key = HiddenField()
+
+    def __init__(self, *args, service: Service, series: bool = False, **kwargs):
+        super().__init__(*args, service=service, **kwargs)
+        self.asks_for_series = series  # False: a single visit, whatever the weekly fields say
+        self.weekdays.choices = [
+            SelectChoice(name, weekday_name(number)) for number, name in enumerate(WEEKDAYS)
+        ]
+        self.count.choices = [
+            SelectChoice(str(number), str(number))
+            for number in range(2, service.max_series_visits + 1)
+        ]
+        self.moved: dict[int, datetime] = {}
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if not self.asks_for_series:
+            return valid
+        if any(name not in WEEKDAYS for name in self.weekdays.data or []):
+            self.weekdays.errors = [_("Weekdays: choose days from the list.")]
+            valid = False
+        if self.visit_count is None:
+            self.count.errors = [_("Number of visits: choose from 2 to %(max)s.",
+                                   max=self.service.max_series_visits)]
+            valid = False
+        return valid
+
+    @property
+    def visit_count(self) -> int | None:
+        text = (self.count.data or "").strip()
+        if not text.isdigit() or not 2 <= int(text) <= self.service.max_series_visits:
+            return None
+        return int(text)
+
+    def weekday_numbers(self, first: datetime, zone) -> list[int]:
+        """The weekdays chosen (0 = Monday); none chosen: the first visit's."""
+        chosen = sorted({WEEKDAYS.index(name) for name in self.weekdays.data or []
+                         if name in WEEKDAYS})
+        return chosen or [first.astimezone(zone).weekday()]
+
+    def moved_visits(self) -> dict[int, datetime]:
+        """The alternatives chosen, by visit index from 0; PageProblem names a bad one."""
+        moved = {}
+        for name, text in request.form.items():
+            if not name.startswith("visit-") or not text.strip():
+                continue
+            number = name.removeprefix("visit-")
+            start = parse_start(text)
+            count = self.visit_count or 0
+            if not number.isdigit() or not 1 <= int(number) <= count or start is None:
+                raise PageProblem(
+                    400, _("Choose another time"),
+                    _("%(field)s: choose one of the times offered for that visit.", field=name),
+                    field=name,
+                )
+            moved[int(number) - 1] = start
+        return moved
 
 
 class CancelVisitForm(FlaskForm):

@@ -2,11 +2,15 @@
 (a POST after a confirmation step: mail scanners follow links) or move it, and after dry
 needling answer the check-in (the page asks; only its POST records).
 
+A series' link (its own token) shows every visit of the series, each with its status, and
+leads to each visit's own pages to move or cancel it, or to cancel it and the later ones.
+
 The signed token is the only key; a wrong or expired one gets the same 404 as no visit.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from flask import (
@@ -21,17 +25,23 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from pydantic import ValidationError
 
 from booking import scheduling
-from booking.calendars.ical import calendar_file
+from booking.calendars.ical import calendar_file, calendar_file_of_visits
 from booking.clinic.reference import current_clinic, zone_named
 from booking.extensions import limiter
-from booking.models import Appointment, AppointmentStatus, utc_now
+from booking.models import Appointment, AppointmentSeries, AppointmentStatus, utc_now
 from booking.patients.check_in import CheckInAnswers
 from booking.patients.details import NOTES_MAX
 from booking.patients.health_forms import visit_forms
-from booking.patients.manage_links import appointment_for_token
+from booking.patients.manage_links import (
+    appointment_for_token,
+    manage_token_for,
+    series_for_token,
+    series_token_for,
+)
 from booking.public.forms import (
     CancelVisitForm,
     CheckInForm,
@@ -78,12 +88,74 @@ def _visit_page(template: str, token: str, appointment: Appointment, **extra):
         template, clinic=clinic, appointment=appointment, token=token,
         changeable=changeable_online(appointment, utc_now()),
         google_link=google_calendar_link(appointment, clinic),
-        zone=zone_named(clinic.timezone), **extra,
+        zone=zone_named(clinic.timezone), in_series=_place_in_series(appointment), **extra,
     )
+
+
+@dataclass(frozen=True)
+class SeriesVisit:
+    """One visit of a series as its page lists it: its number, and its own manage token."""
+
+    appointment: Appointment
+    number: int
+    token: str
+    changeable: bool
+
+
+@dataclass(frozen=True)
+class PlaceInSeries:
+    """Where a visit stands in its series: "visit 3 of 6", and the visits from it on that a
+    cancellation of "this and the following" would cancel."""
+
+    series_token: str
+    number: int
+    total: int
+    following: list[SeriesVisit]
+
+
+def _series_visits(series: AppointmentSeries) -> list[SeriesVisit]:
+    now = utc_now()
+    return [
+        SeriesVisit(visit, number, manage_token_for(visit), changeable_online(visit, now))
+        for number, visit in enumerate(scheduling.series_visits(series), start=1)
+    ]
+
+
+def _place_in_series(appointment: Appointment) -> PlaceInSeries | None:
+    if appointment.series is None:
+        return None
+    visits = _series_visits(appointment.series)
+    [number] = [visit.number for visit in visits if visit.appointment.id == appointment.id]
+    following = [
+        visit for visit in visits[number - 1:]
+        if visit.appointment.status == AppointmentStatus.CONFIRMED
+    ]
+    return PlaceInSeries(series_token_for(appointment.series), number, len(visits), following)
+
+
+def _series_page(template: str, token: str, series: AppointmentSeries, **extra):
+    clinic = current_clinic()
+    visits = _series_visits(series)
+    return render_template(
+        template, clinic=clinic, series=series, token=token, visits=visits,
+        first=visits[0].appointment, zone=zone_named(clinic.timezone),
+        live=[visit for visit in visits if visit.appointment.is_live],
+        changeable=[visit for visit in visits if visit.changeable], **extra,
+    )
+
+
+def _after_change(token: str, appointment: Appointment):
+    """Back to the series' page for a visit of a series, else to the visit's own page."""
+    if appointment.series is not None:
+        return redirect(url_for(".show", token=series_token_for(appointment.series)), 303)
+    return redirect(url_for(".show", token=token), 303)
 
 
 @manage.get("/<token>")
 def show(token: str):
+    series = series_for_token(token)
+    if series is not None:
+        return _series_page("public/manage_series.html", token, series)
     appointment = appointment_for_link(token)
     return _visit_page("public/manage.html", token, appointment,
                        health_forms=visit_forms(appointment))
@@ -91,11 +163,17 @@ def show(token: str):
 
 @manage.get("/<token>/confirmation")
 def confirmation(token: str):
+    series = series_for_token(token)
+    if series is not None:
+        return _series_page("public/series_confirmation.html", token, series)
     return _visit_page("public/confirmation.html", token, appointment_for_link(token))
 
 
 @manage.get("/<token>/appointment.ics")
 def calendar(token: str):
+    series = series_for_token(token)
+    if series is not None:
+        return _series_calendar(series)
     appointment = appointment_for_link(token)
     method = "CANCEL" if appointment.status == AppointmentStatus.CANCELLED else "REQUEST"
     body = calendar_file(appointment, current_clinic(), method=method, now=utc_now(),
@@ -107,27 +185,69 @@ def calendar(token: str):
     )
 
 
+def _series_calendar(series: AppointmentSeries):
+    """Every visit still to take place, one event each (each its own UID, as in the mail)."""
+    visits = scheduling.series_visits(series)
+    live = [visit for visit in visits if visit.is_live]
+    body = calendar_file_of_visits(
+        live or visits, current_clinic(), method="REQUEST" if live else "CANCEL",
+        now=utc_now(), patient_as_attendee=False,
+    )
+    return Response(
+        body, mimetype="text/calendar",
+        headers={"Content-Disposition": 'attachment; filename="visits.ics"',
+                 "Cache-Control": "no-store"},
+    )
+
+
+# "this": the visit alone; "following": it and every later visit of its series.
+CANCEL_SCOPES = ("this", "following")
+
+
+def _cancel_scope(token: str, appointment: Appointment, scope: str) -> str:
+    if scope not in CANCEL_SCOPES or (scope == "following" and appointment.series is None):
+        raise PageProblem(
+            400, _("Choose what to cancel"),
+            _("Scope: choose this visit, or this visit and the following ones. Nothing was "
+              "cancelled."),
+            field="scope", back_url=url_for(".show", token=token),
+        )
+    return scope
+
+
 @manage.route("/<token>/cancel", methods=["GET", "POST"])
 @MANAGE_ACTION_LIMIT
 def cancel(token: str):
     if request.method == "POST":
         return _cancel_visit(token)
-    return _visit_page("public/cancel.html", token, appointment_for_link(token),
-                       form=CancelVisitForm())
+    appointment = appointment_for_link(token)
+    scope = _cancel_scope(token, appointment, request.args.get("scope", "this"))
+    return _visit_page("public/cancel.html", token, appointment, form=CancelVisitForm(),
+                       scope=scope)
 
 
 @writing
 def _cancel_visit(token: str):
     appointment = appointment_for_link(token)
     form = CancelVisitForm()
+    scope = _cancel_scope(token, appointment, request.form.get("scope", "this"))
     if not form.validate_on_submit():
-        return _visit_page("public/cancel.html", token, appointment, form=form), 400
+        return _visit_page("public/cancel.html", token, appointment, form=form,
+                           scope=scope), 400
     try:
-        scheduling.cancel_appointment(appointment, cancelled_by="patient")
+        if scope == "following":
+            cancelled = scheduling.cancel_following(appointment, cancelled_by="patient")
+        else:
+            cancelled = [scheduling.cancel_appointment(appointment, cancelled_by="patient")]
     except scheduling.AppointmentNotChangeable:
         return _cannot_change(token)
-    flash(_("Your visit is cancelled. An email to confirm it is on its way."))
-    return redirect(url_for(".show", token=token), 303)
+    if len(cancelled) == 1:
+        flash(_("Your visit is cancelled. An email to confirm it is on its way."))
+    else:
+        flash(ngettext("%(num)d visit is cancelled. One email to confirm them is on its way.",
+                       "%(num)d visits are cancelled. One email to confirm them is on its way.",
+                       len(cancelled)))
+    return _after_change(token, appointment)
 
 
 @manage.route("/<token>/reschedule", methods=["GET", "POST"])
@@ -166,7 +286,7 @@ def _reschedule_visit(token: str):
                  time=time_label(start.astimezone(zone)))
     flash(_("Your visit is moved to %(when)s. An email to confirm it is on its way.",
             when=moved_to))
-    return redirect(url_for(".show", token=token), 303)
+    return _after_change(token, appointment)
 
 
 def _reschedule_page(token: str, appointment: Appointment, form: RescheduleVisitForm):

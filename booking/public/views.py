@@ -8,6 +8,7 @@ so everything works without JavaScript; static/booking.js only adds to it.
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime
 from urllib.parse import urlencode
 
@@ -20,7 +21,7 @@ from sqlalchemy import select
 from booking import scheduling
 from booking.clinic.reference import ClinicNotConfigured, current_clinic, zone_named
 from booking.extensions import db, limiter
-from booking.models import Service, utc_now
+from booking.models import AppointmentSeries, Service, utc_now
 from booking.patients.languages import (
     LANGUAGE_NAMES,
     clinic_languages,
@@ -32,8 +33,14 @@ from booking.patients.languages import (
     text_direction,
     weekday_short,
 )
-from booking.patients.manage_links import manage_token_for
-from booking.public.forms import VisitDetailsForm, day_from_query, parse_start, week_from_query
+from booking.patients.manage_links import manage_token_for, series_token_for
+from booking.public.forms import (
+    VisitDetailsForm,
+    WeeklyVisitsForm,
+    day_from_query,
+    parse_start,
+    week_from_query,
+)
 from booking.public.health_forms import health_form_pages
 from booking.public.manage import manage
 from booking.public.problems import (
@@ -49,6 +56,8 @@ from booking.public.week_of_times import (
     time_label,
     week_of_free_times,
 )
+from booking.rules.series import WEEKDAYS
+from booking.scheduling import idempotency
 from booking.web.requests import writing
 
 public = Blueprint("public", __name__)
@@ -117,18 +126,25 @@ def choose_time(service_slug: str):
 @_BOOKING_ACTION
 def visit_details(service_slug: str):
     if request.method == "POST":
+        if request.form.get("action") == SEE_WEEKLY_VISITS:
+            return _preview_weekly_visits(service_slug)
+        if request.form.get("action") == BOOK_WEEKLY_VISITS:
+            return _book_weekly_visits(service_slug)
         return _book_visit(service_slug)
     service = scheduling.bookable_service(service_slug)
-    form = VisitDetailsForm(service=service)
+    form = _details_form(service)
     form.start.data = request.args.get("start", "")
     form.therapist.data = request.args.get("therapist", "")
-    return render_template("public/visit_details.html", **_details_page(service, form))
+    page = _details_page(service, form)
+    if isinstance(form, WeeklyVisitsForm):
+        form.weekdays.data = [WEEKDAYS[page["start"].astimezone(page["zone"]).weekday()]]
+    return render_template("public/visit_details.html", **page)
 
 
 @writing
 def _book_visit(service_slug: str):
     service = scheduling.bookable_service(service_slug)
-    form = VisitDetailsForm(service=service)
+    form = _details_form(service)
     page = _details_page(service, form)
     if form.is_from_a_bot:
         raise PageProblem(400, _("We could not accept this form"),
@@ -157,6 +173,137 @@ def _book_visit(service_slug: str):
                                nearest=nearest), 409
     return redirect(
         url_for("public.manage.confirmation", token=manage_token_for(appointment)), 303
+    )
+
+
+def _details_form(service: Service) -> VisitDetailsForm:
+    """The details form, with "repeat weekly" where the service is booked as a series."""
+    if service.max_series_visits > 0:
+        return WeeklyVisitsForm(service=service)
+    return VisitDetailsForm(service=service)
+
+
+# --- a weekly series of visits -------------------------------------------------------------
+
+SEE_WEEKLY_VISITS = "see-weekly-visits"
+BOOK_WEEKLY_VISITS = "book-weekly-visits"
+_SERIES_PAGE_SCOPE = "booking page: weekly visits"
+
+
+def _weekly_form(service_slug: str) -> tuple[WeeklyVisitsForm, dict]:
+    """The form and its page for a series, or PageProblem when the service has none."""
+    service = scheduling.bookable_service(service_slug)
+    if service.max_series_visits <= 0:
+        raise PageProblem(
+            422, _("This service is booked one visit at a time"),
+            _("Repeat weekly: %(service)s is not booked as weekly visits online. Nothing was "
+              "booked.", service=in_language(service, "name")),
+            field="count", back_url=url_for(".choose_time", service_slug=service.slug),
+        )
+    form = WeeklyVisitsForm(service=service, series=True)
+    page = _details_page(service, form)
+    if form.is_from_a_bot:
+        raise PageProblem(400, _("We could not accept this form"),
+                          _("Website: this field must be left empty. Nothing was booked."),
+                          field="website")
+    return form, page
+
+
+def _pattern_of(form: WeeklyVisitsForm, page: dict) -> str:
+    """The series asked for (first visit, weekdays, count, therapist) as one text: what the
+    patient saw previewed, so that alternatives chosen for it apply to it only."""
+    weekdays = form.weekday_numbers(page["start"], page["zone"])
+    return idempotency.fingerprint([page["start"].isoformat(), weekdays, form.visit_count,
+                                    form.therapist.data or ""])
+
+
+def _preview_weekly_visits(service_slug: str, *, refused: bool = False):
+    """Each visit of the series free or not, why not, and the nearest times to choose instead;
+    books nothing."""
+    form, page = _weekly_form(service_slug)
+    if not form.validate_on_submit():
+        return render_template("public/visit_details.html", **page), 422
+    service, start, zone = page["service"], page["start"], page["zone"]
+    moved = form.moved_visits() if form.previewed.data == _pattern_of(form, page) else {}
+    weekdays = form.weekday_numbers(start, zone)
+    try:
+        plan = scheduling.preview_series(
+            service, start, weekdays, form.visit_count, form.patient_details,
+            therapist_slug=form.therapist.data or None, chosen=moved,
+        )
+        if plan.conflicts and not form.therapist.data:
+            # A course is with one therapist: the times offered instead are theirs.
+            plan = scheduling.preview_series(
+                service, start, weekdays, form.visit_count, form.patient_details,
+                therapist_slug=plan.therapist.slug, chosen=moved,
+            )
+    except scheduling.EvaluationRequired:
+        return render_template(
+            "public/evaluation_required.html", clinic=page["clinic"], service=service,
+            evaluations=evaluations(),
+        ), 422
+    except scheduling.ClearanceRequired:
+        return clearance_required_page(service), 422
+    except scheduling.SlotUnavailable as refusal:  # no therapist offers it now
+        return render_template("public/visit_details.html", **page, refusal=refusal.reason,
+                               nearest=[]), 409
+    form.therapist.data = plan.therapist.slug
+    form.previewed.data = _pattern_of(form, page)
+    form.booking_key.data = form.booking_key.data or secrets.token_urlsafe(16)
+    page["therapist"] = plan.therapist
+    return render_template(
+        "public/visit_details.html", **page, plan=plan, moved=moved,
+        series_refused=refused,
+    ), 409 if refused else 200
+
+
+@writing
+def _book_weekly_visits(service_slug: str):
+    """Every visit of the series, or none: what was previewed, with the times chosen."""
+    form, page = _weekly_form(service_slug)
+    if not form.validate_on_submit():
+        return render_template("public/visit_details.html", **page), 422
+    if form.previewed.data != _pattern_of(form, page) or not form.booking_key.data:
+        # The days or the number changed since the preview: show the visits they make.
+        return _preview_weekly_visits(service_slug)
+    moved = form.moved_visits()
+    asked = {key: value for key, value in request.form.items(multi=True) if key != "csrf_token"}
+    try:
+        claimed = idempotency.claim(_SERIES_PAGE_SCOPE, form.booking_key.data,
+                                    idempotency.fingerprint(sorted(asked.items())))
+    except idempotency.IdempotencyKeyReused:
+        raise PageProblem(
+            409, _("These visits are already booked"),
+            _("This form has already booked weekly visits; nothing more was booked. Your "
+              "confirmation email has the link to see or change them."),
+        ) from None
+    if isinstance(claimed, idempotency.StoredAnswer):  # the same form sent twice
+        return _to_series_confirmation(claimed.body["series_id"])
+    try:
+        booked = scheduling.book_series(
+            page["service"], page["start"], form.weekday_numbers(page["start"], page["zone"]),
+            form.visit_count, form.patient_details, therapist_slug=form.therapist.data or None,
+            notes=form.notes, booked_by="patient", chosen=moved,
+        )
+    except scheduling.EvaluationRequired:
+        return render_template(
+            "public/evaluation_required.html", clinic=page["clinic"], service=page["service"],
+            evaluations=evaluations(),
+        ), 422
+    except scheduling.ClearanceRequired:
+        return clearance_required_page(page["service"]), 422
+    except scheduling.SlotUnavailable:
+        # Some visits were taken since the preview: nothing is booked (the answer's status
+        # rolls the claim back); the new preview says which, with their alternatives.
+        return _preview_weekly_visits(service_slug, refused=True)
+    idempotency.record(claimed, 201, {"series_id": booked.series.id})
+    return _to_series_confirmation(booked.series.id)
+
+
+def _to_series_confirmation(series_id: int):
+    series = db.session.get(AppointmentSeries, series_id)
+    return redirect(
+        url_for("public.manage.confirmation", token=series_token_for(series)), 303
     )
 
 

@@ -348,6 +348,11 @@ def book_series(
                 busy_until=visit.end + span,
                 status=AppointmentStatus.CONFIRMED,
                 notes=notes,
+                # What was given with this booking is this booking's, as for a single visit.
+                patient_phone=patient.phone,
+                patient_date_of_birth=patient.date_of_birth,
+                patient_guardian_name=patient.guardian_name,
+                patient_language=patient.language,
                 booked_by=booked_by,
                 evaluation_override=override.reason if override else "",
                 created_at=now,
