@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from booking.clinic.reference import clinic_zone
 from booking.extensions import db
@@ -117,8 +117,7 @@ def plan_for_series_booking(appointments: list[Appointment], now: datetime) -> N
 def plan_for_series_cancellation(appointments: list[Appointment], now: datetime) -> None:
     """Visits of one series cancelled together: nothing still waiting for any of them goes
     out, and one cancellation (on the first of them) tells the patient of them all."""
-    for appointment in appointments:
-        _drop_pending(appointment, tuple(NotificationKind))
+    _drop_pending(appointments, tuple(NotificationKind))
     if appointments:
         _add(appointments[0], NotificationKind.CANCELLATION, now)
 
@@ -219,13 +218,21 @@ def _add(
     return notification
 
 
-def _drop_pending(appointment: Appointment, kinds: tuple[str, ...]) -> None:
-    waiting = db.session.scalars(
-        select(Notification).where(
-            Notification.appointment_id == appointment.id,
+def _drop_pending(appointments: Appointment | list[Appointment], kinds: tuple[str, ...]) -> None:
+    """What still waits to be sent about these visits, of these kinds, will not be.
+
+    One statement, however many visits; rows this session holds are changed to match."""
+    if isinstance(appointments, Appointment):
+        appointments = [appointments]
+    if not appointments:
+        return
+    db.session.execute(
+        update(Notification)
+        .where(
+            Notification.appointment_id.in_([appointment.id for appointment in appointments]),
             Notification.status == NotificationStatus.PENDING,
             Notification.kind.in_([str(kind) for kind in kinds]),
         )
+        .values(status=NotificationStatus.DROPPED)
+        .execution_options(synchronize_session="evaluate")
     )
-    for notification in waiting:
-        notification.status = NotificationStatus.DROPPED

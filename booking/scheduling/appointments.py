@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import TextClause, bindparam, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from booking.clinic.reference import (
@@ -342,7 +343,7 @@ def reschedule_appointment(
     """Move a live appointment to another free slot (same service), keeping its id and UID."""
     now = now or utc_now()
     hold_write_lock()
-    db.session.refresh(appointment)
+    _refresh_with_people(appointment)
     _require_changeable(appointment, now)
     service = _service_facts(appointment.service)
     # A visit booked before its patient was found not cleared stays where it is (on the front
@@ -398,7 +399,7 @@ def cancel_appointment(
     """Cancel a live appointment; cancelling one already cancelled changes nothing."""
     now = now or utc_now()
     hold_write_lock()
-    db.session.refresh(appointment)
+    _refresh_with_people(appointment)
     if appointment.status == AppointmentStatus.CANCELLED:
         return appointment
     _require_changeable(appointment, now)
@@ -492,6 +493,18 @@ def undo_attendance(
 
 
 # --- inside the transaction ----------------------------------------------------------------
+
+
+def _refresh_with_people(appointment: Appointment) -> None:
+    """The appointment as committed now, with its patient and therapist, in one statement
+    (the mail to send and the time freed need them)."""
+    db.session.execute(
+        select(Appointment)
+        # By its identity: reading the id of a row a commit expired would load it first.
+        .where(Appointment.id == inspect(appointment).identity[0])
+        .options(joinedload(Appointment.patient), joinedload(Appointment.therapist))
+        .execution_options(populate_existing=True)
+    ).one()
 
 
 def _require_changeable(appointment: Appointment, now: datetime) -> None:
