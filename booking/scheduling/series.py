@@ -26,6 +26,7 @@ from booking.models import (
     AppointmentStatus,
     Service,
     Therapist,
+    audit,
     patient_identity,
     utc_now,
 )
@@ -294,19 +295,21 @@ def book_series(
             for name, value in (("service", service), ("therapist", therapist),
                                 ("patient", patient_row)):
                 set_committed_value(appointment, name, value)
-            _audit(
-                booked_by,
-                "booked",
-                appointment,
-                {
+        audit.record_each(
+            "booked",
+            actor=booked_by,
+            changes=[
+                (appointment.id, appointment.therapist_id, {
                     "service": service.slug,
                     "therapist": therapist.slug,
                     "start": appointment.start_at.isoformat(),
                     "series": series.id,
                     **({"override": override.reason} if override else {}),
-                },
-                now,
-            )
+                })
+                for appointment in appointments
+            ],
+            at=now,
+        )
         outbox.plan_for_series_booking(appointments, now)
         return BookedSeries(series, appointments)
     raise SlotUnavailable(
