@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import TextClause, bindparam, func, inspect, select, text
+from sqlalchemy import Boolean, TextClause, bindparam, column, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -33,6 +33,8 @@ from booking.models import (
     AppointmentStatus,
     Patient,
     Service,
+    WaitlistEntry,
+    WaitlistStatus,
     audit,
     new_calendar_uid,
     patient_identity,
@@ -264,7 +266,7 @@ def book_appointment(
         service, therapists, start, now, override=override, past_visit=past_visit
     )
 
-    patient_row = _patient_for(identity, patient, now)
+    patient_row, waits = _patient_and_waiting(identity, patient, service.id)
     end = start + timedelta(minutes=service.duration_minutes)
     for therapist in candidates:
         # PostgreSQL's exclusion constraint refuses an overlap that another host raced into:
@@ -316,7 +318,8 @@ def book_appointment(
             now,
         )
         outbox.plan_for_booking(appointment, now)
-        waitlist_offers.end_entries_for_booking(patient_row.identity, service.id, now)
+        if waits:
+            waitlist_offers.end_entries_for_booking(patient_row.identity, service.id, now)
         return appointment
     raise _lost_race()
 
@@ -598,9 +601,20 @@ def _patient_for(identity: str, details: PatientDetails, now: datetime) -> Patie
     contact details change only through the back office. The same new patient may be booking
     twice at once: the second insert waits for the first (on PostgreSQL) and uses its row.
     """
-    return db.session.scalars(
-        select(Patient).from_statement(_upsert_patient()),
+    return _patient_and_waiting(identity, details, None)[0]
+
+
+def _patient_and_waiting(
+    identity: str, details: PatientDetails, service_id: int | None
+) -> tuple[Patient, bool]:
+    """_patient_for, and in the same statement whether the patient waits on the waitlist for
+    the service: most do not, and their booking then skips ending their entries."""
+    waits = column("waits", Boolean)
+    return db.session.execute(
+        select(Patient, waits).from_statement(_upsert_patient()),
         {
+            "waited_service_id": service_id,
+            "waiting": WaitlistStatus.WAITING,
             "identity": identity,
             "name": " ".join(details.name.split()),
             "email": details.email.strip(),
@@ -619,12 +633,23 @@ def _patient_for(identity: str, details: PatientDetails, now: datetime) -> Patie
 def _upsert_patient() -> TextClause:
     """Insert the patient, or give back the row on record as it is (a no-op update, so that
     RETURNING answers either way)."""
-    table = Patient.__table__
+    table, entries = Patient.__table__, WaitlistEntry.__table__
     return _insert_returning(
         table,
         [column for column in table.c if column.name != "id"],
         "ON CONFLICT (identity) DO UPDATE SET identity = excluded.identity",
+        # Whether the patient waits for the service booked (see _patient_and_waiting).
+        also_returning=(
+            f"EXISTS (SELECT 1 FROM {entries.name} WHERE patient_identity = :identity"
+            " AND service_id = :waited_service_id AND status = :waiting) AS waits"
+        ),
+        also_columns=(column("waits", Boolean),),
+        also_parameters=(
+            bindparam("waited_service_id", type_=entries.c.service_id.type),
+            bindparam("waiting", type_=entries.c.status.type),
+        ),
     )
+
 
 
 @cache
@@ -636,17 +661,22 @@ def _insert_unless_overlapping() -> TextClause:
     )
 
 
-def _insert_returning(table, columns, on_conflict: str) -> TextClause:
+def _insert_returning(
+    table, columns, on_conflict: str, *, also_returning: str = "", also_columns=(),
+    also_parameters=(),
+) -> TextClause:
     names = ", ".join(column.name for column in columns)
     values = ", ".join(f":{column.name}" for column in columns)
-    returned = ", ".join(column.name for column in table.c)
+    returned = ", ".join([*(column.name for column in table.c), *filter(None, [also_returning])])
     return (
         text(
             f"INSERT INTO {table.name} ({names}) VALUES ({values}) {on_conflict} "
             f"RETURNING {returned}"
         )
-        .bindparams(*(bindparam(column.name, type_=column.type) for column in columns))
-        .columns(*table.c)
+        .bindparams(
+            *(bindparam(column.name, type_=column.type) for column in columns), *also_parameters
+        )
+        .columns(*table.c, *also_columns)
     )
 
 
