@@ -219,6 +219,34 @@ def test_time_off_and_a_new_service_length_from_another_worker_are_seen_at_once(
     assert len(longer) == 30
 
 
+def test_a_service_added_by_another_worker_is_offered_by_the_next_availability_request(
+    app, client, another_worker
+):
+    """The process's copy answers at once and is checked in the busy times' statement, or
+    after the answer: a copy older than the database is never the answer."""
+    monday = next_weekday(0)
+    unknown = client.get("/api/v1/availability", query_string={
+        "service": "ot-evaluation", "start": str(monday), "end": str(monday)})
+    assert unknown.status_code == 422
+    assert unknown.json["error"]["code"] == "unknown_service"
+
+    with another_worker.app_context():
+        text = CLINIC_FILE.read_text() + (
+            '\n[[services]]\nslug = "ot-evaluation"\nname = "Occupational therapy evaluation"'
+            '\nkind = "evaluation"\nduration_minutes = 60\nmin_notice_hours = 24'
+            '\nmax_advance_days = 60\n'
+        )
+        clinic_file.apply_clinic(clinic_file.parse_clinic_file(text, "clinic.toml"))
+        db.session.commit()
+
+    offered = client.get("/api/v1/availability", query_string={
+        "service": "ot-evaluation", "start": str(monday), "end": str(monday)})
+    assert offered.status_code == 200, offered.json
+    assert offered.json["service"] == "ot-evaluation"
+    assert offered.json["slots"] == []  # no therapist offers it yet
+    assert "ot-evaluation" in [service["slug"] for service in client.get("/api/v1/services").json]
+
+
 def test_a_change_rolled_back_elsewhere_is_never_seen(app, client, another_worker):
     monday = next_weekday(0)
     assert availability(client, monday, monday, therapist="jamie-lee")[0]["start"] == (

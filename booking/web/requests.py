@@ -20,6 +20,7 @@ from functools import wraps
 from flask import Flask, Response, current_app, make_response, request
 from sqlalchemy.exc import OperationalError
 
+from booking.clinic.reference import answer_from_kept_copy
 from booking.database import hold_write_lock, read_outside_a_transaction
 from booking.extensions import db
 
@@ -53,12 +54,14 @@ def writing(view):
 
 def reading(view):
     """The view only reads (availability, the lists of services and therapists): on
-    PostgreSQL its statements run without a transaction around them, two round trips fewer."""
+    PostgreSQL its statements run without a transaction around them, two round trips fewer;
+    and it answers from the process's copy of the reference data, whose revision is checked
+    by the statement reading the busy times, or after the answer (it may answer twice)."""
 
     @wraps(view)
     def run_reading(*args, **kwargs):
         read_outside_a_transaction()
-        return view(*args, **kwargs)
+        return answer_from_kept_copy(lambda: view(*args, **kwargs))
 
     return run_reading
 
