@@ -8,7 +8,7 @@ process and still right the moment anyone, in any process, changes them.
 from __future__ import annotations
 
 import contextlib
-from datetime import time, timedelta
+from datetime import UTC, time, timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -327,3 +327,14 @@ def test_a_feed_subscriber_whose_copy_is_current_costs_two_statements(client, cl
     assert answer.status_code == 304
     # The revision of the reference data and the feed's version: no clinic, no therapists.
     assert len([statement for statement in sent if not statement.startswith("BEGIN")]) == 2
+
+
+def test_instants_come_back_in_utc_whatever_the_servers_zone(client, clinic, book):
+    """PostgreSQL sessions are opened in UTC, so the thousands of busy times of a month are
+    read with nothing to convert; SQLite's text is read as UTC."""
+    visit = book("schedule-a-call", local(next_weekday(1), 10))
+    if db.engine.dialect.name == "postgresql":
+        assert db.session.execute(text("SHOW TimeZone")).scalar() == "UTC"
+    db.session.expire_all()
+    assert visit.start_at.tzinfo is UTC
+    assert visit.start_at == local(next_weekday(1), 10)

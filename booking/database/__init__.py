@@ -33,6 +33,10 @@ def engine_options(url: str, configured: dict) -> dict:
     if url.startswith("sqlite"):
         # Wait for the write lock rather than failing at once when bookings race.
         options.setdefault("connect_args", {}).setdefault("timeout", 30)
+    elif url.startswith("postgresql"):
+        # Instants come back in UTC, as the app keeps them, with nothing to convert (the
+        # server's own zone may be any). No query depends on the session's zone.
+        options.setdefault("connect_args", {}).setdefault("options", "-c TimeZone=UTC")
     return options
 
 
