@@ -79,9 +79,11 @@ def create_app(config=None) -> Flask:
     def healthz():
         # Reading the heartbeat is the database check too. A late dispatcher is shown, not a
         # 503: the web can still book; reminders wait in the outbox until a dispatcher runs.
+        from booking.database import read_outside_a_transaction
         from booking.models import dispatcher_state, last_dispatcher_run, utc_now
 
         try:
+            read_outside_a_transaction()  # connecting is part of the check
             last_run = last_dispatcher_run()
         except Exception:
             db.session.rollback()

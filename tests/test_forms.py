@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from booking import scheduling
 from booking.calendars.feed_tokens import clinic_feed_url, feed_url_for
 from booking.clinic import clinic_file
 from booking.clinic.reference import current_clinic
@@ -514,3 +515,33 @@ def test_a_patient_completes_the_screening_on_a_phone_by_keyboard_alone(
     assert signed.answers == {"pregnant": "no", "blood_thinners": "yes",
                               "other": "Sore left shoulder since October"}
     assert (signed.signed_by, signed.status) == ("Pat Example", "needs_review")
+
+
+def test_each_visit_of_a_series_gets_its_forms_reminder_until_the_form_is_signed(
+    client, screening
+):
+    later = MONDAY + timedelta(days=14)
+    pat = scheduling.PatientDetails(name="Pat Example", email="pat@example.com")
+    staff = scheduling.StaffOverride(staff="staff:desk@clinic.example", reason="cleared on paper")
+    first = scheduling.book_series(scheduling.bookable_service("dry-needling"), local(later, 9),
+                                   [0, 3], 3, pat, override=staff, booked_by="staff")
+    db.session.commit()
+
+    def forms_reminders(series) -> list:
+        return db.session.scalars(
+            select(Notification.due_at)
+            .where(Notification.appointment_id.in_([each.id for each in series.appointments]),
+                   Notification.kind == "forms_reminder")
+            .order_by(Notification.due_at)
+        ).all()
+
+    assert forms_reminders(first) == [
+        visit.start_at - timedelta(days=2) for visit in first.appointments
+    ]
+    assert sign(client, first.appointments[0], ALL_NO).status_code == 201
+    db.session.rollback()
+    second = scheduling.book_series(scheduling.bookable_service("dry-needling"),
+                                    local(later, 14), [0, 3], 3, pat, override=staff,
+                                    booked_by="staff")
+    db.session.commit()
+    assert forms_reminders(second) == []  # the signed form carries to these visits

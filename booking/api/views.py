@@ -58,7 +58,7 @@ from booking.patients.manage_links import (
     series_token_for,
 )
 from booking.scheduling import idempotency, waitlist
-from booking.web.requests import forget_transaction, show_problems_with, writing
+from booking.web.requests import forget_transaction, reading, show_problems_with, writing
 
 api = Blueprint("api", __name__)
 
@@ -85,6 +85,7 @@ _E404 = ("no appointment with that id and token", None)
     api, "/services", "GET", summary="The services a patient can book",
     responses={200: ("services", ServiceList)}, decorators=_READ,
 )
+@reading
 def list_services():
     services = [service for service in reference_data().services if service.active]
     return jsonify([_service_out(service).model_dump(mode="json") for service in services])
@@ -95,6 +96,7 @@ def list_services():
     query=TherapistQuery, responses={200: ("therapists", TherapistList), 422: _E422},
     decorators=_READ,
 )
+@reading
 def list_therapists(query: TherapistQuery):
     if query.service is not None:
         therapists = scheduling.therapists_offering(scheduling.offered_service(query.service))
@@ -108,6 +110,7 @@ def list_therapists(query: TherapistQuery):
     query=AvailabilityQuery, responses={200: ("free slots", AvailabilityOut), 422: _E422},
     decorators=_READ,
 )
+@reading
 def availability(query: AvailabilityQuery):
     service = scheduling.offered_service(query.service)
     zone = zone_named(query.tz) if query.tz else clinic_zone()

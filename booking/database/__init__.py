@@ -17,6 +17,7 @@ from booking.extensions import db
 # Connection option read when a transaction starts on SQLite: DEFERRED or IMMEDIATE.
 SQLITE_BEGIN = "sqlite_begin"
 _WRITE_LOCK_HELD = "write_lock_held"
+_READING_ONLY = "reading_only"
 
 
 def normalise_database_url(url: str) -> str:
@@ -32,6 +33,10 @@ def engine_options(url: str, configured: dict) -> dict:
     if url.startswith("sqlite"):
         # Wait for the write lock rather than failing at once when bookings race.
         options.setdefault("connect_args", {}).setdefault("timeout", 30)
+    elif url.startswith("postgresql"):
+        # Instants come back in UTC, as the app keeps them, with nothing to convert (the
+        # server's own zone may be any). No query depends on the session's zone.
+        options.setdefault("connect_args", {}).setdefault("options", "-c TimeZone=UTC")
     return options
 
 
@@ -102,6 +107,11 @@ def hold_write_lock() -> None:
     session = db.session()
     if session.info.get(_WRITE_LOCK_HELD):
         return
+    if session.info.get(_READING_ONLY):
+        # Its reads ran outside a transaction (read_outside_a_transaction): writing starts one.
+        if session.new or session.dirty or session.deleted:
+            raise RuntimeError("hold_write_lock() called with unsaved changes in the session")
+        session.rollback()
     if session.get_bind().dialect.name != "sqlite":
         session.info[_WRITE_LOCK_HELD] = True
         return
@@ -113,10 +123,27 @@ def hold_write_lock() -> None:
     session.info[_WRITE_LOCK_HELD] = True
 
 
+def read_outside_a_transaction() -> None:
+    """The session only reads until it ends: on PostgreSQL each statement runs on its own
+    (autocommit), which spares the BEGIN and ROLLBACK round trips around them.
+
+    Each statement sees what was committed when it began, as it would inside PostgreSQL's
+    READ COMMITTED transaction (its default, and ours). SQLite keeps its transaction: it is
+    in-process, a BEGIN costs it nothing. A write after it (hold_write_lock) starts a
+    transaction of its own.
+    """
+    session = db.session()
+    if session.in_transaction() or session.get_bind().dialect.name != "postgresql":
+        return
+    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    session.info[_READING_ONLY] = True
+
+
 @event.listens_for(Session, "after_transaction_end")
 def _forget_write_lock(session, transaction):
     if transaction.parent is None:
         session.info.pop(_WRITE_LOCK_HELD, None)
+        session.info.pop(_READING_ONLY, None)
 
 
 def is_exclusion_violation(error: IntegrityError) -> bool:

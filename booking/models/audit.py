@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import JSON, ForeignKey, Index, String, insert
 from sqlalchemy.orm import Mapped, mapped_column
 
 from booking.extensions import db
@@ -55,3 +55,25 @@ def record(
     )
     db.session.add(entry)
     return entry
+
+
+def record_each(
+    action: str,
+    *,
+    actor: str,
+    changes: list[tuple[int | None, int | None, dict]],
+    at: datetime | None = None,
+) -> None:
+    """The same action on several appointments (a series' visits), each entry as `record`
+    writes it, in one statement: `changes` holds (appointment_id, therapist_id, details)."""
+    if not changes:
+        return
+    at = at or utc_now()
+    db.session.execute(
+        insert(AuditEntry.__table__),
+        [
+            {"created_at": at, "actor": actor, "action": action, "appointment_id": appointment_id,
+             "therapist_id": therapist_id, "details": details}
+            for appointment_id, therapist_id, details in changes
+        ],
+    )

@@ -37,6 +37,16 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(UTC)
 
     def result_processor(self, dialect, coltype):
+        if dialect.name == "postgresql":
+            # psycopg hands back aware datetimes in the session's zone, UTC on our connections
+            # (database.engine_options): those are kept as they are. A month of busy times is
+            # thousands of them.
+            def read_aware(value):
+                if value is None or value.tzinfo is UTC:
+                    return value
+                return value.astimezone(UTC)
+
+            return read_aware
         if dialect.name != "sqlite":
             return super().result_processor(dialect, coltype)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 
 from booking.clinic.reference import clinic_zone
 from booking.extensions import db
@@ -21,7 +21,7 @@ from booking.models import (
     NotificationStatus,
     WaitlistOffer,
 )
-from booking.patients.health_forms import missing_forms
+from booking.patients.health_forms import missing_forms, visits_missing_forms
 
 # Reminders and aftercare notes are not sent at night (clinic wall clock): 21:00 until 08:00.
 QUIET_HOURS_START = time(21, 0)
@@ -107,18 +107,35 @@ def plan_for_cancellation(appointment: Appointment, now: datetime) -> None:
 
 def plan_for_series_booking(appointments: list[Appointment], now: datetime) -> None:
     """One confirmation for the whole series (on its first visit: the mail lists them all),
-    then each visit's own reminders and aftercare, as for a single booking."""
-    _add(appointments[0], NotificationKind.CONFIRMATION, now)
+    then each visit's own reminders and aftercare, as for a single booking.
+
+    Written in one statement, as plain rows: a series is a hundred of them, and the session
+    need not hold them."""
+    # One patient for every visit: without email (a walk-in), nothing is sent.
+    if not appointments or not appointments[0].patient.email:
+        return
     zone = clinic_zone()
+    missing = visits_missing_forms(appointments)
+    planned = [(appointments[0], NotificationKind.CONFIRMATION, now, 0)]
     for appointment in appointments:
-        _add_timed(appointment, now, zone)
+        planned += [
+            (appointment, kind, due, step)
+            for kind, due, step in _timed(appointment, now, zone, appointment.id in missing)
+        ]
+    db.session.execute(
+        insert(Notification.__table__),
+        [
+            {"appointment_id": appointment.id, "kind": kind, "step": step, "due_at": due,
+             "status": NotificationStatus.PENDING, "attempts": 0, "last_error": ""}
+            for appointment, kind, due, step in planned
+        ],
+    )
 
 
 def plan_for_series_cancellation(appointments: list[Appointment], now: datetime) -> None:
     """Visits of one series cancelled together: nothing still waiting for any of them goes
     out, and one cancellation (on the first of them) tells the patient of them all."""
-    for appointment in appointments:
-        _drop_pending(appointment, tuple(NotificationKind))
+    _drop_pending(appointments, tuple(NotificationKind))
     if appointments:
         _add(appointments[0], NotificationKind.CANCELLATION, now)
 
@@ -188,16 +205,31 @@ def plan_for_offer(offer: WaitlistOffer, due: datetime) -> Notification:
 
 def _add_timed(appointment: Appointment, now: datetime, zone: ZoneInfo | None = None) -> None:
     zone = zone or clinic_zone()
-    for step, due in enumerate(reminder_times(appointment, now, zone)):
-        if due is not None:
-            _add(appointment, NotificationKind.REMINDER, due, step=step)
-    for step, due in enumerate(aftercare_times(appointment, zone)):
-        _add(appointment, NotificationKind.AFTERCARE, due, step=step)
-    # Written whenever forms are missing now; the dispatcher drops it if they are completed
-    # before it is due.
+    for kind, due, step in _timed(appointment, now, zone):
+        _add(appointment, kind, due, step=step)
+
+
+def _timed(
+    appointment: Appointment, now: datetime, zone: ZoneInfo, forms_missing: bool | None = None
+) -> list[tuple[NotificationKind, datetime, int]]:
+    """The visit's reminders and aftercare, and its forms reminder, as (kind, due, step).
+
+    The forms reminder is written whenever forms are missing now (`forms_missing`, else
+    asked); the dispatcher drops it if they are completed before it is due."""
+    timed = [
+        (NotificationKind.REMINDER, due, step)
+        for step, due in enumerate(reminder_times(appointment, now, zone)) if due is not None
+    ]
+    timed += [
+        (NotificationKind.AFTERCARE, due, step)
+        for step, due in enumerate(aftercare_times(appointment, zone))
+    ]
     forms_due = forms_reminder_time(appointment, now, zone)
-    if forms_due is not None and missing_forms(appointment):
-        _add(appointment, NotificationKind.FORMS_REMINDER, forms_due)
+    if forms_due is not None and (
+        missing_forms(appointment) if forms_missing is None else forms_missing
+    ):
+        timed.append((NotificationKind.FORMS_REMINDER, forms_due, 0))
+    return timed
 
 
 def _add(
@@ -219,13 +251,21 @@ def _add(
     return notification
 
 
-def _drop_pending(appointment: Appointment, kinds: tuple[str, ...]) -> None:
-    waiting = db.session.scalars(
-        select(Notification).where(
-            Notification.appointment_id == appointment.id,
+def _drop_pending(appointments: Appointment | list[Appointment], kinds: tuple[str, ...]) -> None:
+    """What still waits to be sent about these visits, of these kinds, will not be.
+
+    One statement, however many visits; rows this session holds are changed to match."""
+    if isinstance(appointments, Appointment):
+        appointments = [appointments]
+    if not appointments:
+        return
+    db.session.execute(
+        update(Notification)
+        .where(
+            Notification.appointment_id.in_([appointment.id for appointment in appointments]),
             Notification.status == NotificationStatus.PENDING,
             Notification.kind.in_([str(kind) for kind in kinds]),
         )
+        .values(status=NotificationStatus.DROPPED)
+        .execution_options(synchronize_session="evaluate")
     )
-    for notification in waiting:
-        notification.status = NotificationStatus.DROPPED

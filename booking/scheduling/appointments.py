@@ -14,8 +14,9 @@ from datetime import date, datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import TextClause, bindparam, func, inspect, select, text
+from sqlalchemy import Boolean, TextClause, bindparam, column, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from booking.clinic.reference import (
@@ -32,6 +33,8 @@ from booking.models import (
     AppointmentStatus,
     Patient,
     Service,
+    WaitlistEntry,
+    WaitlistStatus,
     audit,
     new_calendar_uid,
     patient_identity,
@@ -263,7 +266,7 @@ def book_appointment(
         service, therapists, start, now, override=override, past_visit=past_visit
     )
 
-    patient_row = _patient_for(identity, patient, now)
+    patient_row, waits = _patient_and_waiting(identity, patient, service.id)
     end = start + timedelta(minutes=service.duration_minutes)
     for therapist in candidates:
         # PostgreSQL's exclusion constraint refuses an overlap that another host raced into:
@@ -315,7 +318,8 @@ def book_appointment(
             now,
         )
         outbox.plan_for_booking(appointment, now)
-        waitlist_offers.end_entries_for_booking(patient_row.identity, service.id, now)
+        if waits:
+            waitlist_offers.end_entries_for_booking(patient_row.identity, service.id, now)
         return appointment
     raise _lost_race()
 
@@ -342,7 +346,7 @@ def reschedule_appointment(
     """Move a live appointment to another free slot (same service), keeping its id and UID."""
     now = now or utc_now()
     hold_write_lock()
-    db.session.refresh(appointment)
+    _refresh_with_people(appointment)
     _require_changeable(appointment, now)
     service = _service_facts(appointment.service)
     # A visit booked before its patient was found not cleared stays where it is (on the front
@@ -398,7 +402,7 @@ def cancel_appointment(
     """Cancel a live appointment; cancelling one already cancelled changes nothing."""
     now = now or utc_now()
     hold_write_lock()
-    db.session.refresh(appointment)
+    _refresh_with_people(appointment)
     if appointment.status == AppointmentStatus.CANCELLED:
         return appointment
     _require_changeable(appointment, now)
@@ -494,6 +498,18 @@ def undo_attendance(
 # --- inside the transaction ----------------------------------------------------------------
 
 
+def _refresh_with_people(appointment: Appointment) -> None:
+    """The appointment as committed now, with its patient and therapist, in one statement
+    (the mail to send and the time freed need them)."""
+    db.session.execute(
+        select(Appointment)
+        # By its identity: reading the id of a row a commit expired would load it first.
+        .where(Appointment.id == inspect(appointment).identity[0])
+        .options(joinedload(Appointment.patient), joinedload(Appointment.therapist))
+        .execution_options(populate_existing=True)
+    ).one()
+
+
 def _require_changeable(appointment: Appointment, now: datetime) -> None:
     if appointment.status != AppointmentStatus.CONFIRMED:
         raise AppointmentNotChangeable(f"this appointment is {appointment.status}")
@@ -585,9 +601,20 @@ def _patient_for(identity: str, details: PatientDetails, now: datetime) -> Patie
     contact details change only through the back office. The same new patient may be booking
     twice at once: the second insert waits for the first (on PostgreSQL) and uses its row.
     """
-    return db.session.scalars(
-        select(Patient).from_statement(_upsert_patient()),
+    return _patient_and_waiting(identity, details, None)[0]
+
+
+def _patient_and_waiting(
+    identity: str, details: PatientDetails, service_id: int | None
+) -> tuple[Patient, bool]:
+    """_patient_for, and in the same statement whether the patient waits on the waitlist for
+    the service: most do not, and their booking then skips ending their entries."""
+    waits = column("waits", Boolean)
+    return db.session.execute(
+        select(Patient, waits).from_statement(_upsert_patient()),
         {
+            "waited_service_id": service_id,
+            "waiting": WaitlistStatus.WAITING,
             "identity": identity,
             "name": " ".join(details.name.split()),
             "email": details.email.strip(),
@@ -606,12 +633,23 @@ def _patient_for(identity: str, details: PatientDetails, now: datetime) -> Patie
 def _upsert_patient() -> TextClause:
     """Insert the patient, or give back the row on record as it is (a no-op update, so that
     RETURNING answers either way)."""
-    table = Patient.__table__
+    table, entries = Patient.__table__, WaitlistEntry.__table__
     return _insert_returning(
         table,
         [column for column in table.c if column.name != "id"],
         "ON CONFLICT (identity) DO UPDATE SET identity = excluded.identity",
+        # Whether the patient waits for the service booked (see _patient_and_waiting).
+        also_returning=(
+            f"EXISTS (SELECT 1 FROM {entries.name} WHERE patient_identity = :identity"
+            " AND service_id = :waited_service_id AND status = :waiting) AS waits"
+        ),
+        also_columns=(column("waits", Boolean),),
+        also_parameters=(
+            bindparam("waited_service_id", type_=entries.c.service_id.type),
+            bindparam("waiting", type_=entries.c.status.type),
+        ),
     )
+
 
 
 @cache
@@ -623,17 +661,22 @@ def _insert_unless_overlapping() -> TextClause:
     )
 
 
-def _insert_returning(table, columns, on_conflict: str) -> TextClause:
+def _insert_returning(
+    table, columns, on_conflict: str, *, also_returning: str = "", also_columns=(),
+    also_parameters=(),
+) -> TextClause:
     names = ", ".join(column.name for column in columns)
     values = ", ".join(f":{column.name}" for column in columns)
-    returned = ", ".join(column.name for column in table.c)
+    returned = ", ".join([*(column.name for column in table.c), *filter(None, [also_returning])])
     return (
         text(
             f"INSERT INTO {table.name} ({names}) VALUES ({values}) {on_conflict} "
             f"RETURNING {returned}"
         )
-        .bindparams(*(bindparam(column.name, type_=column.type) for column in columns))
-        .columns(*table.c)
+        .bindparams(
+            *(bindparam(column.name, type_=column.type) for column in columns), *also_parameters
+        )
+        .columns(*table.c, *also_columns)
     )
 
 

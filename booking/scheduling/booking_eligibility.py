@@ -69,6 +69,12 @@ def is_cleared_for(patient: Patient | None, service) -> bool:
     return is_cleared(decision_in_force(patient, service))
 
 
+def asks_for_patient_record(service) -> bool:
+    """Whether online_booking_refusal looks at the patient's record for this service (when it
+    does not, there is no need to read the record)."""
+    return bool(service.requires_evaluation or service.requires_clearance)
+
+
 def online_booking_refusal(service, patient: Patient | None, start: datetime) -> str | None:
     """The code of the rule that keeps this patient from booking `service` at `start` online
     (`evaluation_required`, `clearance_required`), or None when they may."""

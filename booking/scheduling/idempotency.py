@@ -49,16 +49,17 @@ def claim(scope: str, key: str, request_fingerprint: str) -> StoredAnswer | Idem
         response_body={},
         created_at=utc_now(),
     )
-    inserted = db.session.execute(
+    # The new key's row comes back from the INSERT itself; only a key already taken is read.
+    claimed = db.session.scalars(
         statement.on_conflict_do_nothing(index_elements=["scope", "key"]).returning(
-            IdempotencyKey.id
+            IdempotencyKey
         )
-    ).scalar()
+    ).first()
+    if claimed is not None:
+        return claimed
     stored = db.session.scalars(
         select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
     ).one()
-    if inserted is not None:
-        return stored
     if stored.request_fingerprint != request_fingerprint:
         raise IdempotencyKeyReused(key)
     return StoredAnswer(stored.response_status, stored.response_body)

@@ -362,24 +362,26 @@ def book_series(
         ]
         if not _write_unless_overlapping([series, *appointments], savepoint=True):
             continue  # PostgreSQL refused an overlap: another booking won a visit
-        for index, appointment in enumerate(appointments):
+        for appointment in appointments:
             for name, value in (("service", service), ("therapist", therapist),
                                 ("patient", patient_row)):
                 set_committed_value(appointment, name, value)
-            _audit(
-                booked_by,
-                "booked",
-                appointment,
-                {
+        audit.record_each(
+            "booked",
+            actor=booked_by,
+            changes=[
+                (appointment.id, appointment.therapist_id, {
                     "service": service.slug,
                     "therapist": therapist.slug,
                     "start": appointment.start_at.isoformat(),
                     "series": series.id,
                     **({"alternative_chosen": True} if index in chosen else {}),
                     **({"override": override.reason} if override else {}),
-                },
-                now,
-            )
+                })
+                for index, appointment in enumerate(appointments)
+            ],
+            at=now,
+        )
         outbox.plan_for_series_booking(appointments, now)
         return BookedSeries(series, appointments)
     raise SlotUnavailable(

@@ -12,13 +12,20 @@ from datetime import date, datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select, union_all
+from sqlalchemy import bindparam, null, select, union_all
 
-from booking.clinic.reference import ServiceFacts, TherapistFacts, reference_data
+from booking.clinic.reference import (
+    ServiceFacts,
+    TherapistFacts,
+    check_revision,
+    reference_data,
+    unchecked_revision,
+)
 from booking.extensions import db
 from booking.models import (
     Appointment,
     AppointmentStatus,
+    Clinic,
     ExternalBusyTime,
     Service,
     Therapist,
@@ -94,9 +101,15 @@ def therapist_calendars(
         ignored.append(ignore_appointment_id)
     if ignored:
         parameters["ignored_appointments"] = ignored
-    statement = _busy_spans(ignoring=bool(ignored))
+    # The reference data in use may be the process's copy unchecked: its revision is read
+    # in this same statement (a row of its own, with no start).
+    to_check = unchecked_revision()
+    statement = _busy_spans(ignoring=bool(ignored), with_revision=to_check is not None)
     for therapist_id, start, end in db.session.connection().execute(statement, parameters).all():
-        busy[therapist_id].append(Interval(start, end))
+        if start is None:
+            check_revision(therapist_id)
+        else:
+            busy[therapist_id].append(Interval(start, end))
     # Time off is wall clock; a day either side covers any zone offset.
     local_from = window_start.replace(tzinfo=None) - timedelta(days=1)
     local_to = window_end.replace(tzinfo=None) + timedelta(days=1)
@@ -115,7 +128,7 @@ def therapist_calendars(
 
 
 @cache
-def _busy_spans(*, ignoring: bool):
+def _busy_spans(*, ignoring: bool, with_revision: bool = False):
     """(therapist id, start, end) of every busy span of some therapists in a window: live
     appointments and the therapists' own calendars kept elsewhere (booking/calendars).
 
@@ -143,4 +156,9 @@ def _busy_spans(*, ignoring: bool):
         ExternalBusyTime.start_at < window_end,
         ExternalBusyTime.end_at > window_start,
     )
-    return union_all(appointments, elsewhere)
+    if not with_revision:
+        return union_all(appointments, elsewhere)
+    revision = select(
+        Clinic.reference_revision, null().label("start_at"), null().label("busy_until")
+    )
+    return union_all(appointments, elsewhere, revision)

@@ -15,9 +15,9 @@ from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import Row, or_, select, update
+from sqlalchemy import Row, exists, or_, select, update
 
-from booking.clinic.reference import current_clinic, zone_named
+from booking.clinic.reference import current_clinic, reference_data, service_row, zone_named
 from booking.database import hold_write_lock, is_postgresql
 from booking.extensions import db
 from booking.models import (
@@ -28,13 +28,15 @@ from booking.models import (
     WaitlistEntry,
     WaitlistOffer,
     WaitlistStatus,
-    therapist_services,
     utc_now,
 )
 from booking.notifications import outbox
 from booking.rules import availability
 from booking.rules import waitlist as waitlist_rules
-from booking.scheduling.booking_eligibility import online_booking_refusal
+from booking.scheduling.booking_eligibility import (
+    asks_for_patient_record,
+    online_booking_refusal,
+)
 from booking.scheduling.therapist_time import booking_rules, local_day_bounds, therapist_calendars
 
 # Entries are read oldest first, a page at a time, until the freed times are offered: most
@@ -248,11 +250,15 @@ def _offers_to_eligible(candidates, therapist: Therapist, now: datetime, mail_le
     """Offers (and their mail) to those of the candidates whom the booking rules let book."""
     if not candidates:
         return []
-    identities = {entry.patient_identity for entry, *_ in candidates}
-    patients = {
-        patient.identity: patient
-        for patient in db.session.scalars(select(Patient).where(Patient.identity.in_(identities)))
-    }
+    patients = {}
+    if any(asks_for_patient_record(service) for _, service, *_ in candidates):
+        identities = {entry.patient_identity for entry, *_ in candidates}
+        patients = {
+            patient.identity: patient
+            for patient in db.session.scalars(
+                select(Patient).where(Patient.identity.in_(identities))
+            )
+        }
     offers = []
     for entry, service, start_at, claim_by in candidates:
         if online_booking_refusal(service, patients.get(entry.patient_identity), start_at):
@@ -274,34 +280,47 @@ def _offers_to_eligible(candidates, therapist: Therapist, now: datetime, mail_le
 
 def _services_waited_for(therapist: Therapist, services: list[Service] | None,
                          first_day: date, last_day: date) -> list[Service]:
-    """Those of the services (or of the therapist's) that someone waits for on these days."""
-    offered = select(therapist_services.c.service_id).where(
-        therapist_services.c.therapist_id == therapist.id
-    )
-    if services is not None:
-        offered = offered.where(
-            therapist_services.c.service_id.in_([service.id for service in services])
-        )
-    waited = (
-        _waiting_query(therapist, offered.scalar_subquery(), first_day, last_day)
-        .with_only_columns(WaitlistEntry.service_id)
-        .distinct()
-    )
-    ids = list(db.session.scalars(waited))
-    if not ids:
+    """Those of the services (or of the therapist's) that someone waits for on these days.
+
+    One statement: for each service the therapist offers, whether one entry waits (the
+    waiting index finds the first without reading the thousands behind it)."""
+    facts = reference_data()
+    offered = facts.therapist_with_id(therapist.id)
+    wanted = None if services is None else {service.id for service in services}
+    candidates = [
+        service_id for service_id in (offered.service_ids if offered else ())
+        if (wanted is None or service_id in wanted)
+        and (service := facts.service_with_id(service_id)) is not None and service.active
+    ]
+    if not candidates:
         return []
-    return list(db.session.scalars(
-        select(Service).where(Service.id.in_(ids), Service.active.is_(True))
+    someone_waits = exists().where(
+        WaitlistEntry.service_id == Service.id,
+        *_waiting_for(therapist, first_day, last_day),
+    )
+    ids = set(db.session.scalars(
+        select(Service.id).where(Service.id.in_(candidates), someone_waits)
     ))
+    return [
+        service_row(facts.service_with_id(service_id))
+        for service_id in candidates if service_id in ids
+    ]
+
+
+def _waiting_for(therapist: Therapist, first_day: date, last_day: date) -> list:
+    """An entry still waiting, for this therapist or anyone, on one of these days."""
+    return [
+        WaitlistEntry.status == WaitlistStatus.WAITING,
+        or_(WaitlistEntry.therapist_id.is_(None), WaitlistEntry.therapist_id == therapist.id),
+        WaitlistEntry.available_from <= last_day,
+        WaitlistEntry.until >= first_day,
+    ]
 
 
 def _waiting_query(therapist: Therapist, service_ids, first_day: date, last_day: date):
     return select(WaitlistEntry).where(
-        WaitlistEntry.status == WaitlistStatus.WAITING,
         WaitlistEntry.service_id.in_(service_ids),
-        or_(WaitlistEntry.therapist_id.is_(None), WaitlistEntry.therapist_id == therapist.id),
-        WaitlistEntry.available_from <= last_day,
-        WaitlistEntry.until >= first_day,
+        *_waiting_for(therapist, first_day, last_day),
     )
 
 
