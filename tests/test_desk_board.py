@@ -201,7 +201,7 @@ def test_the_dashboard_draws_its_charts_and_passes_axe(app, staff, live_server, 
     _log_in(page, live_server, "admin@clinic.example")
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(f"{live_server}/desk/dashboard")
-    assert page.locator("canvas[data-chart]").count() == 4
+    assert page.locator("canvas[data-chart]").count() == 5
     # Chart.js has drawn: its canvases have a size of their own.
     assert page.evaluate("() => document.querySelector('canvas[data-chart]').width") > 0
     assert_accessible(page)
