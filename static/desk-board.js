@@ -17,6 +17,10 @@ document.addEventListener("DOMContentLoaded", () => {
   const pad = (number) => String(number).padStart(2, "0");
   const dayOf = (date) => `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
   const timeOf = (date) => `${pad(date.getHours())}:${pad(date.getMinutes())}`;
+  // The visit's place in its series, its forms and the patient's clearance, as one line.
+  const detailsOf = (props) => [props.series, props.forms,
+                                props.clearance && `clearance: ${props.clearance}`]
+    .filter(Boolean).join(" · ");
   const say = (text, problem) => {
     message.textContent = text;
     message.classList.toggle("error", Boolean(problem));
@@ -73,7 +77,9 @@ document.addEventListener("DOMContentLoaded", () => {
       if (info.event.display === "background") return "";
       const props = info.event.extendedProps;
       const nodes = [["visit-time", info.timeText], ["visit-patient", info.event.title],
-                     ["visit-service", props.service], ["visit-status", props.status]]
+                     ["visit-service", props.service], ["visit-status", props.status],
+                     ["visit-details", detailsOf(props)]]
+        .filter(([, text]) => text)
         .map(([name, text]) => {
           const span = document.createElement("span");
           span.className = name;
@@ -85,8 +91,9 @@ document.addEventListener("DOMContentLoaded", () => {
     eventDidMount: (info) => {
       if (info.event.display === "background") return;
       const props = info.event.extendedProps;
-      info.el.setAttribute("title",
-        `${info.timeText} ${info.event.title}, ${props.service}, ${props.status}`);
+      const details = detailsOf(props);
+      info.el.setAttribute("title", `${info.timeText} ${info.event.title}, ${props.service}, `
+        + `${props.status}${details ? `, ${details}` : ""}`);
       info.el.setAttribute("tabindex", "0");
       info.el.setAttribute("role", "button");
       info.el.addEventListener("keydown", (event) => {
@@ -148,6 +155,7 @@ document.addEventListener("DOMContentLoaded", () => {
     const form = document.getElementById("move-form");
     document.getElementById("move-what").textContent =
       `${event.title}, ${event.extendedProps.service}`;
+    document.getElementById("move-details").textContent = detailsOf(event.extendedProps);
     const therapists = document.getElementById("move-therapist");
     therapists.textContent = "";
     for (const resource of resources) {

@@ -1,17 +1,25 @@
 """The board in Chromium: visits dragged to another time and therapist (the database and the
 audit log change), a drop on a taken time put back with the rule that refused it, a click at
-14:30 that books 14:30, a keyboard-only move, and a therapist who sees only their column."""
+14:30 that books 14:30, a keyboard-only move, and a therapist who sees only their column.
+And what the board and the visit's page say of a visit: its place in its series, its forms
+and the patient's clearance."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
+from booking import scheduling
 from booking.extensions import db
-from booking.models import Appointment, AuditEntry
-from tests.conftest import local, next_weekday, screenshot
+from booking.models import Appointment, AuditEntry, Service
+from booking.rules.clinical import ClearanceDecision
+from booking.scheduling.clearances import record_clearance
+from tests.conftest import CLINIC_ZONE, local, next_weekday, screenshot
 from tests.desk_staff import PASSWORD, signed_in, staff_logins
 from tests.test_desk_browser import assert_accessible
+from tests.test_forms import clinic_file_with_forms, load
 
 
 @pytest.fixture
@@ -219,3 +227,72 @@ def test_the_patient_search_answers_as_a_phone_is_typed(app, staff, book, live_s
     assert "Other Person" not in page.inner_text("#patient-results")
     page.click("#patient-results a")
     assert "For Maria Gonzalez" in page.inner_text("p.chosen")
+
+
+@pytest.fixture
+def needling_course(clinic):
+    """Pat evaluated on a Monday, then a course of four dry needling visits (Mondays and
+    Thursdays at 14:00 from the next week) booked by the desk before any clearance; the
+    clinic's dry needling asks for its screening form and a therapist's clearance."""
+    load(clinic_file_with_forms().replace(
+        'aftercare_advice = "dry-needling"\n',
+        'aftercare_advice = "dry-needling"\nrequires_clearance = true\n',
+    ))
+    monday = next_weekday(0)
+    pat = scheduling.PatientDetails(name="Pat Example", email="pat@example.com")
+    scheduling.book_appointment(scheduling.bookable_service("pt-evaluation"), local(monday, 9),
+                                pat, therapist_slug="alex-rivera")
+    course = scheduling.book_series(
+        scheduling.bookable_service("dry-needling"), local(monday + timedelta(days=7), 14),
+        [0, 3], 4, pat, therapist_slug="alex-rivera", booked_by="staff:desk@clinic.example",
+        override=scheduling.StaffOverride("staff:desk@clinic.example", "cleared by phone"),
+    )
+    db.session.commit()
+    return scheduling.series_visits(course.series)
+
+
+def _board_visit(client, visit) -> dict:
+    day = visit.start_at.astimezone(CLINIC_ZONE).date()
+    answer = client.get(f"/desk/board/events?start={day}&end={day + timedelta(days=1)}")
+    assert answer.status_code == 200
+    return next(event["extendedProps"] for event in answer.json["events"]
+                if event["id"] == str(visit.id))
+
+
+def test_the_board_and_the_visit_page_say_the_series_forms_and_clearance(app, staff,
+                                                                         needling_course):
+    third = needling_course[2]
+    desk = signed_in(app, staff["front_desk"])
+    shown = _board_visit(desk, third)
+    assert (shown["series"], shown["forms"], shown["clearance"]) == (
+        "visit 3 of 4", "forms missing", "no decision yet")
+    page = desk.get(f"/desk/appointments/{third.id}").get_data(as_text=True)
+    assert '<dd class="series-place">visit 3 of 4</dd>' in page
+    assert '<dd class="form-missing">missing</dd>' in page
+    assert ('<dt>Clearance for dry needling session</dt>'
+            '<dd class="clearance-none">no decision yet</dd>') in page
+
+    record_clearance(third.patient, db.session.get(Service, third.service_id),
+                     ClearanceDecision.CLEARED, by=staff["therapist"])
+    db.session.commit()
+    assert _board_visit(desk, third)["clearance"] == "cleared"
+    assert '<dd class="clearance-cleared">cleared</dd>' in desk.get(
+        f"/desk/appointments/{third.id}").get_data(as_text=True)
+    # A visit of no series, of a service without forms or clearance, says none of it.
+    evaluation = _board_visit(desk, db.session.scalars(
+        select(Appointment).where(Appointment.series_id.is_(None))).one())
+    assert (evaluation["series"], evaluation["forms"], evaluation["clearance"]) == ("", "", "")
+
+
+def test_the_visit_on_the_board_says_its_series_forms_and_clearance(app, staff, needling_course,
+                                                                     live_server, page):
+    third = needling_course[2]
+    _log_in(page, live_server, "desk@clinic.example")
+    _open_board(page, live_server, third.start_at.astimezone(CLINIC_ZONE).date(), [])
+    visit = page.locator("#board .ec-event", has_text="Pat Example")
+    details = "visit 3 of 4 · forms missing · clearance: no decision yet"
+    assert details in visit.inner_text()
+    assert details in visit.get_attribute("title")
+    visit.focus()
+    page.keyboard.press("Enter")
+    assert page.inner_text("#move-details") == details

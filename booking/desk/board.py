@@ -32,6 +32,11 @@ from booking.models import (
     Therapist,
     utc_now,
 )
+from booking.patients.health_forms import forms_where_they_stand
+from booking.rules import health_forms as health_form_rules
+from booking.rules.clinical import ClearanceDecision
+from booking.rules.health_forms import forms_summary
+from booking.scheduling.clearances import decisions_in_force
 from booking.scheduling.therapist_time import local_day_bounds
 from booking.web.requests import writing
 
@@ -53,6 +58,17 @@ RULE_NAMES = {
     "off_grid": "start times",
     "evaluation_required": "evaluation",
     "clearance_required": "clearance",
+}
+FORMS_WORDS = {
+    health_form_rules.MISSING: "forms missing",
+    health_form_rules.NEEDS_REVIEW: "forms to review",
+    health_form_rules.COMPLETE: "forms complete",
+}
+# As desk/_clearance.html's decision_words says them.
+CLEARANCE_WORDS = {
+    ClearanceDecision.CLEARED: "cleared",
+    ClearanceDecision.NOT_CLEARED: "not cleared",
+    None: "no decision yet",
 }
 
 
@@ -95,14 +111,17 @@ def board_events():
     zone = clinic_zone()
     therapists = _therapists(request.args.get("discipline", "").strip())
     window_start, window_end = local_day_bounds(first, last, zone)
-    colours = {service_id: index % SERVICE_COLOURS for index, service_id in enumerate(
-        db.session.scalars(select(Service.id).order_by(Service.position, Service.id)))}
+    services = {service.id: service for service in db.session.execute(
+        select(Service.id, Service.forms, Service.requires_clearance)
+        .order_by(Service.position, Service.id))}
+    colours = {service_id: index % SERVICE_COLOURS for index, service_id in enumerate(services)}
     now = utc_now()
     movable = not access.is_therapist()
     # Columns, not objects: a full day of a large clinic is hundreds of visits.
     visits = db.session.execute(
         select(Appointment.id, Appointment.start_at, Appointment.end_at, Appointment.status,
-               Appointment.arrived_at, Appointment.service_id, Therapist.slug,
+               Appointment.arrived_at, Appointment.service_id, Appointment.patient_id,
+               Appointment.series_id, Therapist.slug,
                Patient.name.label("patient"), Service.name.label("service"))
         .join(Therapist, Therapist.id == Appointment.therapist_id)
         .join(Patient, Patient.id == Appointment.patient_id)
@@ -116,9 +135,12 @@ def board_events():
             Appointment.start_at > window_start - timedelta(days=1),
         )
         .order_by(Appointment.start_at)
-    ) if therapists else []
+    ).all() if therapists else []
+    # What the visit's details say beyond its time, each read for all the visits at once.
+    details = _visit_details(visits, services)
     visits_address = url_for("desk.appointments.appointment", appointment_id=0)[:-2]
-    events = [_event(visit, zone, colours, now, movable, visits_address) for visit in visits]
+    events = [_event(visit, zone, colours, now, movable, visits_address, details[visit.id])
+              for visit in visits]
     # The time already past on the board is greyed (and offers nothing to click).
     now_local = now.astimezone(zone).replace(tzinfo=None)
     if datetime.combine(first, datetime.min.time()) < now_local:
@@ -135,8 +157,32 @@ def board_events():
     })
 
 
+def _visit_details(visits, services: dict) -> dict[int, dict]:
+    """Each visit's place in its series, where its forms stand and, for a service that needs
+    it, the patient's clearance: three or four queries for any number of visits."""
+    places = queries.series_places(visit.series_id for visit in visits)
+    forms = forms_where_they_stand(
+        (visit.id, visit.patient_id, services[visit.service_id].forms or ()) for visit in visits
+    )
+    clearances = decisions_in_force(
+        (visit.patient_id, visit.service_id) for visit in visits
+        if services[visit.service_id].requires_clearance
+    )
+    found = {}
+    for visit in visits:
+        place = places.get(visit.id)
+        forms_stand = forms_summary(each.status for each in forms[visit.id])
+        found[visit.id] = {
+            "series": str(place) if place else "",
+            "forms": FORMS_WORDS[forms_stand] if forms_stand else "",
+            "clearance": CLEARANCE_WORDS[clearances[(visit.patient_id, visit.service_id)]]
+            if services[visit.service_id].requires_clearance else "",
+        }
+    return found
+
+
 def _event(visit, zone, colours: dict, now: datetime, movable: bool,
-           visits_address: str) -> dict:
+           visits_address: str, details: dict) -> dict:
     status = "arrived" if visit.status == AppointmentStatus.CONFIRMED and visit.arrived_at \
         else str(visit.status)
     return {
@@ -153,6 +199,7 @@ def _event(visit, zone, colours: dict, now: datetime, movable: bool,
             "service": visit.service,
             "status": status.replace("_", "-"),
             "url": f"{visits_address}/{visit.id}",
+            **details,
         },
     }
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import func, or_, select
@@ -89,6 +91,38 @@ def calendar_columns(therapists: list[Therapist], days: list[date], zone) -> lis
         for therapist in therapists
         for day in days
     ]
+
+
+@dataclass(frozen=True)
+class SeriesPlace:
+    """Where a visit stands in its weekly series: the visits in order of their start, each
+    booked one counted (a cancelled visit keeps its number)."""
+
+    number: int
+    of: int
+
+    def __str__(self) -> str:
+        return f"visit {self.number} of {self.of}"
+
+
+def series_places(series_ids: Iterable[int | None]) -> dict[int, SeriesPlace]:
+    """The place of every visit of these series, by visit id: one query."""
+    ids = {series_id for series_id in series_ids if series_id is not None}
+    if not ids:
+        return {}
+    in_series = {"partition_by": Appointment.series_id}
+    return {
+        row.id: SeriesPlace(row.number, row.of)
+        for row in db.session.execute(
+            select(
+                Appointment.id,
+                func.row_number().over(
+                    **in_series, order_by=(Appointment.start_at, Appointment.id)
+                ).label("number"),
+                func.count().over(**in_series).label("of"),
+            ).where(Appointment.series_id.in_(ids))
+        )
+    }
 
 
 def find_patients(search: str, *, limit: int = PATIENT_LIST_LIMIT) -> list[Patient]:

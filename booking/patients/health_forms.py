@@ -9,7 +9,7 @@ nothing here logs them, and the audit entry of a review names the form, never an
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -128,10 +128,20 @@ def visit_forms(appointment: Appointment) -> list[VisitForm]:
 
 def forms_of_visits(appointments: Iterable[Appointment]) -> dict[int, list[VisitForm]]:
     """Each visit's forms, in two queries however many visits: for lists and the day view."""
-    visits = list(appointments)
-    slugs = {slug for visit in visits for slug in visit.service.forms}
+    return forms_where_they_stand(
+        (visit.id, visit.patient_id, visit.service.forms) for visit in appointments
+    )
+
+
+def forms_where_they_stand(
+    visits: Iterable[tuple[int, int, Sequence[str]]],
+) -> dict[int, list[VisitForm]]:
+    """forms_of_visits for visits read as plain rows: (visit id, patient id, the slugs of its
+    service's forms); two queries, none when no service asks for a form."""
+    visits = list(visits)
+    slugs = {slug for _, _, service_forms in visits for slug in service_forms}
     if not slugs:
-        return {visit.id: [] for visit in visits}
+        return {visit_id: [] for visit_id, _, _ in visits}
     forms = {
         form.slug: form
         for form in db.session.scalars(select(ClinicForm).where(ClinicForm.slug.in_(slugs)))
@@ -140,26 +150,26 @@ def forms_of_visits(appointments: Iterable[Appointment]) -> dict[int, list[Visit
     for row in db.session.scalars(
         select(SignedForm)
         .where(
-            SignedForm.patient_id.in_({visit.patient_id for visit in visits}),
+            SignedForm.patient_id.in_({patient_id for _, patient_id, _ in visits}),
             SignedForm.form_slug.in_(slugs),
         )
         .order_by(SignedForm.signed_at, SignedForm.id)
     ):
         signed[(row.patient_id, row.form_slug)].append(row)
     answer: dict[int, list[VisitForm]] = {}
-    for visit in visits:
-        answer[visit.id] = []
-        for slug in visit.service.forms:
+    for visit_id, patient_id, service_forms in visits:
+        answer[visit_id] = []
+        for slug in service_forms:
             form = forms.get(slug)
             if form is None or not form.active:
                 continue
-            rows = [row for row in signed[(visit.patient_id, slug)] if row.version == form.version]
+            rows = [row for row in signed[(patient_id, slug)] if row.version == form.version]
             status = rules.visit_form_status(
                 form.version,
                 (rules.Signed(row.version, row.status, row.reviewed_at is not None)
                  for row in rows),
             )
-            answer[visit.id].append(VisitForm(form, status, rows[-1] if rows else None))
+            answer[visit_id].append(VisitForm(form, status, rows[-1] if rows else None))
     return answer
 
 

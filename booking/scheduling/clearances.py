@@ -8,6 +8,7 @@ therapist's note is health data and stays on the clearance record only.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -62,6 +63,28 @@ def decision_in_force(patient: Patient | None, service: Service) -> ClearanceDec
         RecordedDecision(ClearanceDecision(row.decision), row.decided_at, row.id)
         for row in clearance_history(patient, service)
     )
+
+
+def decisions_in_force(
+    patients_and_services: Iterable[tuple[int, int]],
+) -> dict[tuple[int, int], ClearanceDecision | None]:
+    """decision_in_force for many (patient id, service id) pairs, in one query: for the board."""
+    pairs = set(patients_and_services)
+    if not pairs:
+        return {}
+    recorded: dict[tuple[int, int], list[RecordedDecision]] = {pair: [] for pair in pairs}
+    for row in db.session.execute(
+        select(Clearance.patient_id, Clearance.service_id, Clearance.decision,
+               Clearance.decided_at, Clearance.id)
+        .where(Clearance.patient_id.in_({patient for patient, _ in pairs}),
+               Clearance.service_id.in_({service for _, service in pairs}))
+    ):
+        pair = (row.patient_id, row.service_id)
+        if pair in recorded:
+            recorded[pair].append(
+                RecordedDecision(ClearanceDecision(row.decision), row.decided_at, row.id)
+            )
+    return {pair: latest_decision(decisions) for pair, decisions in recorded.items()}
 
 
 def record_clearance(
