@@ -43,6 +43,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const calendar = EventCalendar.create(element, {
     view: data.view === "week" ? "resourceTimeGridWeek" : "resourceTimeGridDay",
     date: data.day,
+    firstDay: 1,  // the clinic's week starts on Monday, as the server's week does
     headerToolbar: {start: "", center: "", end: ""},
     slotMinTime: "07:00",
     slotMaxTime: "20:00",
@@ -131,6 +132,7 @@ document.addEventListener("DOMContentLoaded", () => {
       }
       info.revert();
       say(`Not moved (${result.error.rule}): ${result.error.message}.`, true);
+      if (result.error.overridable) offerOverride(info.event, start, therapist, result.error);
     },
   });
   // EventCalendar marks its grid as a table whose rows hold the visits, which ARIA does not
@@ -146,6 +148,45 @@ document.addEventListener("DOMContentLoaded", () => {
   plainLayout();
   element.hidden = false;
   document.querySelector(".board-fallback").hidden = true;
+
+  // A drop refused by a rule staff may waive (notice, window, evaluation, clearance): the
+  // board asks at once whether to move anyway, with the reason the audit log keeps.
+  const overrideDialog = document.getElementById("override-dialog");
+  function offerOverride(event, start, therapist, error) {
+    if (!overrideDialog) return;
+    const form = document.getElementById("override-form");
+    const reason = form.elements.override_reason;
+    const problem = document.getElementById("override-problem");
+    const time = start.slice(11);
+    const therapistName = (resources.find((resource) => resource.id === therapist) || {}).title;
+    document.getElementById("override-what").textContent = `${event.title} to ${time}`;
+    document.getElementById("override-why").textContent =
+      `Refused (${error.rule}): ${error.message}. Moving to ${start.slice(0, 10)} ${time}`
+      + `${therapistName ? ` with ${therapistName}` : ""} waives that rule.`;
+    reason.value = "";
+    reason.removeAttribute("aria-invalid");
+    problem.textContent = "";
+    form.onsubmit = async (submitted) => {
+      submitted.preventDefault();
+      if (!reason.value.trim()) {
+        reason.setAttribute("aria-invalid", "true");
+        problem.textContent = "Give the reason for the override.";
+        reason.focus();
+        return;
+      }
+      const result = await askToMove(event.id, start, therapist, reason.value.trim());
+      if (!result.ok) {
+        problem.textContent = `Not moved (${result.error.rule}): ${result.error.message}.`;
+        return;
+      }
+      overrideDialog.close();
+      say(`Moved ${event.title} to ${time} with an override; the patient is told.`);
+      calendar.refetchEvents();
+    };
+    document.getElementById("override-cancel").onclick = () => overrideDialog.close();
+    overrideDialog.showModal();
+    reason.focus();
+  }
 
   function openVisit(event) {
     if (!dialog || event.editable === false) {

@@ -13,10 +13,10 @@ from sqlalchemy import select
 
 from booking import scheduling
 from booking.extensions import db
-from booking.models import Appointment, AuditEntry, Service
+from booking.models import Appointment, AuditEntry, Service, utc_now
 from booking.rules.clinical import ClearanceDecision
 from booking.scheduling.clearances import record_clearance
-from tests.conftest import CLINIC_ZONE, local, next_weekday, screenshot
+from tests.conftest import CLINIC_FILE, CLINIC_ZONE, local, next_weekday, screenshot
 from tests.desk_staff import PASSWORD, signed_in, staff_logins
 from tests.test_desk_browser import assert_accessible
 from tests.test_forms import clinic_file_with_forms, load
@@ -137,6 +137,8 @@ def test_a_drop_on_a_taken_time_goes_back_and_says_why(app, staff, book, live_se
     )
     assert _visit(visit.id).start_at == local(day, 9)
     assert _audit_actions(visit.id) == ["booked"]
+    # A taken time is a fact: no override is offered.
+    assert not page.locator("#override-dialog").is_visible()
 
 
 def test_a_click_at_1430_in_a_free_block_books_1430(app, staff, live_server, page):
@@ -296,3 +298,50 @@ def test_the_visit_on_the_board_says_its_series_forms_and_clearance(app, staff, 
     visit.focus()
     page.keyboard.press("Enter")
     assert page.inner_text("#move-details") == details
+
+
+def test_a_drop_past_the_booking_window_offers_to_move_anyway_with_a_reason(
+        app, staff, book, live_server, page):
+    """The calls' window ends on the Tuesday of the week shown (at this time of day): a call
+    dropped on the Wednesday is refused, and the board asks at once for a reason to move it
+    anyway, which the audit log keeps."""
+    monday = next_weekday(0)
+    days = (monday - utc_now().astimezone(CLINIC_ZONE).date()).days + 1
+    load(CLINIC_FILE.read_text().replace("max_advance_days = 60", f"max_advance_days = {days}",
+                                         1))
+    visit = book(start=local(monday, 9), therapist="alex-rivera", name="Ana Alvarez",
+                 email="ana@example.com")
+    problems: list = []
+    _log_in(page, live_server, "desk@clinic.example")
+    # Scripts' errors; the browser's own note of the refused move (a 409) is expected.
+    page.on("console", lambda message: message.type == "error"
+            and "(CONFLICT)" not in message.text and problems.append(message.text))
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(f"{live_server}/desk/board?day={monday.isoformat()}&view=week")
+    page.wait_for_selector("#board .ec-event")
+    _drag(page, "Ana Alvarez", 2, 11, 0)  # Alex's Wednesday (the week starts on Monday)
+
+    dialog = page.locator("#override-dialog")
+    dialog.wait_for()
+    assert "Not moved (window)" in page.inner_text("#board-message")
+    assert "Refused (window): that time is not available: it is too far ahead" in (
+        dialog.inner_text())
+    assert page.evaluate("() => document.activeElement.id") == "override-reason"
+    screenshot(page, "desk-board-override")
+    assert_accessible(page)
+    page.keyboard.press("Enter")  # no reason given: asked for one, nothing moves
+    assert page.inner_text("#override-problem") == "Give the reason for the override."
+    assert _visit(visit.id).start_at == local(monday, 9)
+
+    page.keyboard.type("Patient away until then; agreed by phone")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#board-message:has-text('with an override')")
+    assert not dialog.is_visible()
+    moved = _visit(visit.id)
+    assert moved.start_at == local(monday + timedelta(days=2), 11)
+    entry = db.session.scalars(select(AuditEntry).where(
+        AuditEntry.appointment_id == visit.id, AuditEntry.action == "rescheduled")).one()
+    assert entry.details["override"] == "Patient away until then; agreed by phone"
+    assert entry.actor == "staff:desk@clinic.example"
+    assert problems == []
+
