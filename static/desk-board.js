@@ -14,6 +14,22 @@ document.addEventListener("DOMContentLoaded", () => {
   const dialog = document.getElementById("move-dialog");
   let resources = [];
 
+  // The board is the clinic's wall clock whatever the browser's time zone: the visits come as
+  // clinic times without an offset, and EventCalendar's `timeZone` (an offset, as it takes
+  // them) is the clinic's offset now, so that its now line and its today are the clinic's.
+  const zone = data.zone;
+  const clinicClock = (moment) => Object.fromEntries(new Intl.DateTimeFormat("en-US", {
+    timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", timeZoneName: "longOffset",
+  }).formatToParts(moment).map((part) => [part.type, part.value]));
+  const clinicOffset = () => {
+    const named = clinicClock(new Date()).timeZoneName;  // "GMT-05:00", or "GMT" for UTC
+    return named === "GMT" ? "+00:00" : named.slice(3);
+  };
+  const clinicNow = () => {
+    const clock = clinicClock(new Date());
+    return `${clock.year}-${clock.month}-${clock.day}T${clock.hour}:${clock.minute}`;
+  };
   const pad = (number) => String(number).padStart(2, "0");
   const dayOf = (date) => `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
   const timeOf = (date) => `${pad(date.getHours())}:${pad(date.getMinutes())}`;
@@ -43,6 +59,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const calendar = EventCalendar.create(element, {
     view: data.view === "week" ? "resourceTimeGridWeek" : "resourceTimeGridDay",
     date: data.day,
+    timeZone: clinicOffset(),
     firstDay: 1,  // the clinic's week starts on Monday, as the server's week does
     headerToolbar: {start: "", center: "", end: ""},
     slotMinTime: "07:00",
@@ -110,7 +127,8 @@ document.addEventListener("DOMContentLoaded", () => {
     },
     dateClick: (info) => {
       if (!data.book || !info.resource) return;
-      if (info.date < new Date()) {
+      // EventCalendar's dates read as clinic wall-clock times through the local getters.
+      if (`${dayOf(info.date)}T${timeOf(info.date)}` < clinicNow()) {
         say("That time is past: record a walk-in from the booking form with a reason.", true);
         return;
       }
@@ -145,6 +163,15 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   };
   calendar.setOption("eventAllUpdated", plainLayout);
+  // The clocks change (daylight saving time) while the board is open: the clinic's new offset,
+  // and the same day shown.
+  setInterval(() => {
+    const offset = clinicOffset();
+    if (offset !== calendar.getOption("timeZone")) {
+      calendar.setOption("timeZone", offset);
+      calendar.setOption("date", data.day);
+    }
+  }, 60 * 1000);
   plainLayout();
   element.hidden = false;
   document.querySelector(".board-fallback").hidden = true;

@@ -7,6 +7,7 @@ and the patient's clearance."""
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -345,3 +346,72 @@ def test_a_drop_past_the_booking_window_offers_to_move_anyway_with_a_reason(
     assert entry.actor == "staff:desk@clinic.example"
     assert problems == []
 
+
+
+@pytest.fixture
+def page_in_tokyo(browser):
+    """A browser whose own time zone is Tokyo's, 13 or 14 hours ahead of the clinic's."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000},
+                                  timezone_id="Asia/Tokyo")
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def _from_board_top(page, selector: str, edge: str) -> float:
+    """How far down the first therapist's column an element's edge is, in pixels."""
+    return page.evaluate(
+        """([selector, edge]) => {
+            const day = document.querySelector('#board .ec-body .ec-day');
+            return document.querySelector(selector).getBoundingClientRect()[edge]
+                - day.getBoundingClientRect().top;
+        }""",
+        [selector, edge],
+    )
+
+
+def test_the_now_line_and_clicks_keep_the_clinics_clock_in_a_browser_elsewhere(
+        app, staff, book, live_server, page_in_tokyo):
+    page = page_in_tokyo
+    day = next_weekday(0)
+    book(start=local(day, 9), therapist="alex-rivera", name="Ana Alvarez",
+         email="ana@example.com")
+    _log_in(page, live_server, "desk@clinic.example")
+    # The browser's clock: 10:30 at the clinic that day, past midnight in Tokyo.
+    page.clock.set_fixed_time(local(day, 10, 30))
+    page.goto(f"{live_server}/desk/board?day={day.isoformat()}")
+    page.wait_for_selector("#board .ec-event")
+    assert page.evaluate("() => new Date().getHours()") == local(day, 10, 30).astimezone(
+        ZoneInfo("Asia/Tokyo")).hour
+    assert page.locator("#board .ec-event", has_text="Ana Alvarez").inner_text().startswith(
+        "09:00")
+    # The now line is on the clinic's 10:30 (3.5 hours under the board's 07:00).
+    page.locator("#board .ec-now-indicator").first.wait_for()
+    assert _from_board_top(page, "#board .ec-now-indicator", "top") == pytest.approx(
+        3.5 * 60 * SLOT_PIXELS_PER_MINUTE, abs=2)
+    # 10:00 is past at the clinic; 14:30 is ahead and books 14:30.
+    page.mouse.click(*_point(page, 1, 10, 0))
+    page.locator("#board-message", has_text="That time is past").wait_for()
+    page.mouse.click(*_point(page, 1, 14, 30))
+    page.wait_for_url("**/desk/book?**")
+    assert (page.input_value("#day"), page.input_value("#time")) == (day.isoformat(), "14:30")
+
+
+def test_past_time_is_greyed_to_the_clinics_now_in_a_browser_elsewhere(
+        app, staff, live_server, page_in_tokyo):
+    page = page_in_tokyo
+    now = utc_now().astimezone(CLINIC_ZONE)
+    _log_in(page, live_server, "desk@clinic.example")
+    page.goto(f"{live_server}/desk/board")  # the clinic's today
+    page.locator("#board .ec-body .ec-day").first.wait_for()
+    assert page.inner_text("h1").startswith(f"{now:%A %d %B %Y}")
+    # The grey ends at the clinic's now (the board shows 07:00-20:00).
+    minutes = (now.hour - 7) * 60 + now.minute
+    greyed = page.locator("#board .ec-bg-event.board-past")
+    if minutes <= 0:
+        assert greyed.count() == 0 or _from_board_top(
+            page, "#board .ec-bg-event.board-past", "bottom") <= 2
+        return
+    greyed.first.wait_for()
+    assert _from_board_top(page, "#board .ec-bg-event.board-past", "bottom") == pytest.approx(
+        min(minutes, 13 * 60) * SLOT_PIXELS_PER_MINUTE, abs=2 * SLOT_PIXELS_PER_MINUTE)
