@@ -31,6 +31,7 @@ document.addEventListener("DOMContentLoaded", () => {
     return `${clock.year}-${clock.month}-${clock.day}T${clock.hour}:${clock.minute}`;
   };
   const pad = (number) => String(number).padStart(2, "0");
+  const visitAddress = (id) => data.visit.replace(/\/0$/, `/${id}`);
   const dayOf = (date) => `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
   const timeOf = (date) => `${pad(date.getHours())}:${pad(date.getMinutes())}`;
   // The visit's place in its series, its forms and the patient's clearance, as one line.
@@ -217,7 +218,7 @@ document.addEventListener("DOMContentLoaded", () => {
 
   function openVisit(event) {
     if (!dialog || event.editable === false) {
-      window.location.assign(event.extendedProps.url);
+      window.location.assign(visitAddress(event.id));
       return;
     }
     const form = document.getElementById("move-form");
@@ -235,7 +236,7 @@ document.addEventListener("DOMContentLoaded", () => {
     form.elements.time.value = timeOf(event.start);
     form.elements.override_reason.value = "";
     document.getElementById("move-problem").textContent = "";
-    document.getElementById("move-open").href = event.extendedProps.url;
+    document.getElementById("move-open").href = visitAddress(event.id);
     form.onsubmit = async (submitted) => {
       submitted.preventDefault();
       const result = await askToMove(event.id, `${form.elements.day.value}T${form.elements.time.value}`,

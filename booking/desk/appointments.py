@@ -73,7 +73,7 @@ def _appointment_page(visit, *, move_form=None, cancel_form=None, attendance_for
         last_check_in=None if access.current_role() is StaffRole.FRONT_DESK
         else check_ins.latest_check_in_before(visit),
         health_forms=visit_forms(visit),
-        series_place=queries.series_places([visit.series_id]).get(visit.id),
+        series_place=queries.series_place_of(visit),
         clearance=decision_in_force(visit.patient, visit.service)
         if visit.service.requires_clearance else None,
     ), status

@@ -13,12 +13,12 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 import pydantic
-from flask import Blueprint, abort, jsonify, render_template, request, url_for
+from flask import Blueprint, abort, jsonify, render_template, request
 from flask_login import current_user
 from sqlalchemy import select
 
 from booking import scheduling
-from booking.clinic.reference import clinic_zone
+from booking.clinic.reference import clinic_zone, reference_data
 from booking.desk import access, queries
 from booking.desk.access import DESK, EVERYONE, allowed
 from booking.desk.calendar_grid import grid_of, week_days
@@ -32,7 +32,7 @@ from booking.models import (
     Therapist,
     utc_now,
 )
-from booking.patients.health_forms import forms_where_they_stand
+from booking.patients.health_forms import form_statuses
 from booking.rules import health_forms as health_form_rules
 from booking.rules.clinical import ClearanceDecision
 from booking.rules.health_forms import forms_summary
@@ -108,39 +108,64 @@ def board_events():
     last = _date_argument("end") - timedelta(days=1)
     if last < first or (last - first).days > 42:
         abort(400, description="end: must be after start, at most six weeks on")
-    zone = clinic_zone()
-    therapists = _therapists(request.args.get("discipline", "").strip())
+    # The clinic's services and therapists as each process keeps them: no query of their own.
+    reference = reference_data()
+    zone = reference.clinic.zone
+    therapists = _therapists_of(reference, request.args.get("discipline", "").strip())
+    services = {service.id: service for service in reference.services}
+    colours = {service_id: f"service-colour-{index % SERVICE_COLOURS}"
+               for index, service_id in enumerate(services)}
     window_start, window_end = local_day_bounds(first, last, zone)
-    services = {service.id: service for service in db.session.execute(
-        select(Service.id, Service.forms, Service.requires_clearance)
-        .order_by(Service.position, Service.id))}
-    colours = {service_id: index % SERVICE_COLOURS for index, service_id in enumerate(services)}
-    now = utc_now()
-    movable = not access.is_therapist()
-    # Columns, not objects: a full day of a large clinic is hundreds of visits.
+    on_board = (
+        Appointment.therapist_id.in_([therapist.id for therapist in therapists]),
+        Appointment.status != AppointmentStatus.CANCELLED,
+        Appointment.start_at < window_end,
+        Appointment.end_at > window_start,
+        # No visit lasts a day: this bound lets the index on the start skip the past.
+        Appointment.start_at > window_start - timedelta(days=1),
+    )
+    # Columns as plain tuples, not objects: a full day of a large clinic is hundreds of visits.
     visits = db.session.execute(
         select(Appointment.id, Appointment.start_at, Appointment.end_at, Appointment.status,
-               Appointment.arrived_at, Appointment.service_id, Appointment.patient_id,
-               Appointment.series_id, Therapist.slug,
-               Patient.name.label("patient"), Service.name.label("service"))
+               Appointment.arrived_at.is_not(None), Appointment.service_id,
+               Appointment.patient_id, *queries.series_place_columns(), Therapist.slug,
+               Patient.name, Service.name)
         .join(Therapist, Therapist.id == Appointment.therapist_id)
         .join(Patient, Patient.id == Appointment.patient_id)
         .join(Service, Service.id == Appointment.service_id)
-        .where(
-            Appointment.therapist_id.in_([therapist.id for therapist in therapists]),
-            Appointment.status != AppointmentStatus.CANCELLED,
-            Appointment.start_at < window_end,
-            Appointment.end_at > window_start,
-            # No visit lasts a day: this bound lets the index on the start skip the past.
-            Appointment.start_at > window_start - timedelta(days=1),
-        )
+        .where(*on_board)
         .order_by(Appointment.start_at)
-    ).all() if therapists else []
-    # What the visit's details say beyond its time, each read for all the visits at once.
-    details = _visit_details(visits, services)
-    visits_address = url_for("desk.appointments.appointment", appointment_id=0)[:-2]
-    events = [_event(visit, zone, colours, now, movable, visits_address, details[visit.id])
-              for visit in visits]
+    ).tuples().all() if therapists else []
+    details = _visit_details(visits, on_board, services)
+    now = utc_now()
+    movable = not access.is_therapist()
+    # Visits start and end on the clinic's few slot times: each is turned to wall clock once.
+    walls: dict[datetime, str] = {}
+    events = []
+    for (visit_id, start_at, end_at, status, arrived, service_id, patient_id, series_number,
+         series_visits, therapist, patient, service) in visits:
+        confirmed = status == AppointmentStatus.CONFIRMED
+        shown_status = "arrived" if confirmed and arrived else status.replace("_", "-")
+        if start_at not in walls:
+            walls[start_at] = _wall(start_at, zone)
+        if end_at not in walls:
+            walls[end_at] = _wall(end_at, zone)
+        events.append({
+            "id": str(visit_id),
+            "resourceId": therapist,
+            "start": walls[start_at],
+            "end": walls[end_at],
+            "title": patient,
+            "editable": movable and confirmed and start_at > now,
+            "classNames": [colours.get(service_id, "service-colour-0"),
+                           f"visit-{shown_status}"],
+            "extendedProps": {
+                "service": service, "status": shown_status,
+                "series": str(queries.SeriesPlace(series_number, series_visits))
+                if series_visits else "",
+                **details(patient_id, service_id),
+            },
+        })
     # The time already past on the board is greyed (and offers nothing to click).
     now_local = now.astimezone(zone).replace(tzinfo=None)
     if datetime.combine(first, datetime.min.time()) < now_local:
@@ -157,58 +182,43 @@ def board_events():
     })
 
 
-def _visit_details(visits, services: dict) -> dict[int, dict]:
-    """Each visit's place in its series, where its forms stand and, for a service that needs
-    it, the patient's clearance: three or four queries for any number of visits."""
-    places = queries.series_places(visit.series_id for visit in visits)
-    forms = forms_where_they_stand(
-        (visit.id, visit.patient_id, services[visit.service_id].forms or ()) for visit in visits
-    )
-    clearances = decisions_in_force(
-        (visit.patient_id, visit.service_id) for visit in visits
-        if services[visit.service_id].requires_clearance
-    )
-    found = {}
-    for visit in visits:
-        place = places.get(visit.id)
-        forms_stand = forms_summary(each.status for each in forms[visit.id])
-        found[visit.id] = {
-            "series": str(place) if place else "",
-            "forms": FORMS_WORDS[forms_stand] if forms_stand else "",
-            "clearance": CLEARANCE_WORDS[clearances[(visit.patient_id, visit.service_id)]]
-            if services[visit.service_id].requires_clearance else "",
-        }
-    return found
+def _visit_details(visits, on_board, services: dict):
+    """Where the visit's forms stand and, for a service that needs it, the patient's clearance,
+    by patient and service. Read for all the visits at once (two queries, which find the
+    visits' patients themselves) and worded once per patient and service."""
+    asked = {service_id for service_id in {visit[5] for visit in visits}
+             if services[service_id].forms or services[service_id].requires_clearance}
+    patients = select(Appointment.patient_id).where(*on_board)
+    forms = form_statuses(patients, {slug for service_id in asked
+                                     for slug in services[service_id].forms})
+    clearances = decisions_in_force(patients, [service_id for service_id in asked
+                                               if services[service_id].requires_clearance])
+    nothing_asked = {"forms": "", "clearance": ""}
+    worded: dict[tuple[int, int], dict] = {}
 
+    def details(patient_id: int, service_id: int) -> dict:
+        if service_id not in asked:
+            return nothing_asked
+        key = (patient_id, service_id)
+        if key not in worded:
+            service = services[service_id]
+            stand = forms_summary(forms.of(patient_id, service.forms))
+            worded[key] = {
+                "forms": FORMS_WORDS[stand] if stand else "",
+                "clearance": CLEARANCE_WORDS[clearances.get(key)]
+                if service.requires_clearance else "",
+            }
+        return worded[key]
 
-def _event(visit, zone, colours: dict, now: datetime, movable: bool,
-           visits_address: str, details: dict) -> dict:
-    status = "arrived" if visit.status == AppointmentStatus.CONFIRMED and visit.arrived_at \
-        else str(visit.status)
-    return {
-        "id": str(visit.id),
-        "resourceId": visit.slug,
-        "start": _wall(visit.start_at, zone),
-        "end": _wall(visit.end_at, zone),
-        "title": visit.patient,
-        "editable": movable and visit.status == AppointmentStatus.CONFIRMED
-        and visit.start_at > now,
-        "classNames": [f"service-colour-{colours.get(visit.service_id, 0)}",
-                       f"visit-{status.replace('_', '-')}"],
-        "extendedProps": {
-            "service": visit.service,
-            "status": status.replace("_", "-"),
-            "url": f"{visits_address}/{visit.id}",
-            **details,
-        },
-    }
+    return details
 
 
 def _wall(moment: datetime, zone=None) -> str:
-    """A clinic wall-clock time without an offset: the board shows it as it is."""
+    """A clinic wall-clock time without an offset (2026-12-07T14:30): the board shows it as it
+    is."""
     if zone is not None:
         moment = moment.astimezone(zone)
-    return f"{moment:%Y-%m-%dT%H:%M}"
+    return moment.isoformat(timespec="minutes")[:16]
 
 
 class BoardMove(pydantic.BaseModel):
@@ -261,6 +271,14 @@ def _refusal(status: int, code: str, rule: str, message: str, *, overridable: bo
         message += "; staff may override this with a reason"
     return jsonify({"error": {"code": code, "rule": rule, "message": message,
                               "overridable": overridable}}), status
+
+
+def _therapists_of(reference, discipline: str) -> list:
+    """_therapists, from the clinic's reference data."""
+    only = access.own_therapist_id()
+    return [therapist for therapist in reference.therapists
+            if therapist.active and (only is None or therapist.id == only)
+            and (not discipline or discipline in therapist.disciplines)]
 
 
 def _therapists(discipline: str) -> list[Therapist]:

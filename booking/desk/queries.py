@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import aliased, joinedload
 
 from booking.desk.calendar_grid import Column, day_column
 from booking.extensions import db
@@ -105,24 +104,33 @@ class SeriesPlace:
         return f"visit {self.number} of {self.of}"
 
 
-def series_places(series_ids: Iterable[int | None]) -> dict[int, SeriesPlace]:
-    """The place of every visit of these series, by visit id: one query."""
-    ids = {series_id for series_id in series_ids if series_id is not None}
-    if not ids:
-        return {}
-    in_series = {"partition_by": Appointment.series_id}
-    return {
-        row.id: SeriesPlace(row.number, row.of)
-        for row in db.session.execute(
-            select(
-                Appointment.id,
-                func.row_number().over(
-                    **in_series, order_by=(Appointment.start_at, Appointment.id)
-                ).label("number"),
-                func.count().over(**in_series).label("of"),
-            ).where(Appointment.series_id.in_(ids))
-        )
-    }
+def series_place_columns(visit=Appointment) -> tuple:
+    """Two columns for a query of visits: the visit's number in its series and how many the
+    series has (0 for a visit of no series). Each a count on the index of the series, asked
+    only of a visit in one, so a day of hundreds of visits reads them in its own query."""
+    other = aliased(Appointment)
+    same_series = other.series_id == visit.series_id
+    earlier = or_(other.start_at < visit.start_at,
+                  and_(other.start_at == visit.start_at, other.id <= visit.id))
+    in_no_series = visit.series_id.is_(None)
+    return (
+        case((in_no_series, 0), else_=select(func.count()).where(same_series, earlier)
+             .scalar_subquery()).label("series_number"),
+        case((in_no_series, 0), else_=select(func.count()).where(same_series)
+             .scalar_subquery()).label("series_visits"),
+    )
+
+
+def series_place(number: int, of: int) -> SeriesPlace | None:
+    return SeriesPlace(number, of) if of else None
+
+
+def series_place_of(visit: Appointment) -> SeriesPlace | None:
+    if visit.series_id is None:
+        return None
+    return series_place(*db.session.execute(
+        select(*series_place_columns()).where(Appointment.id == visit.id)
+    ).one())
 
 
 def find_patients(search: str, *, limit: int = PATIENT_LIST_LIMIT) -> list[Patient]:

@@ -9,7 +9,7 @@ nothing here logs them, and the audit entry of a review names the form, never an
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -26,7 +26,7 @@ from pydantic import (
     field_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from booking.extensions import db
 from booking.models import Appointment, ClinicForm, SignedForm, audit
@@ -128,20 +128,10 @@ def visit_forms(appointment: Appointment) -> list[VisitForm]:
 
 def forms_of_visits(appointments: Iterable[Appointment]) -> dict[int, list[VisitForm]]:
     """Each visit's forms, in two queries however many visits: for lists and the day view."""
-    return forms_where_they_stand(
-        (visit.id, visit.patient_id, visit.service.forms) for visit in appointments
-    )
-
-
-def forms_where_they_stand(
-    visits: Iterable[tuple[int, int, Sequence[str]]],
-) -> dict[int, list[VisitForm]]:
-    """forms_of_visits for visits read as plain rows: (visit id, patient id, the slugs of its
-    service's forms); two queries, none when no service asks for a form."""
-    visits = list(visits)
-    slugs = {slug for _, _, service_forms in visits for slug in service_forms}
+    visits = list(appointments)
+    slugs = {slug for visit in visits for slug in visit.service.forms}
     if not slugs:
-        return {visit_id: [] for visit_id, _, _ in visits}
+        return {visit.id: [] for visit in visits}
     forms = {
         form.slug: form
         for form in db.session.scalars(select(ClinicForm).where(ClinicForm.slug.in_(slugs)))
@@ -150,27 +140,66 @@ def forms_where_they_stand(
     for row in db.session.scalars(
         select(SignedForm)
         .where(
-            SignedForm.patient_id.in_({patient_id for _, patient_id, _ in visits}),
+            SignedForm.patient_id.in_({visit.patient_id for visit in visits}),
             SignedForm.form_slug.in_(slugs),
         )
         .order_by(SignedForm.signed_at, SignedForm.id)
     ):
         signed[(row.patient_id, row.form_slug)].append(row)
     answer: dict[int, list[VisitForm]] = {}
-    for visit_id, patient_id, service_forms in visits:
-        answer[visit_id] = []
-        for slug in service_forms:
+    for visit in visits:
+        answer[visit.id] = []
+        for slug in visit.service.forms:
             form = forms.get(slug)
             if form is None or not form.active:
                 continue
-            rows = [row for row in signed[(patient_id, slug)] if row.version == form.version]
+            rows = [row for row in signed[(visit.patient_id, slug)] if row.version == form.version]
             status = rules.visit_form_status(
                 form.version,
                 (rules.Signed(row.version, row.status, row.reviewed_at is not None)
                  for row in rows),
             )
-            answer[visit_id].append(VisitForm(form, status, rows[-1] if rows else None))
+            answer[visit.id].append(VisitForm(form, status, rows[-1] if rows else None))
     return answer
+
+
+@dataclass(frozen=True)
+class FormStatuses:
+    """Where many patients stand with some forms, read as plain values: for the board, whose
+    every visit says where its forms stand."""
+
+    versions: dict[str, str]  # each active form asked for: its current version
+    signed: dict[tuple[int, str], list[rules.Signed]]  # (patient id, form slug): signings
+
+    def of(self, patient_id: int, slugs: Iterable[str]) -> list[str]:
+        """The status of each active form of `slugs` for the patient (rules.MISSING, ...)."""
+        return [
+            rules.visit_form_status(self.versions[slug], self.signed.get((patient_id, slug), ()))
+            for slug in slugs if slug in self.versions
+        ]
+
+
+def form_statuses(patients, slugs: Iterable[str]) -> FormStatuses:
+    """Where `patients` (ids, or a query of them) stand with the forms of `slugs`: one query
+    of a few columns (each active form, with the patients' signings of it) however many
+    patients; none when no form is asked for."""
+    slugs = set(slugs)
+    if not slugs:
+        return FormStatuses({}, {})
+    versions: dict[str, str] = {}
+    signed: dict[tuple[int, str], list[rules.Signed]] = defaultdict(list)
+    for slug, current, patient_id, version, status, reviewed in db.session.execute(
+        select(ClinicForm.slug, ClinicForm.version, SignedForm.patient_id, SignedForm.version,
+               SignedForm.status, SignedForm.reviewed_at.is_not(None))
+        .outerjoin(SignedForm, and_(SignedForm.form_slug == ClinicForm.slug,
+                                    SignedForm.patient_id.in_(patients)))
+        .where(ClinicForm.slug.in_(slugs), ClinicForm.active.is_(True))
+        .order_by(SignedForm.signed_at, SignedForm.id)
+    ).tuples():
+        versions[slug] = current
+        if patient_id is not None:
+            signed[(patient_id, slug)].append(rules.Signed(version, status, bool(reviewed)))
+    return FormStatuses(versions, dict(signed))
 
 
 def missing_forms(appointment: Appointment) -> list[ClinicForm]:

@@ -8,6 +8,7 @@ therapist's note is health data and stays on the clearance record only.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -66,24 +67,22 @@ def decision_in_force(patient: Patient | None, service: Service) -> ClearanceDec
 
 
 def decisions_in_force(
-    patients_and_services: Iterable[tuple[int, int]],
-) -> dict[tuple[int, int], ClearanceDecision | None]:
-    """decision_in_force for many (patient id, service id) pairs, in one query: for the board."""
-    pairs = set(patients_and_services)
-    if not pairs:
+    patients, services: Iterable[int],
+) -> dict[tuple[int, int], ClearanceDecision]:
+    """decision_in_force for many patients (ids, or a query of them) and services at once, by
+    (patient id, service id); a pair with no decision is left out. One query: for the board."""
+    services = set(services)
+    if not services:
         return {}
-    recorded: dict[tuple[int, int], list[RecordedDecision]] = {pair: [] for pair in pairs}
-    for row in db.session.execute(
+    recorded: dict[tuple[int, int], list[RecordedDecision]] = defaultdict(list)
+    for patient_id, service_id, decision, decided_at, order in db.session.execute(
         select(Clearance.patient_id, Clearance.service_id, Clearance.decision,
                Clearance.decided_at, Clearance.id)
-        .where(Clearance.patient_id.in_({patient for patient, _ in pairs}),
-               Clearance.service_id.in_({service for _, service in pairs}))
-    ):
-        pair = (row.patient_id, row.service_id)
-        if pair in recorded:
-            recorded[pair].append(
-                RecordedDecision(ClearanceDecision(row.decision), row.decided_at, row.id)
-            )
+        .where(Clearance.patient_id.in_(patients), Clearance.service_id.in_(services))
+    ).tuples():
+        recorded[(patient_id, service_id)].append(
+            RecordedDecision(ClearanceDecision(decision), decided_at, order)
+        )
     return {pair: latest_decision(decisions) for pair, decisions in recorded.items()}
 
 
