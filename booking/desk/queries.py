@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import cache
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import aliased, joinedload
@@ -104,11 +105,13 @@ class SeriesPlace:
         return f"visit {self.number} of {self.of}"
 
 
-def series_place_columns(visit=Appointment) -> tuple:
+@cache
+def series_place_columns() -> tuple:
     """Two columns for a query of visits: the visit's number in its series and how many the
     series has (0 for a visit of no series). Each a count on the index of the series, asked
     only of a visit in one, so a day of hundreds of visits reads them in its own query."""
-    other = aliased(Appointment)
+    # Built once: the same expression every time, which SQLAlchemy's statement cache knows.
+    visit, other = Appointment, aliased(Appointment)
     same_series = other.series_id == visit.series_id
     earlier = or_(other.start_at < visit.start_at,
                   and_(other.start_at == visit.start_at, other.id <= visit.id))
