@@ -267,7 +267,7 @@ def test_the_board_and_the_visit_page_say_the_series_forms_and_clearance(app, st
     third = needling_course[2]
     desk = signed_in(app, staff["front_desk"])
     shown = _board_visit(desk, third)
-    assert (shown["series"], shown["forms"], shown["clearance"]) == (
+    assert (shown.get("series"), shown.get("forms"), shown.get("clearance")) == (
         "visit 3 of 4", "forms missing", "no decision yet")
     page = desk.get(f"/desk/appointments/{third.id}").get_data(as_text=True)
     assert '<dd class="series-place">visit 3 of 4</dd>' in page
@@ -284,7 +284,7 @@ def test_the_board_and_the_visit_page_say_the_series_forms_and_clearance(app, st
     # A visit of no series, of a service without forms or clearance, says none of it.
     evaluation = _board_visit(desk, db.session.scalars(
         select(Appointment).where(Appointment.series_id.is_(None))).one())
-    assert (evaluation["series"], evaluation["forms"], evaluation["clearance"]) == ("", "", "")
+    assert {"series", "forms", "clearance"}.isdisjoint(evaluation)
 
 
 def test_the_visit_on_the_board_says_its_series_forms_and_clearance(app, staff, needling_course,

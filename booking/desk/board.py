@@ -124,8 +124,9 @@ def board_events():
         # No visit lasts a day: this bound lets the index on the start skip the past.
         Appointment.start_at > window_start - timedelta(days=1),
     )
-    # Columns as plain tuples, not objects: a full day of a large clinic is hundreds of visits.
-    visits = db.session.execute(
+    # Columns as plain tuples, not objects (and run as Core: no ORM result to build): a full
+    # day of a large clinic is hundreds of visits.
+    visits = db.session.connection().execute(
         select(Appointment.id, Appointment.start_at, Appointment.end_at, Appointment.status,
                Appointment.arrived_at.is_not(None), Appointment.service_id,
                Appointment.patient_id, *queries.series_place_columns(), Therapist.slug,
@@ -150,22 +151,24 @@ def board_events():
             walls[start_at] = _wall(start_at, zone)
         if end_at not in walls:
             walls[end_at] = _wall(end_at, zone)
-        events.append({
+        shown = {
             "id": str(visit_id),
             "resourceId": therapist,
             "start": walls[start_at],
             "end": walls[end_at],
             "title": patient,
-            "editable": movable and confirmed and start_at > now,
             "classNames": [colours.get(service_id, "service-colour-0"),
                            f"visit-{shown_status}"],
-            "extendedProps": {
-                "service": service, "status": shown_status,
-                "series": str(queries.SeriesPlace(series_number, series_visits))
-                if series_visits else "",
-                **details(patient_id, service_id),
-            },
-        })
+            "extendedProps": {"service": service, "status": shown_status,
+                              **details(patient_id, service_id)},
+        }
+        # Editable by the board's own setting (the desk's: yes; a therapist's: no) unless said.
+        if movable and not (confirmed and start_at > now):
+            shown["editable"] = False
+        if series_visits:
+            shown["extendedProps"]["series"] = str(queries.SeriesPlace(series_number,
+                                                                       series_visits))
+        events.append(shown)
     # The time already past on the board is greyed (and offers nothing to click).
     now_local = now.astimezone(zone).replace(tzinfo=None)
     if datetime.combine(first, datetime.min.time()) < now_local:
@@ -184,8 +187,9 @@ def board_events():
 
 def _visit_details(visits, on_board, services: dict):
     """Where the visit's forms stand and, for a service that needs it, the patient's clearance,
-    by patient and service. Read for all the visits at once (two queries, which find the
-    visits' patients themselves) and worded once per patient and service."""
+    by patient and service (nothing said of what the service does not ask for). Read for all
+    the visits at once (two queries, which find the visits' patients themselves) and worded
+    once per patient and service."""
     asked = {service_id for service_id in {visit[5] for visit in visits}
              if services[service_id].forms or services[service_id].requires_clearance}
     patients = select(Appointment.patient_id).where(*on_board)
@@ -193,7 +197,7 @@ def _visit_details(visits, on_board, services: dict):
                                      for slug in services[service_id].forms})
     clearances = decisions_in_force(patients, [service_id for service_id in asked
                                                if services[service_id].requires_clearance])
-    nothing_asked = {"forms": "", "clearance": ""}
+    nothing_asked: dict = {}
     worded: dict[tuple[int, int], dict] = {}
 
     def details(patient_id: int, service_id: int) -> dict:
@@ -203,11 +207,9 @@ def _visit_details(visits, on_board, services: dict):
         if key not in worded:
             service = services[service_id]
             stand = forms_summary(forms.of(patient_id, service.forms))
-            worded[key] = {
-                "forms": FORMS_WORDS[stand] if stand else "",
-                "clearance": CLEARANCE_WORDS[clearances.get(key)]
-                if service.requires_clearance else "",
-            }
+            worded[key] = {"forms": FORMS_WORDS[stand]} if stand else {}
+            if service.requires_clearance:
+                worded[key]["clearance"] = CLEARANCE_WORDS[clearances.get(key)]
         return worded[key]
 
     return details
