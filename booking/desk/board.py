@@ -276,7 +276,8 @@ def _refusal(status: int, code: str, rule: str, message: str, *, overridable: bo
 
 
 def _therapists_of(reference, discipline: str) -> list:
-    """_therapists, from the clinic's reference data."""
+    """The therapists the board shows this login (as _therapists), from the clinic's reference
+    data each process keeps: no query."""
     only = access.own_therapist_id()
     return [therapist for therapist in reference.therapists
             if therapist.active and (only is None or therapist.id == only)
