@@ -1,16 +1,18 @@
 """The admin's dashboard against a seeded month with known answers: utilisation, no-shows and
-late cancellations, new patients, evaluations that led to a course of care."""
+late cancellations, new patients, evaluations that led to a course of care, waitlist fills."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from booking import scheduling
 from booking.desk.dashboard import clinic_figures
 from booking.extensions import db
-from booking.models import utc_now
+from booking.models import WaitlistOffer, utc_now
+from booking.scheduling import waitlist
 from tests.conftest import CLINIC_ZONE, local
 from tests.desk_staff import signed_in, staff_logins
 
@@ -48,6 +50,60 @@ def last_month(clinic):
                                   now=early.start_at - timedelta(days=3))
     db.session.commit()
     return {"monday": monday, "month": f"{first:%b %Y}", "evaluation": evaluation}
+
+
+@pytest.fixture
+def waitlist_last_month(clinic):
+    """Last month, seen from its own days: two evaluations and a call freed and offered to
+    those waiting; the first evaluation and the call claimed, the second evaluation not."""
+    today = utc_now().astimezone(CLINIC_ZONE).date()
+    first = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    monday = first + timedelta(days=(7 - first.weekday()) % 7 + 7)  # the 2nd Monday or later
+    saturday = local(monday - timedelta(days=2), 10)  # the clinic's clock in this story
+    cancelled = [
+        _book("pt-evaluation", local(monday, 9), "Sam Gone", therapist="jamie-lee"),
+        _book("pt-evaluation", local(monday, 14), "Tom Gone", therapist="jamie-lee"),
+        _book("schedule-a-call", local(monday, 11), "Uma Gone", therapist="alex-rivera"),
+    ]
+    for name, service, therapist in [("Ann Waiting", "pt-evaluation", "jamie-lee"),
+                                     ("Bob Waiting", "pt-evaluation", "jamie-lee"),
+                                     ("Cat Waiting", "schedule-a-call", "alex-rivera")]:
+        waitlist.join_waitlist(
+            scheduling.bookable_service(service),
+            scheduling.PatientDetails(name=name, email=f"{name.split()[0].lower()}@example.com"),
+            monday, monday + timedelta(days=7), therapist_slug=therapist,
+            now=saturday - timedelta(days=1),
+        )
+    def cancel(visit):
+        """The offers the cancellation made, by whom they went to."""
+        before = set(db.session.scalars(select(WaitlistOffer.id)))
+        scheduling.cancel_appointment(visit, cancelled_by="patient", now=saturday)
+        db.session.flush()
+        return {offer.entry.patient_name: offer
+                for offer in db.session.scalars(select(WaitlistOffer)) if offer.id not in before}
+
+    # 09:00 goes to Ann and Bob, Ann claims it; then 14:00 to Bob, who lets it lapse; the
+    # call to Cat, who claims it.
+    nine = cancel(cancelled[0])
+    assert sorted(nine) == ["Ann Waiting", "Bob Waiting"]
+    waitlist.claim_offer(nine["Ann Waiting"], now=saturday + timedelta(minutes=20))
+    assert sorted(cancel(cancelled[1])) == ["Bob Waiting"]
+    call = cancel(cancelled[2])
+    assert sorted(call) == ["Cat Waiting"]
+    waitlist.claim_offer(call["Cat Waiting"], now=saturday + timedelta(minutes=30))
+    db.session.commit()
+    return f"{first:%b %Y}"
+
+
+def test_the_waitlist_fills_of_the_seeded_month(waitlist_last_month):
+    today = utc_now().astimezone(CLINIC_ZONE).date()
+    fills = _table(clinic_figures(today), "waitlist")
+    # Three freed times offered (09:00 to two patients counts once), two claimed: an hour's
+    # evaluation and a quarter-hour call.
+    assert fills["Freed times offered"][waitlist_last_month] == 3
+    assert fills["Filled"][waitlist_last_month] == 2
+    assert fills["Hours recovered"][waitlist_last_month] == 1.25
+    assert fills["Freed times offered"][f"{today:%b %Y}"] == 0
 
 
 def _table(figures, key):
@@ -90,3 +146,4 @@ def test_the_dashboard_page_is_for_admins_with_tables_under_the_charts(app, last
     assert "No-shows and late cancellations per month" in text
     assert '<th scope="row">Late cancellations</th>' in text
     assert "vendor/chart.umd.min.js" in text
+    assert '<th scope="row">Hours recovered</th>' in text

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import create_engine, event, select, text
 
-from booking import create_app
+from booking import create_app, scheduling
 from booking.calendars.feed_tokens import feed_url_for
 from booking.clinic import clinic_file
 from booking.extensions import db
@@ -23,6 +23,8 @@ from booking.rules import availability as rules
 from booking.scheduling import therapist_hours
 from config import TestConfig, load_config
 from tests.conftest import CLINIC_FILE, local, next_weekday
+from tests.desk_staff import signed_in, staff_logins
+from tests.test_forms import clinic_file_with_forms, load
 
 
 @contextlib.contextmanager
@@ -338,3 +340,48 @@ def test_instants_come_back_in_utc_whatever_the_servers_zone(client, clinic, boo
     db.session.expire_all()
     assert visit.start_at.tzinfo is UTC
     assert visit.start_at == local(next_weekday(1), 10)
+
+
+def test_the_boards_day_reads_the_same_few_statements_for_three_visits_or_thirty(app, clinic):
+    """Each visit on the board says its series place, its forms and the patient's clearance:
+    read for the whole day at once, never a query per visit."""
+    load(clinic_file_with_forms().replace(
+        'aftercare_advice = "dry-needling"\n',
+        'aftercare_advice = "dry-needling"\nrequires_clearance = true\n',
+    ))
+    monday = next_weekday(0, at_least_days=10)
+    desk = signed_in(app, staff_logins()["front_desk"])
+    path = f"/desk/board/events?start={monday}&end={monday + timedelta(days=1)}"
+    override = scheduling.StaffOverride("staff:desk@clinic.example", "seeded")
+
+    def statements_for_the_day() -> tuple[int, list]:
+        desk.get(path)  # the reference data, read once per process and revision
+        with statements_sent() as sent:
+            answer = desk.get(path)
+        assert answer.status_code == 200
+        return len([statement for statement in sent if not statement.startswith("BEGIN")]), [
+            event["extendedProps"] for event in answer.json["events"] if event["id"] != "past"]
+
+    def patient(number: int) -> scheduling.PatientDetails:
+        return scheduling.PatientDetails(name=f"Patient {number}",
+                                         email=f"p{number}@example.com")
+
+    for number, hour in enumerate([8, 13, 14]):
+        scheduling.book_series(scheduling.bookable_service("dry-needling"), local(monday, hour),
+                               [0], 2, patient(number), therapist_slug="alex-rivera",
+                               override=override)
+    db.session.commit()
+    few, shown = statements_for_the_day()
+    assert [visit.get("series") for visit in shown] == ["visit 1 of 2"] * 3
+
+    for number in range(3, 30):
+        start = local(monday, 9) + timedelta(minutes=15 * (number - 3))
+        scheduling.book_appointment(scheduling.bookable_service("schedule-a-call"), start,
+                                    patient(number), therapist_slug="jamie-lee",
+                                    override=override)
+    db.session.commit()
+    many, shown = statements_for_the_day()
+    assert len(shown) == 30
+    assert {visit.get("forms") for visit in shown} == {"forms missing", None}
+    # The login, the reference data's revision, the day's visits, the forms, the clearances.
+    assert few == many == 5

@@ -30,6 +30,7 @@ from booking.extensions import db
 from booking.models import AppointmentStatus, AuditEntry, Patient, Service, StaffRole, utc_now
 from booking.patients.health_forms import visit_forms
 from booking.scheduling import check_ins
+from booking.scheduling.clearances import decision_in_force
 from booking.web.requests import writing
 
 appointments = Blueprint("appointments", __name__)
@@ -72,7 +73,9 @@ def _appointment_page(visit, *, move_form=None, cancel_form=None, attendance_for
         last_check_in=None if access.current_role() is StaffRole.FRONT_DESK
         else check_ins.latest_check_in_before(visit),
         health_forms=visit_forms(visit),
-        course=queries.places_in_courses([visit]).get(visit.id),
+        course=scheduling.places_in_series([visit.id]).get(visit.id),
+        clearance=decision_in_force(visit.patient, visit.service)
+        if visit.service.requires_clearance else None,
     ), status
 
 

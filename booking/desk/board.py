@@ -13,12 +13,12 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 import pydantic
-from flask import Blueprint, abort, jsonify, render_template, request, url_for
+from flask import Blueprint, abort, jsonify, render_template, request
 from flask_login import current_user
 from sqlalchemy import select
 
 from booking import scheduling
-from booking.clinic.reference import clinic_zone
+from booking.clinic.reference import clinic_zone, reference_data
 from booking.desk import access, queries
 from booking.desk.access import DESK, EVERYONE, allowed
 from booking.desk.calendar_grid import grid_of, week_days
@@ -32,6 +32,11 @@ from booking.models import (
     Therapist,
     utc_now,
 )
+from booking.patients.health_forms import form_statuses
+from booking.rules import health_forms as health_form_rules
+from booking.rules.clinical import ClearanceDecision
+from booking.rules.health_forms import forms_summary
+from booking.scheduling.clearances import decisions_in_force
 from booking.scheduling.therapist_time import local_day_bounds
 from booking.web.requests import writing
 
@@ -53,6 +58,17 @@ RULE_NAMES = {
     "off_grid": "start times",
     "evaluation_required": "evaluation",
     "clearance_required": "clearance",
+}
+FORMS_WORDS = {
+    health_form_rules.MISSING: "forms missing",
+    health_form_rules.NEEDS_REVIEW: "forms to review",
+    health_form_rules.COMPLETE: "forms complete",
+}
+# As desk/_clearance.html's decision_words says them.
+CLEARANCE_WORDS = {
+    ClearanceDecision.CLEARED: "cleared",
+    ClearanceDecision.NOT_CLEARED: "not cleared",
+    None: "no decision yet",
 }
 
 
@@ -92,33 +108,68 @@ def board_events():
     last = _date_argument("end") - timedelta(days=1)
     if last < first or (last - first).days > 42:
         abort(400, description="end: must be after start, at most six weeks on")
-    zone = clinic_zone()
-    therapists = _therapists(request.args.get("discipline", "").strip())
+    # The clinic's services and therapists as each process keeps them: no query of their own.
+    reference = reference_data()
+    zone = reference.clinic.zone
+    therapists = _therapists_of(reference, request.args.get("discipline", "").strip())
+    services = {service.id: service for service in reference.services}
+    colours = {service_id: f"service-colour-{index % SERVICE_COLOURS}"
+               for index, service_id in enumerate(services)}
     window_start, window_end = local_day_bounds(first, last, zone)
-    colours = {service_id: index % SERVICE_COLOURS for index, service_id in enumerate(
-        db.session.scalars(select(Service.id).order_by(Service.position, Service.id)))}
-    now = utc_now()
-    movable = not access.is_therapist()
-    # Columns, not objects: a full day of a large clinic is hundreds of visits.
-    visits = db.session.execute(
+    on_board = (
+        Appointment.therapist_id.in_([therapist.id for therapist in therapists]),
+        Appointment.status != AppointmentStatus.CANCELLED,
+        Appointment.start_at < window_end,
+        Appointment.end_at > window_start,
+        # No visit lasts a day: this bound lets the index on the start skip the past.
+        Appointment.start_at > window_start - timedelta(days=1),
+    )
+    # Columns as plain tuples, not objects (and run as Core: no ORM result to build): a full
+    # day of a large clinic is hundreds of visits.
+    visits = db.session.connection().execute(
         select(Appointment.id, Appointment.start_at, Appointment.end_at, Appointment.status,
-               Appointment.arrived_at, Appointment.service_id, Therapist.slug,
-               Patient.name.label("patient"), Service.name.label("service"))
+               Appointment.arrived_at.is_not(None), Appointment.service_id,
+               Appointment.patient_id, Appointment.series_id,
+               *scheduling.series_place_columns(), Therapist.slug,
+               Patient.name, Service.name)
         .join(Therapist, Therapist.id == Appointment.therapist_id)
         .join(Patient, Patient.id == Appointment.patient_id)
         .join(Service, Service.id == Appointment.service_id)
-        .where(
-            Appointment.therapist_id.in_([therapist.id for therapist in therapists]),
-            Appointment.status != AppointmentStatus.CANCELLED,
-            Appointment.start_at < window_end,
-            Appointment.end_at > window_start,
-            # No visit lasts a day: this bound lets the index on the start skip the past.
-            Appointment.start_at > window_start - timedelta(days=1),
-        )
+        .where(*on_board)
         .order_by(Appointment.start_at)
-    ) if therapists else []
-    visits_address = url_for("desk.appointments.appointment", appointment_id=0)[:-2]
-    events = [_event(visit, zone, colours, now, movable, visits_address) for visit in visits]
+    ).tuples().all() if therapists else []
+    details = _visit_details(visits, on_board, services)
+    now = utc_now()
+    movable = not access.is_therapist()
+    # Visits start and end on the clinic's few slot times: each is turned to wall clock once.
+    walls: dict[datetime, str] = {}
+    events = []
+    for (visit_id, start_at, end_at, status, arrived, service_id, patient_id, series_id,
+         series_number, series_visits, therapist, patient, service) in visits:
+        confirmed = status == AppointmentStatus.CONFIRMED
+        shown_status = "arrived" if confirmed and arrived else status.replace("_", "-")
+        if start_at not in walls:
+            walls[start_at] = _wall(start_at, zone)
+        if end_at not in walls:
+            walls[end_at] = _wall(end_at, zone)
+        shown = {
+            "id": str(visit_id),
+            "resourceId": therapist,
+            "start": walls[start_at],
+            "end": walls[end_at],
+            "title": patient,
+            "classNames": [colours.get(service_id, "service-colour-0"),
+                           f"visit-{shown_status}"],
+            "extendedProps": {"service": service, "status": shown_status,
+                              **details(patient_id, service_id)},
+        }
+        # Editable by the board's own setting (the desk's: yes; a therapist's: no) unless said.
+        if movable and not (confirmed and start_at > now):
+            shown["editable"] = False
+        if series_visits:
+            shown["extendedProps"]["series"] = str(
+                scheduling.SeriesPlace(series_id, series_number, series_visits))
+        events.append(shown)
     # The time already past on the board is greyed (and offers nothing to click).
     now_local = now.astimezone(zone).replace(tzinfo=None)
     if datetime.combine(first, datetime.min.time()) < now_local:
@@ -135,33 +186,42 @@ def board_events():
     })
 
 
-def _event(visit, zone, colours: dict, now: datetime, movable: bool,
-           visits_address: str) -> dict:
-    status = "arrived" if visit.status == AppointmentStatus.CONFIRMED and visit.arrived_at \
-        else str(visit.status)
-    return {
-        "id": str(visit.id),
-        "resourceId": visit.slug,
-        "start": _wall(visit.start_at, zone),
-        "end": _wall(visit.end_at, zone),
-        "title": visit.patient,
-        "editable": movable and visit.status == AppointmentStatus.CONFIRMED
-        and visit.start_at > now,
-        "classNames": [f"service-colour-{colours.get(visit.service_id, 0)}",
-                       f"visit-{status.replace('_', '-')}"],
-        "extendedProps": {
-            "service": visit.service,
-            "status": status.replace("_", "-"),
-            "url": f"{visits_address}/{visit.id}",
-        },
-    }
+def _visit_details(visits, on_board, services: dict):
+    """Where the visit's forms stand and, for a service that needs it, the patient's clearance,
+    by patient and service (nothing said of what the service does not ask for). Read for all
+    the visits at once (two queries, which find the visits' patients themselves) and worded
+    once per patient and service."""
+    asked = {service_id for service_id in {visit[5] for visit in visits}
+             if services[service_id].forms or services[service_id].requires_clearance}
+    patients = select(Appointment.patient_id).where(*on_board)
+    forms = form_statuses(patients, {slug for service_id in asked
+                                     for slug in services[service_id].forms})
+    clearances = decisions_in_force(patients, [service_id for service_id in asked
+                                               if services[service_id].requires_clearance])
+    nothing_asked: dict = {}
+    worded: dict[tuple[int, int], dict] = {}
+
+    def details(patient_id: int, service_id: int) -> dict:
+        if service_id not in asked:
+            return nothing_asked
+        key = (patient_id, service_id)
+        if key not in worded:
+            service = services[service_id]
+            stand = forms_summary(forms.of(patient_id, service.forms))
+            worded[key] = {"forms": FORMS_WORDS[stand]} if stand else {}
+            if service.requires_clearance:
+                worded[key]["clearance"] = CLEARANCE_WORDS[clearances.get(key)]
+        return worded[key]
+
+    return details
 
 
 def _wall(moment: datetime, zone=None) -> str:
-    """A clinic wall-clock time without an offset: the board shows it as it is."""
+    """A clinic wall-clock time without an offset (2026-12-07T14:30): the board shows it as it
+    is."""
     if zone is not None:
         moment = moment.astimezone(zone)
-    return f"{moment:%Y-%m-%dT%H:%M}"
+    return moment.isoformat(timespec="minutes")[:16]
 
 
 class BoardMove(pydantic.BaseModel):
@@ -214,6 +274,15 @@ def _refusal(status: int, code: str, rule: str, message: str, *, overridable: bo
         message += "; staff may override this with a reason"
     return jsonify({"error": {"code": code, "rule": rule, "message": message,
                               "overridable": overridable}}), status
+
+
+def _therapists_of(reference, discipline: str) -> list:
+    """The therapists the board shows this login (as _therapists), from the clinic's reference
+    data each process keeps: no query."""
+    only = access.own_therapist_id()
+    return [therapist for therapist in reference.therapists
+            if therapist.active and (only is None or therapist.id == only)
+            and (not discipline or discipline in therapist.disciplines)]
 
 
 def _therapists(discipline: str) -> list[Therapist]:

@@ -1,5 +1,6 @@
 """The clinic's dashboard, for admins: how full each therapist's weeks are, no-shows and late
-cancellations, new patients, and evaluations that led to a course of care, month by month.
+cancellations, new patients, evaluations that led to a course of care, and what the waitlist
+filled, month by month.
 
 Each figure is one SQL aggregate over buckets of time (a CASE on the start instant), never a
 walk over every appointment; the page draws them with Chart.js and shows the same numbers as
@@ -24,9 +25,11 @@ from booking.extensions import db
 from booking.models import (
     Appointment,
     AppointmentStatus,
+    OfferStatus,
     Patient,
     Service,
     ServiceKind,
+    WaitlistOffer,
     WorkingHours,
 )
 
@@ -72,6 +75,7 @@ def clinic_figures(day: date) -> list[Figure]:
         attendance_losses(months, month_labels),
         new_patients(months, month_labels),
         evaluations_to_care(months, month_labels),
+        waitlist_fills(months, month_labels),
     ]
 
 
@@ -168,6 +172,34 @@ def evaluations_to_care(bounds: list[datetime], labels: list[str]) -> Figure:
         held[row.bucket], to_care[row.bucket] = row.held, int(row.to_care or 0)
     return Figure("Evaluations that led to a course of care", "evaluations", labels,
                   [("Evaluations", held), ("Followed by treatment", to_care)])
+
+
+def waitlist_fills(bounds: list[datetime], labels: list[str]) -> Figure:
+    """Per month of the offer: the freed times offered to waiting patients (one time offered to
+    several counts once), those claimed, and the hours of the visits booked through them."""
+    bucket = _bucket(WaitlistOffer.created_at, bounds)
+    in_months = and_(WaitlistOffer.created_at >= bounds[0], WaitlistOffer.created_at < bounds[-1])
+    times = (select(bucket.label("bucket"), WaitlistOffer.therapist_id, WaitlistOffer.start_at)
+             .where(in_months).distinct().subquery())
+    offered = [0] * len(labels)
+    for row in db.session.execute(
+        select(times.c.bucket, func.count().label("count")).group_by(times.c.bucket)
+    ):
+        offered[row.bucket] = row.count
+    filled, hours = [0] * len(labels), [0.0] * len(labels)
+    for row in db.session.execute(
+        select(bucket.label("bucket"), func.count().label("count"),
+               func.sum(Service.duration_minutes).label("minutes"))
+        .join(Appointment, Appointment.id == WaitlistOffer.appointment_id)
+        .join(Service, Service.id == Appointment.service_id)
+        .where(WaitlistOffer.status == OfferStatus.CLAIMED, in_months)
+        .group_by(bucket)
+    ):
+        filled[row.bucket] = row.count
+        hours[row.bucket] = round(int(row.minutes or 0) / 60, 2)
+    return Figure("Waitlist fills per month", "waitlist", labels,
+                  [("Freed times offered", offered), ("Filled", filled),
+                   ("Hours recovered", hours)])
 
 
 def _bucket(column, bounds: list[datetime]):

@@ -7,8 +7,9 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
+from booking import scheduling
 from booking.clinic.reference import clinic_zone
-from booking.desk import access, queries
+from booking.desk import access
 from booking.desk.access import DESK, EVERYONE, allowed
 from booking.desk.forms import PostOnlyForm, TimeOffForm, WeeklyHoursForm
 from booking.desk.pages import require_form_token
@@ -46,7 +47,7 @@ def _schedule_page(therapist: Therapist, *, hours_form=None, time_off_form=None,
         remove_form=PostOnlyForm(formdata=None),
         time_off=[row for row in therapist.time_off if row.ends_local > now_local],
         stranded=stranded,
-        courses=queries.places_in_courses(stranded),
+        courses=scheduling.places_in_series(visit.id for visit in stranded),
         can_change=not access.is_therapist(),
     ), status
 

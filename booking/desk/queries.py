@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import func, or_, select
@@ -172,42 +171,6 @@ def audit_actions() -> list[str]:
     return list(
         db.session.scalars(select(AuditEntry.action).distinct().order_by(AuditEntry.action))
     )
-
-
-@dataclass(frozen=True)
-class PlaceInCourse:
-    """A visit's place in its course of weekly visits."""
-
-    series_id: int
-    number: int | None  # None: a cancelled visit
-    of: int
-
-
-def places_in_courses(visits: list[Appointment]) -> dict[int, PlaceInCourse]:
-    """For each visit of a course: its number among the course's live visits ("visit 3 of
-    12"); one statement for all of them."""
-    series_ids = {visit.series_id for visit in visits if visit.series_id is not None}
-    if not series_ids:
-        return {}
-    rows = db.session.execute(
-        select(Appointment.id, Appointment.series_id)
-        .where(
-            Appointment.series_id.in_(series_ids),
-            Appointment.status != AppointmentStatus.CANCELLED,
-        )
-        .order_by(Appointment.series_id, Appointment.start_at, Appointment.id)
-    ).all()
-    numbered: dict[int, list[int]] = {}
-    for visit_id, series_id in rows:
-        numbered.setdefault(series_id, []).append(visit_id)
-    places = {}
-    for visit in visits:
-        if visit.series_id is None:
-            continue
-        live = numbered.get(visit.series_id, [])
-        number = live.index(visit.id) + 1 if visit.id in live else None
-        places[visit.id] = PlaceInCourse(visit.series_id, number, len(live))
-    return places
 
 
 def courses_of(patient: Patient, therapist_id: int | None) -> list[tuple]:

@@ -34,6 +34,7 @@ from booking.models import (
     ServiceKind,
     Therapist,
 )
+from booking.scheduling.series import SeriesPlace, places_in_series
 
 # Raised when what a feed says about a visit changes shape, so every ETag changes with it.
 FEED_FORMAT = 3
@@ -163,7 +164,8 @@ def build_feed(owner: Therapist | Clinic, clinic: Clinic, now: datetime) -> byte
         .order_by(Appointment.start_at, Appointment.id),
         _window(owner, now),
     ).tuples().all()
-    places = places_in_series({row[-1] for row in rows if row[-1] is not None})
+    # A feed with no series visit asks nothing more.
+    places = places_in_series(row[0] for row in rows if row[-1] is not None)
     address = clinic.address
     visit_pages = current_app.config["PUBLIC_BASE_URL"] + "/desk/appointments/"
     summaries: dict[tuple, str] = {}  # a busy feed has many visits per patient and service
@@ -201,36 +203,17 @@ def build_feed(owner: Therapist | Clinic, clinic: Clinic, now: datetime) -> byte
     return feed_text(name=feed_name(owner, clinic), zone_name=clinic.timezone, events=events)
 
 
-def places_in_series(series_ids: set[int]) -> dict[int, tuple[int, int]]:
-    """Which visit of its series each visit of these series is, and of how many: counted over
-    the whole series (visits before the feed's window, and cancelled ones, count too). A feed
-    with no series visit asks nothing more."""
-    if not series_ids:
-        return {}
-    rows = db.session.execute(
-        select(
-            Appointment.id,
-            func.row_number().over(
-                partition_by=Appointment.series_id,
-                order_by=(Appointment.start_at, Appointment.id),
-            ),
-            func.count().over(partition_by=Appointment.series_id),
-        ).where(Appointment.series_id.in_(sorted(series_ids)))
-    )
-    return {visit_id: (number, total) for visit_id, number, total in rows}
-
-
 def event_description(
     kind: str, status: str, reason: str | None, page: str, *,
-    in_series: tuple[int, int] | None = None,
+    in_series: SeriesPlace | None = None,
 ) -> str:
     """What an event says beyond its summary: which visit of its weekly series it is
-    (`in_series`: its number and the series' visits), how a call happens (the number is on
+    (`in_series`), how a call happens (the number is on
     the visit's `page`, behind the staff login), and (`reason` given, in the clinic-wide feed
     only) why a visit was called off."""
     lines = []
     if in_series is not None:
-        lines.append("Visit {} of {} of a weekly course.".format(*in_series))
+        lines.append(f"Visit {in_series.number} of {in_series.of} of a weekly course.")
     if kind == ServiceKind.CALL:
         # In the text too: Google Calendar shows an event's DESCRIPTION, not its URL.
         lines.append(f"A phone call: the number to call is on the visit's page: {page}")

@@ -26,7 +26,7 @@ from pydantic import (
     field_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from booking.extensions import db
 from booking.models import Appointment, ClinicForm, SignedForm, audit
@@ -161,6 +161,45 @@ def forms_of_visits(appointments: Iterable[Appointment]) -> dict[int, list[Visit
             )
             answer[visit.id].append(VisitForm(form, status, rows[-1] if rows else None))
     return answer
+
+
+@dataclass(frozen=True)
+class FormStatuses:
+    """Where many patients stand with some forms, read as plain values: for the board, whose
+    every visit says where its forms stand."""
+
+    versions: dict[str, str]  # each active form asked for: its current version
+    signed: dict[tuple[int, str], list[rules.Signed]]  # (patient id, form slug): signings
+
+    def of(self, patient_id: int, slugs: Iterable[str]) -> list[str]:
+        """The status of each active form of `slugs` for the patient (rules.MISSING, ...)."""
+        return [
+            rules.visit_form_status(self.versions[slug], self.signed.get((patient_id, slug), ()))
+            for slug in slugs if slug in self.versions
+        ]
+
+
+def form_statuses(patients, slugs: Iterable[str]) -> FormStatuses:
+    """Where `patients` (ids, or a query of them) stand with the forms of `slugs`: one query
+    of a few columns (each active form, with the patients' signings of it) however many
+    patients; none when no form is asked for."""
+    slugs = set(slugs)
+    if not slugs:
+        return FormStatuses({}, {})
+    versions: dict[str, str] = {}
+    signed: dict[tuple[int, str], list[rules.Signed]] = defaultdict(list)
+    for slug, current, patient_id, version, status, reviewed in db.session.execute(
+        select(ClinicForm.slug, ClinicForm.version, SignedForm.patient_id, SignedForm.version,
+               SignedForm.status, SignedForm.reviewed_at.is_not(None))
+        .outerjoin(SignedForm, and_(SignedForm.form_slug == ClinicForm.slug,
+                                    SignedForm.patient_id.in_(patients)))
+        .where(ClinicForm.slug.in_(slugs), ClinicForm.active.is_(True))
+        .order_by(SignedForm.signed_at, SignedForm.id)
+    ).tuples():
+        versions[slug] = current
+        if patient_id is not None:
+            signed[(patient_id, slug)].append(rules.Signed(version, status, bool(reviewed)))
+    return FormStatuses(versions, dict(signed))
 
 
 def missing_forms(appointment: Appointment) -> list[ClinicForm]:

@@ -48,3 +48,15 @@ def visit_form_status(current_version: str, signed: Iterable[Signed]) -> str:
     if latest.status == NEEDS_REVIEW and not latest.reviewed:
         return NEEDS_REVIEW
     return COMPLETE
+
+
+def forms_summary(statuses: Iterable[str]) -> str | None:
+    """Where a visit's forms stand together, in a word: MISSING while any is missing, then
+    NEEDS_REVIEW while any waits for a therapist, else COMPLETE; None when it asks for none."""
+    statuses = set(statuses)
+    if not statuses:
+        return None
+    for status in (MISSING, NEEDS_REVIEW):
+        if status in statuses:
+            return status
+    return COMPLETE

@@ -8,6 +8,8 @@ therapist's note is health data and stays on the clearance record only.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -62,6 +64,26 @@ def decision_in_force(patient: Patient | None, service: Service) -> ClearanceDec
         RecordedDecision(ClearanceDecision(row.decision), row.decided_at, row.id)
         for row in clearance_history(patient, service)
     )
+
+
+def decisions_in_force(
+    patients, services: Iterable[int],
+) -> dict[tuple[int, int], ClearanceDecision]:
+    """decision_in_force for many patients (ids, or a query of them) and services at once, by
+    (patient id, service id); a pair with no decision is left out. One query: for the board."""
+    services = set(services)
+    if not services:
+        return {}
+    recorded: dict[tuple[int, int], list[RecordedDecision]] = defaultdict(list)
+    for patient_id, service_id, decision, decided_at, order in db.session.execute(
+        select(Clearance.patient_id, Clearance.service_id, Clearance.decision,
+               Clearance.decided_at, Clearance.id)
+        .where(Clearance.patient_id.in_(patients), Clearance.service_id.in_(services))
+    ).tuples():
+        recorded[(patient_id, service_id)].append(
+            RecordedDecision(ClearanceDecision(decision), decided_at, order)
+        )
+    return {pair: latest_decision(decisions) for pair, decisions in recorded.items()}
 
 
 def record_clearance(
