@@ -22,7 +22,7 @@ from booking.clinic.reference import clinic_zone, reference_data
 from booking.desk import access, queries
 from booking.desk.access import DESK, EVERYONE, allowed
 from booking.desk.calendar_grid import grid_of, week_days
-from booking.desk.pages import today
+from booking.desk.pages import clearance_words, today
 from booking.extensions import db
 from booking.models import (
     Appointment,
@@ -34,7 +34,6 @@ from booking.models import (
 )
 from booking.patients.health_forms import form_statuses
 from booking.rules import health_forms as health_form_rules
-from booking.rules.clinical import ClearanceDecision
 from booking.rules.health_forms import forms_summary
 from booking.scheduling.clearances import decisions_in_force
 from booking.scheduling.therapist_time import local_day_bounds
@@ -63,12 +62,6 @@ FORMS_WORDS = {
     health_form_rules.MISSING: "forms missing",
     health_form_rules.NEEDS_REVIEW: "forms to review",
     health_form_rules.COMPLETE: "forms complete",
-}
-# As desk/_clearance.html's decision_words says them.
-CLEARANCE_WORDS = {
-    ClearanceDecision.CLEARED: "cleared",
-    ClearanceDecision.NOT_CLEARED: "not cleared",
-    None: "no decision yet",
 }
 
 
@@ -210,7 +203,7 @@ def _visit_details(visits, on_board, services: dict):
             stand = forms_summary(forms.of(patient_id, service.forms))
             worded[key] = {"forms": FORMS_WORDS[stand]} if stand else {}
             if service.requires_clearance:
-                worded[key]["clearance"] = CLEARANCE_WORDS[clearances.get(key)]
+                worded[key]["clearance"] = clearance_words(clearances.get(key))
         return worded[key]
 
     return details

@@ -14,6 +14,7 @@ from booking.clinic.reference import ClinicNotConfigured, clinic_zone, current_c
 from booking.desk.access import current_role
 from booking.desk.forms import PostOnlyForm
 from booking.models import StaffRole, utc_now
+from booking.rules.clinical import ClearanceDecision
 from booking.web.requests import show_problems_with
 
 desk = Blueprint("desk", __name__)
@@ -28,6 +29,19 @@ def require_form_token() -> None:
     """A form that is only a button still carries its CSRF token: 400 without it."""
     if not PostOnlyForm().validate_on_submit():
         abort(400, description="the form is missing its security token")
+
+
+# How the desk words the clearance decision in force for a patient (None: none recorded).
+CLEARANCE_WORDS = {
+    ClearanceDecision.CLEARED: "cleared",
+    ClearanceDecision.NOT_CLEARED: "not cleared",
+    None: "no decision yet",
+}
+
+
+@desk.app_template_filter("clearance_words")
+def clearance_words(decision: str | None) -> str:
+    return CLEARANCE_WORDS[decision or None]
 
 
 def message_page(title: str, message: str, status: int):
