@@ -270,7 +270,7 @@ def test_the_board_and_the_visit_page_say_the_series_forms_and_clearance(app, st
     assert (shown.get("series"), shown.get("forms"), shown.get("clearance")) == (
         "visit 3 of 4", "forms missing", "no decision yet")
     page = desk.get(f"/desk/appointments/{third.id}").get_data(as_text=True)
-    assert '<dd class="series-place">visit 3 of 4</dd>' in page
+    assert '<dd class="series-place">visit 3 of 4 — <a' in page
     assert '<dd class="form-missing">missing</dd>' in page
     assert ('<dt>Clearance for dry needling session</dt>'
             '<dd class="clearance-none">no decision yet</dd>') in page

@@ -306,7 +306,7 @@ def test_the_visit_page_names_its_place_in_the_course(desk, patient):
         .order_by(Appointment.start_at)
     ).all()
     page = desk.get(f"/desk/appointments/{second.id}").get_data(as_text=True)
-    assert "Visit 2 of 4" in page
+    assert "visit 2 of 4" in page
     assert f'href="/desk/courses/{series_id}">see the course</a>' in page
 
 
