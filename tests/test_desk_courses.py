@@ -23,14 +23,20 @@ from booking.models import (
     AppointmentSeries,
     AuditEntry,
     Notification,
+    NotificationStatus,
     utc_now,
 )
+from booking.notifications.dispatcher import DispatchReport, send_due
+from booking.patients.details import details_context
 from tests.conftest import CLINIC_ZONE, local, next_weekday
 from tests.desk_staff import signed_in, staff_logins
+from tests.test_series import events_of
 
 MONDAY = next_weekday(0, at_least_days=7)
 THURSDAY = MONDAY + timedelta(days=3)
 FRIDAY = MONDAY + timedelta(days=4)
+# The course's visit as the mail names it.
+VISIT = "your dry needling session with Alex Rivera, PT, DPT"
 
 
 @pytest.fixture
@@ -326,12 +332,154 @@ def test_moving_this_and_the_following_visits_to_friday_morning(desk, patient):
         (local(FRIDAY + timedelta(days=7), 9), "confirmed"),
     ]
     assert db.session.get(AppointmentSeries, series_id).weekdays == ["tue", "fri"]
-    assert pending("reschedule", series_id) == 3
+    assert pending("reschedule", series_id) == 1  # one mail tells of the three
     moved = db.session.scalars(
         select(AuditEntry).where(AuditEntry.action == "rescheduled")
     ).all()
     assert {entry.details["scope"] for entry in moved} == {"following"}
     assert len(moved) == 3
+
+
+def said(day, clock: str) -> str:
+    """A day and time as the mail says it: 'Friday 11 December 2026 at 9:00 AM'."""
+    return f"{day:%A} {day.day} {day:%B %Y} at {clock}"
+
+
+def mailed_course(desk, patient, smtp_inbox, **changes) -> tuple[int, dict[int, str]]:
+    """A course booked and its confirmation sent: the series and each visit's UID as the
+    confirmation's .ics gave it."""
+    series_id = booked_course(desk, patient, **changes)
+    send_due(utc_now())
+    [confirmation] = [mail for mail in smtp_inbox.take()
+                      if mail["Subject"].startswith("Booked: 4 visits")]
+    _, events = events_of(confirmation)
+    assert [event["SEQUENCE"] for event in events] == [0, 0, 0, 0]
+    return series_id, {
+        visit.id: str(event["UID"])
+        for visit, event in zip(course_visits(series_id), events, strict=True)
+    }
+
+
+def course_visits(series_id: int) -> list[Appointment]:
+    db.session.rollback()
+    return list(db.session.scalars(
+        select(Appointment).where(Appointment.series_id == series_id)
+        .order_by(Appointment.start_at)
+    ))
+
+
+def pending_reminders(series_id: int) -> dict[int, list[datetime]]:
+    db.session.rollback()
+    due = {}
+    for visit_id, at in db.session.execute(
+        select(Notification.appointment_id, Notification.due_at)
+        .join(Appointment, Notification.appointment_id == Appointment.id)
+        .where(Appointment.series_id == series_id, Notification.kind == "reminder",
+               Notification.status == NotificationStatus.PENDING)
+        .order_by(Notification.due_at)
+    ):
+        due.setdefault(visit_id, []).append(at)
+    return due
+
+
+@pytest.mark.usefixtures("smtp_settings")
+def test_moving_the_following_visits_sends_one_mail_listing_each_old_and_new_time(
+    desk, patient, smtp_inbox
+):
+    series_id, uids = mailed_course(desk, patient, smtp_inbox)
+    [first, second, third, fourth] = course_visits(series_id)
+    answer = desk.post(f"/desk/courses/{series_id}/move-following",
+                       data={"visit": str(second.id), "weekday": "fri", "time": "09:00"})
+    assert answer.status_code == 303
+    assert "one message tells the patient" in desk.get(answer.headers["Location"]).get_data(
+        as_text=True)
+    new_starts = [local(FRIDAY, 9), local(MONDAY + timedelta(days=8), 9),
+                  local(FRIDAY + timedelta(days=7), 9)]
+    # Each moved visit's reminders went with it; the first visit's stayed.
+    reminders = pending_reminders(series_id)
+    assert set(reminders) == {first.id, second.id, third.id, fourth.id}
+    for visit, start in zip((second, third, fourth), new_starts, strict=True):
+        assert len(reminders[visit.id]) == 2
+        assert all(start - timedelta(days=2) <= due < start for due in reminders[visit.id])
+
+    assert send_due(utc_now()) == DispatchReport(sent=1)
+    [mail] = smtp_inbox.take()
+    assert mail["X-Booking-Notification"] == "reschedule"
+    assert mail["To"] == "Robin Patient <robin@example.com>"
+    assert mail["Subject"] == f"Moved: 3 visits, {VISIT}, from {said(FRIDAY, '9:00 AM')}"
+    text = mail.get_body(("plain",)).get_content()
+    lines = " ".join(text.split())
+    assert lines.count(" - from ") == 3
+    for before, after in (
+        (said(THURSDAY, "2:00 PM"), said(FRIDAY, "9:00 AM")),
+        (said(MONDAY + timedelta(days=7), "2:00 PM"), said(MONDAY + timedelta(days=8), "9:00 AM")),
+        (said(THURSDAY + timedelta(days=7), "2:00 PM"),
+         said(FRIDAY + timedelta(days=7), "9:00 AM")),
+    ):
+        assert f"- from {before} to {after}" in lines
+    assert f"Moved: {VISIT}, to these days (clinic time):" in lines
+    assert said(MONDAY, "2:00 PM") not in lines  # the first visit did not move
+    method, events = events_of(mail)
+    assert method == "REQUEST"
+    assert [
+        (str(event["UID"]), event["SEQUENCE"], event.decoded("DTSTART")) for event in events
+    ] == [
+        (uids[visit.id], 1, start)
+        for visit, start in zip((second, third, fourth), new_starts, strict=True)
+    ]
+
+
+@pytest.mark.usefixtures("smtp_settings")
+def test_moving_or_adding_to_a_walk_in_course_sends_no_mail(desk, smtp_inbox):
+    start = local(MONDAY - timedelta(days=14), 10)
+    walk_in = scheduling.book_appointment(
+        scheduling.bookable_service("pt-evaluation"),
+        start,
+        scheduling.PatientDetails.model_validate(
+            {"name": "Wendy Walker", "email": "", "phone": "+1 586 555 0199"},
+            context=details_context(at_the_desk=True),
+        ),
+        therapist_slug="jamie-lee",
+        booked_by="staff:desk@clinic.example",
+        override=scheduling.StaffOverride("desk@clinic.example", "evaluated on paper"),
+        now=start - timedelta(days=1),
+    )
+    db.session.commit()
+    series_id = booked_course(desk, walk_in.patient_id)
+    second = course_visits(series_id)[1]
+    moved = desk.post(f"/desk/courses/{series_id}/move-following",
+                      data={"visit": str(second.id), "weekday": "fri", "time": "09:00"})
+    assert moved.status_code == 303
+    added = desk.post(f"/desk/courses/{series_id}/add-visits", data={"count": "1"})
+    assert added.status_code == 303
+    assert len(course_visits(series_id)) == 5
+    assert db.session.scalar(select(func.count()).select_from(Notification)) == 0
+    assert send_due(utc_now()) == DispatchReport()
+    assert smtp_inbox.take() == []
+
+
+@pytest.mark.usefixtures("smtp_settings")
+def test_adding_visits_sends_one_confirmation_of_the_whole_course(desk, patient, smtp_inbox):
+    series_id, uids = mailed_course(desk, patient, smtp_inbox)
+    added = desk.post(f"/desk/courses/{series_id}/add-visits", data={"count": "2"})
+    assert added.status_code == 303
+    assert send_due(utc_now()) == DispatchReport(sent=1)
+    [mail] = smtp_inbox.take()
+    assert mail["X-Booking-Notification"] == "confirmation"
+    assert mail["Subject"] == f"Booked: 6 visits, {VISIT}, from {said(MONDAY, '2:00 PM')}"
+    lines = " ".join(mail.get_body(("plain",)).get_content().split())
+    for day in (MONDAY + timedelta(days=14), THURSDAY + timedelta(days=14)):
+        assert f"- {said(day, '2:00 PM')}, with Alex Rivera, PT, DPT" in lines
+    method, events = events_of(mail)
+    visits = course_visits(series_id)
+    assert method == "REQUEST"
+    # The four booked before keep their UIDs (and their calendar events); two are new.
+    assert [str(event["UID"]) for event in events][:4] == [uids[visit.id] for visit in visits[:4]]
+    assert [str(event["UID"]) for event in events][4:] == [visit.calendar_uid
+                                                           for visit in visits[4:]]
+    assert len(set(str(event["UID"]) for event in events)) == 6
+    assert [event.decoded("DTSTART") for event in events][4:] == [
+        local(MONDAY + timedelta(days=14), 14), local(THURSDAY + timedelta(days=14), 14)]
 
 
 def test_moving_a_course_onto_the_times_of_its_own_later_visits_is_no_conflict(desk, patient):

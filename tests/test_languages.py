@@ -4,7 +4,7 @@ of a booking made in Spanish; the clinic file's `languages` and texts per langua
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import time, timedelta
 from email.message import EmailMessage
 from html import unescape
 from pathlib import Path
@@ -208,6 +208,40 @@ def test_the_weekly_visits_pages_and_mail_are_in_the_chosen_language(
     assert mail["Content-Language"] == language
     text = mail.get_body(("plain",)).get_content()
     assert not [sentence for sentence in english if sentence in " ".join(text.split())]
+
+
+@pytest.mark.usefixtures("smtp_settings")
+@pytest.mark.parametrize(("language", "moved", "from_to"), [
+    ("es", "Cambiado:", "- del "),
+    ("ar", "تم التغيير:", "- من "),
+])
+def test_visits_moved_together_are_told_in_one_mail_in_the_patients_language(
+    app, smtp_inbox, language, moved, from_to
+):
+    from booking import scheduling
+    from tests.test_series import evaluated
+
+    patient = evaluated(41)
+    scheduling.book_series(
+        scheduling.bookable_service("dry-needling"), local(MONDAY, 14), [0, 3], 3,
+        scheduling.PatientDetails(**patient, language=language), therapist_slug="alex-rivera",
+    )
+    db.session.commit()
+    send_due(utc_now())
+    smtp_inbox.take()
+    [_, second, _] = db.session.scalars(
+        select(Appointment).where(Appointment.series_id.is_not(None))
+        .order_by(Appointment.start_at)).all()
+    scheduling.move_following(second, 4, time(9), changed_by="staff:desk@clinic.example")
+    db.session.commit()
+    send_due(utc_now())
+    [mail] = smtp_inbox.take()
+    assert (mail["X-Booking-Notification"], mail["Content-Language"]) == ("reschedule", language)
+    text = " ".join(mail.get_body(("plain",)).get_content().split())
+    assert moved in text
+    assert "Moved" not in str(mail["Subject"])
+    assert text.count(from_to) == 2
+    assert not [sentence for sentence in english_sentences() if sentence in text]
 
 
 def test_an_arabic_page_is_right_to_left_with_arabic_dates(client):

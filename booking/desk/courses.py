@@ -378,7 +378,7 @@ def move_following(series_id: int):
     except scheduling.SchedulingError as error:
         explain_refusal(form, error, can_override=not form.override_reason.data)
         return _course_page(series, move_form=form, status=error.status)
-    flash(f"Moved {len(moved)} visit(s); the patient is told of each.")
+    flash(f"Moved {len(moved)} visit(s); one message tells the patient.")
     return redirect(url_for(".course", series_id=series.id), 303)
 
 

@@ -10,8 +10,8 @@ and a clinic's template for that language (`es/confirmation.txt`) wins over its 
 A message about the visit itself carries its .ics (the minimum: service, clinic, time; for a
 call the number to be called instead of the street address), whose UID and SEQUENCE let the
 patient's calendar update or cancel it; aftercare and check-ins carry none. Several visits of
-a series booked or cancelled together are told in one message (`series_<kind>` templates),
-with one .ics holding a VEVENT per visit.
+a series booked, cancelled or moved together are told in one message (`series_<kind>`
+templates), with one .ics holding a VEVENT per visit.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from booking.models import (
     ServiceKind,
     utc_now,
 )
-from booking.notifications.outbox import visits_told_in
+from booking.notifications.outbox import visits_moved_together, visits_told_in
 from booking.patients.health_forms import missing_forms
 from booking.patients.languages import (
     clinic_languages,
@@ -136,16 +136,22 @@ def _series_email_for(
     notification: Notification, visits: list[Appointment], clinic: Clinic,
     now: datetime | None, language: str,
 ) -> Message:
-    """The one email for several visits of a series: booked together (confirmation) or
-    cancelled together (cancellation), with one .ics holding a VEVENT per visit."""
+    """The one email for several visits of a series: booked together (confirmation),
+    cancelled together (cancellation) or moved together (reschedule, each with the time it
+    had before), with one .ics holding a VEVENT per visit."""
     now = now or utc_now()
     first = visits[0]
     words = visit_words(first)
+    moved_from = {
+        moved.appointment.id: spoken_time(moved.moved_from, clinic)
+        for moved in visits_moved_together(notification)
+    }
     values = {
         **_visit_values(words, clinic, first.service, first.patient, language),
         "visits": [
             {
                 "when": spoken_time(visit.start_at, clinic),
+                "moved_from": moved_from.get(visit.id, ""),
                 "therapist": visit.therapist.name,
                 "manage_url": manage_url_for(visit),
             }
@@ -159,6 +165,10 @@ def _series_email_for(
     if notification.kind == NotificationKind.CANCELLATION:
         subject = ngettext("Cancelled: %(num)d visit, %(visit)s, from %(when)s",
                            "Cancelled: %(num)d visits, %(visit)s, from %(when)s",
+                           count, visit=words.visit, when=first_when)
+    elif notification.kind == NotificationKind.RESCHEDULE:
+        subject = ngettext("Moved: %(num)d visit, %(visit)s, from %(when)s",
+                           "Moved: %(num)d visits, %(visit)s, from %(when)s",
                            count, visit=words.visit, when=first_when)
     else:
         subject = ngettext("Booked: %(num)d visit, %(visit)s, from %(when)s",

@@ -6,6 +6,7 @@ the visit), so the change and the emails it owes are committed together or not a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -16,6 +17,7 @@ from booking.extensions import db
 from booking.models import (
     Appointment,
     AppointmentStatus,
+    AuditEntry,
     Notification,
     NotificationKind,
     NotificationStatus,
@@ -140,14 +142,77 @@ def plan_for_series_cancellation(appointments: list[Appointment], now: datetime)
         _add(appointments[0], NotificationKind.CANCELLATION, now)
 
 
+def plan_for_series_reschedule(appointments: list[Appointment], now: datetime) -> None:
+    """Visits of one series moved together ("this and the following"): each one's reminders
+    and aftercare follow it to its new time, and one email (on the first of them) tells the
+    patient of them all."""
+    zone = clinic_zone()
+    for appointment in appointments:
+        _drop_pending(
+            appointment,
+            (*_TIMED_KINDS, NotificationKind.RESCHEDULE, NotificationKind.FORMS_REMINDER),
+        )
+        _add_timed(appointment, now, zone)
+    if appointments:
+        _add(appointments[0], NotificationKind.RESCHEDULE, now)
+
+
+@dataclass(frozen=True)
+class MovedVisit:
+    appointment: Appointment
+    moved_from: datetime
+
+
+def visits_moved_together(notification: Notification) -> list[MovedVisit]:
+    """For a reschedule: the visits of its series moved in the same change as its own visit
+    ("this and the following"), each with the time it had before, in order; [] when its
+    visit was last moved alone.
+
+    The audit log is where a move's former times are kept: the visit's latest move, and the
+    moves of its series written at the same instant (move_following writes one `now` to them
+    all). A visit cancelled since is left out: its cancellation told of it.
+    """
+    appointment = notification.appointment
+    if appointment.series_id is None or notification.kind != NotificationKind.RESCHEDULE:
+        return []
+    latest = db.session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.appointment_id == appointment.id, AuditEntry.action == "rescheduled")
+        .order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
+        .limit(1)
+    ).first()
+    if latest is None or latest.details.get("scope") != "following":
+        return []
+    moves = db.session.execute(
+        select(Appointment, AuditEntry)
+        .join(AuditEntry, AuditEntry.appointment_id == Appointment.id)
+        .where(
+            Appointment.series_id == appointment.series_id,
+            Appointment.status != AppointmentStatus.CANCELLED,
+            AuditEntry.action == "rescheduled",
+            AuditEntry.created_at == latest.created_at,
+        )
+        .order_by(Appointment.start_at, Appointment.id)
+    ).all()
+    return [
+        MovedVisit(visit, datetime.fromisoformat(entry.details["from"]["start"]))
+        for visit, entry in moves
+        if entry.details.get("scope") == "following"
+    ]
+
+
 def visits_told_in(notification: Notification) -> list[Appointment]:
     """The visits one email is about: the whole series for a series' confirmation, every
-    visit cancelled together for a series' cancellation, else the notification's own visit.
+    visit cancelled (or moved) together for a series' cancellation (or reschedule), else the
+    notification's own visit.
 
     Visits cancelled together are the series' visits from this one on, cancelled in the
     same change (the same instant: cancel_following writes one `now` to them all).
     """
     appointment = notification.appointment
+    if notification.kind == NotificationKind.RESCHEDULE:
+        moved = visits_moved_together(notification)
+        return [each.appointment for each in moved] or [appointment]
     if appointment.series_id is None or notification.kind not in (
         NotificationKind.CONFIRMATION,
         NotificationKind.CANCELLATION,

@@ -451,7 +451,7 @@ def move_following(
 
     Every new time is checked by a single booking's rules (the moving visits not counting as
     busy); SeriesUnavailable names each one that is not free, and nothing moves. Each moved
-    visit keeps its id and UID and the patient is told of it as of any move.
+    visit keeps its id and UID; one reschedule mail tells the patient of them all.
     """
     now = now or utc_now()
     hold_write_lock()
@@ -513,7 +513,7 @@ def move_following(
             },
             now,
         )
-        outbox.plan_for_reschedule(visit, now)
+    outbox.plan_for_series_reschedule(following, now)
     series = db.session.get(AppointmentSeries, appointment.series_id)
     series.weekdays = [
         WEEKDAYS[(WEEKDAYS.index(name) + shift.days) % 7] for name in series.weekdays
