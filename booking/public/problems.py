@@ -36,6 +36,17 @@ def evaluations() -> list[Service]:
     ))
 
 
+def clinical_refusal_page(refusal: Exception, service: Service) -> str:
+    """Why the clinic's rules about the patient refuse this booking online (an evaluation
+    first, or a therapist's clearance), and what next."""
+    if isinstance(refusal, scheduling.ClearanceRequired):
+        return clearance_required_page(service)
+    return render_template(
+        "public/evaluation_required.html", clinic=current_clinic(), service=service,
+        evaluations=evaluations(),
+    )
+
+
 def clearance_required_page(service: Service) -> str:
     """Why a visit that needs a therapist's clearance was not booked or moved, and what next:
     an evaluation, or a call to the clinic."""

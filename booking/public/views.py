@@ -45,8 +45,7 @@ from booking.public.health_forms import health_form_pages
 from booking.public.manage import manage
 from booking.public.problems import (
     PageProblem,
-    clearance_required_page,
-    evaluations,
+    clinical_refusal_page,
     register_problem_pages,
 )
 from booking.public.waitlist import offers, waitlist
@@ -158,13 +157,8 @@ def _book_visit(service_slug: str):
             service, page["start"], form.patient_details, therapist_slug=therapist_slug,
             notes=form.notes, booked_by="patient",
         )
-    except scheduling.EvaluationRequired:
-        return render_template(
-            "public/evaluation_required.html", clinic=page["clinic"], service=service,
-            evaluations=evaluations(),
-        ), 422
-    except scheduling.ClearanceRequired:
-        return clearance_required_page(service), 422
+    except (scheduling.EvaluationRequired, scheduling.ClearanceRequired) as refusal:
+        return clinical_refusal_page(refusal, service), 422
     except scheduling.SlotUnavailable as refusal:
         nearest = nearest_free_times(
             service, page["start"], page["zone"], utc_now(), therapist_slug=therapist_slug
@@ -237,13 +231,8 @@ def _preview_weekly_visits(service_slug: str, *, refused: bool = False):
                 service, start, weekdays, form.visit_count, form.patient_details,
                 therapist_slug=plan.therapist.slug, chosen=moved,
             )
-    except scheduling.EvaluationRequired:
-        return render_template(
-            "public/evaluation_required.html", clinic=page["clinic"], service=service,
-            evaluations=evaluations(),
-        ), 422
-    except scheduling.ClearanceRequired:
-        return clearance_required_page(service), 422
+    except (scheduling.EvaluationRequired, scheduling.ClearanceRequired) as refusal:
+        return clinical_refusal_page(refusal, service), 422
     except scheduling.SlotUnavailable as refusal:  # no therapist offers it now
         return render_template("public/visit_details.html", **page, refusal=refusal.reason,
                                nearest=[]), 409
@@ -285,13 +274,8 @@ def _book_weekly_visits(service_slug: str):
             form.visit_count, form.patient_details, therapist_slug=form.therapist.data or None,
             notes=form.notes, booked_by="patient", chosen=moved,
         )
-    except scheduling.EvaluationRequired:
-        return render_template(
-            "public/evaluation_required.html", clinic=page["clinic"], service=page["service"],
-            evaluations=evaluations(),
-        ), 422
-    except scheduling.ClearanceRequired:
-        return clearance_required_page(page["service"]), 422
+    except (scheduling.EvaluationRequired, scheduling.ClearanceRequired) as refusal:
+        return clinical_refusal_page(refusal, page["service"]), 422
     except scheduling.SlotUnavailable:
         # Some visits were taken since the preview: nothing is booked (the answer's status
         # rolls the claim back); the new preview says which, with their alternatives.

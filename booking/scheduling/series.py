@@ -336,30 +336,14 @@ def book_series(
             authorised_visits=authorised_visits,
             authorised_until=authorised_until,
         )
-        span = timedelta(minutes=service.buffer_after_minutes)
         # Ids, not relationships to rows already in the session: the new rows join the
         # session only inside the savepoint, so a refused series leaves nothing behind.
+        # What was given with this booking is this booking's, as for a single visit.
+        given = _DetailsGiven(notes, patient.phone, patient.date_of_birth,
+                              patient.guardian_name, patient.language)
         appointments = [
-            Appointment(
-                series=series,
-                service_id=service.id,
-                therapist_id=therapist.id,
-                patient_id=patient_row.id,
-                start_at=visit.start,
-                end_at=visit.end,
-                busy_until=visit.end + span,
-                status=AppointmentStatus.CONFIRMED,
-                notes=notes,
-                # What was given with this booking is this booking's, as for a single visit.
-                patient_phone=patient.phone,
-                patient_date_of_birth=patient.date_of_birth,
-                patient_guardian_name=patient.guardian_name,
-                patient_language=patient.language,
-                booked_by=booked_by,
-                evaluation_override=override.reason if override else "",
-                created_at=now,
-                updated_at=now,
-            )
+            _visit_row(visit, service, therapist.id, patient_row.id, given,
+                       booked_by=booked_by, override=override, now=now, series=series)
             for visit in plan.visits
         ]
         if not _write_unless_overlapping([series, *appointments], savepoint=True):
@@ -388,6 +372,44 @@ def book_series(
         return BookedSeries(series, appointments)
     raise SlotUnavailable(
         availability.SlotRefusal.TAKEN, "those times were just taken; please choose others"
+    )
+
+
+@dataclass(frozen=True)
+class _DetailsGiven:
+    """What the patient gave with the booking of a series, kept on each of its visits."""
+
+    notes: str
+    patient_phone: str | None
+    patient_date_of_birth: date | None
+    patient_guardian_name: str | None
+    patient_language: str | None
+
+
+def _visit_row(
+    visit: PlannedVisit, service: Service, therapist_id: int, patient_id: int,
+    given: _DetailsGiven, *, booked_by: str, override: StaffOverride | None, now: datetime,
+    **of_series,
+) -> Appointment:
+    """A confirmed visit of a series as planned (`of_series`: the series, or its id)."""
+    return Appointment(
+        **of_series,
+        service_id=service.id,
+        therapist_id=therapist_id,
+        patient_id=patient_id,
+        start_at=visit.start,
+        end_at=visit.end,
+        busy_until=visit.end + timedelta(minutes=service.buffer_after_minutes),
+        status=AppointmentStatus.CONFIRMED,
+        notes=given.notes,
+        patient_phone=given.patient_phone,
+        patient_date_of_birth=given.patient_date_of_birth,
+        patient_guardian_name=given.patient_guardian_name,
+        patient_language=given.patient_language,
+        booked_by=booked_by,
+        evaluation_override=override.reason if override else "",
+        created_at=now,
+        updated_at=now,
     )
 
 
@@ -557,27 +579,12 @@ def add_visits(
     )
     if plan.conflicts:
         raise SeriesUnavailable(plan)
-    buffer = timedelta(minutes=service.buffer_after_minutes)
+    # The added visits carry what was given with the course's last one.
+    given = _DetailsGiven(last.notes, last.patient_phone, last.patient_date_of_birth,
+                          last.patient_guardian_name, last.patient_language)
     added = [
-        Appointment(
-            series_id=series.id,
-            service_id=service.id,
-            therapist_id=series.therapist_id,
-            patient_id=series.patient_id,
-            start_at=visit.start,
-            end_at=visit.end,
-            busy_until=visit.end + buffer,
-            status=AppointmentStatus.CONFIRMED,
-            notes=last.notes,
-            patient_phone=last.patient_phone,
-            patient_date_of_birth=last.patient_date_of_birth,
-            patient_guardian_name=last.patient_guardian_name,
-            patient_language=last.patient_language,
-            booked_by=booked_by,
-            evaluation_override=override.reason if override else "",
-            created_at=now,
-            updated_at=now,
-        )
+        _visit_row(visit, service, series.therapist_id, series.patient_id, given,
+                   booked_by=booked_by, override=override, now=now, series_id=series.id)
         for visit in plan.visits
     ]
     if not _write_unless_overlapping(added, savepoint=True):
