@@ -310,3 +310,30 @@ def test_with_the_database_out_of_reach_every_kind_of_page_answers_503_not_500()
             assert answer.json["error"]["code"] == "service_unavailable"
     with app.app_context():
         db.engine.dispose()
+
+
+def test_a_connection_ended_under_a_read_answers_503_and_the_next_read_is_whole(client, clinic):
+    """The database ends the connection an availability request is using (a restart, a
+    failover): that request is told to try again in a moment (503, never a 500), and the next
+    one is answered on a fresh connection."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL server ends its connections; SQLite has none")
+    day = next_weekday(1)
+    path = f"/api/v1/availability?service=schedule-a-call&start={day}&end={day}"
+    assert client.get(path).status_code == 200  # the process keeps the reference data
+    db.session.remove()  # the connection goes back to the pool, used again at once (no ping)
+    ender = create_engine(db.engine.url)
+    with ender.begin() as connection:
+        ended = connection.execute(text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )).scalar()
+    ender.dispose()
+    assert ended >= 1
+
+    refused = client.get(path)
+    assert refused.status_code == 503, refused.get_data(as_text=True)
+    assert refused.json["error"]["code"] == "service_unavailable"
+    answered = client.get(path)
+    assert answered.status_code == 200
+    assert answered.json["slots"]

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, has_request_context, request
 from sqlalchemy import event, inspect, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -173,6 +174,8 @@ def answer_from_kept_copy(answer: Callable[[], T]) -> T:
         result = answer()
     except ReferenceDataChanged:
         pass
+    except DBAPIError:
+        raise  # the database failed, not the copy: its connection can read nothing more
     except Exception:
         if store.get(_UNCHECKED) is None or _current_revision(db.session()) == kept.revision:
             raise
