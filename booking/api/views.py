@@ -161,7 +161,7 @@ def _booking_context(body: dict) -> dict:
     service = None
     if isinstance(slug, str):
         with suppress(scheduling.UnknownService):
-            service = scheduling.bookable_service(slug)
+            service = scheduling.offered_service(slug)
     return details_context(service)
 
 
@@ -177,7 +177,7 @@ def _booking_context(body: dict) -> dict:
 )
 @writing
 def book(body: AppointmentRequest):
-    service = scheduling.bookable_service(body.service)
+    service = scheduling.offered_service(body.service)
     claimed = _claim_idempotency_key("POST /appointments", body)
     if isinstance(claimed, idempotency.StoredAnswer):
         # Nothing is booked again; what the claim did (forgetting expired keys) may stay.
@@ -483,7 +483,7 @@ def _therapist_out(therapist: TherapistFacts) -> TherapistOut:
 
 
 def _appointment_out(appointment: Appointment) -> dict:
-    zone = zone_named(current_clinic().timezone)
+    zone = clinic_zone()
     return AppointmentOut(
         id=appointment.id,
         status=appointment.status,

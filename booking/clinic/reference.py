@@ -19,11 +19,11 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_request_context, request
-from sqlalchemy import event, inspect, select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import Session
 
+from booking.database import as_loaded
 from booking.extensions import db
 from booking.models import Clinic, Service, Therapist, TimeOff, WorkingHours, therapist_services
 from booking.rules import availability
@@ -322,17 +322,7 @@ def _session_row(model, facts):
     needed. A row the session already holds is returned, its expired values (a commit, such
     as the one before a booking's write lock) filled from the facts.
     """
-    session = db.session()
-    values = _column_values(model, facts)
-    held = session.identity_map.get(session.identity_key(model, (facts.id,)))
-    if held is not None:
-        state = inspect(held)
-        for name in state.expired_attributes & values.keys():
-            set_committed_value(held, name, values[name])
-        return held
-    row = model(**values)
-    make_transient_to_detached(row)
-    return session.merge(row, load=False)
+    return as_loaded(model, _column_values(model, facts), keep_held=True)
 
 
 def _column_values(model, facts) -> dict:

@@ -6,13 +6,18 @@ us rather than by the driver, so that a booking can take the write lock first
 """
 
 import time
+from collections.abc import Mapping
+from typing import TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError, IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from booking.extensions import db
+
+Row = TypeVar("Row")
 
 # Connection option read when a transaction starts on SQLite: DEFERRED or IMMEDIATE.
 SQLITE_BEGIN = "sqlite_begin"
@@ -158,3 +163,26 @@ def insert_for_dialect(table):
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert(table)
+
+
+def as_loaded(model: type[Row], values: Mapping[str, object], *, keep_held: bool = False) -> Row:
+    """The row of these values, as committed, placed in the session as if a query had just
+    loaded it: no statement, and none of the ORM's loading machinery (a booking's rows are
+    written and read back as plain rows, then handed to the code that wants objects).
+
+    A row the session already holds is given back with these values, as a query with
+    populate_existing would; with `keep_held`, only its expired values are filled (the
+    reference data, current but perhaps older than what this transaction holds).
+    """
+    session = db.session()
+    held = session.identity_map.get(session.identity_key(model, (values["id"],)))
+    if held is not None:
+        state = inspect(held)
+        names = state.expired_attributes & values.keys() if keep_held else values.keys()
+        for name in names:
+            set_committed_value(held, name, values[name])
+        return held
+    row = model(**values)
+    make_transient_to_detached(row)
+    session.add(row)  # not held (looked up above): added as it is, as merge(load=False) would
+    return row

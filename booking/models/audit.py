@@ -31,6 +31,9 @@ class AuditEntry(db.Model):
     details: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
+_INSERT = insert(AuditEntry.__table__)
+
+
 def record(
     action: str,
     *,
@@ -39,22 +42,15 @@ def record(
     therapist_id: int | None = None,
     details: dict | None = None,
     at: datetime | None = None,
-) -> AuditEntry:
-    """Add an audit entry to the session; the caller commits it with the change it tells of.
+) -> None:
+    """Write an audit entry in the caller's transaction; it commits with the change it tells of.
 
     `actor` is `staff:<email>`, `patient`, `cli` and the like; `details` hold what staff need
-    to follow the change (never a patient's contact details or health answers).
+    to follow the change (never a patient's contact details or health answers). A plain row:
+    no session object is made for it.
     """
-    entry = AuditEntry(
-        created_at=at or utc_now(),
-        actor=actor,
-        action=action,
-        appointment_id=appointment_id,
-        therapist_id=therapist_id,
-        details=details or {},
-    )
-    db.session.add(entry)
-    return entry
+    record_each(action, actor=actor, changes=[(appointment_id, therapist_id, details or {})],
+                at=at)
 
 
 def record_each(
@@ -69,11 +65,10 @@ def record_each(
     if not changes:
         return
     at = at or utc_now()
-    db.session.execute(
-        insert(AuditEntry.__table__),
-        [
-            {"created_at": at, "actor": actor, "action": action, "appointment_id": appointment_id,
-             "therapist_id": therapist_id, "details": details}
-            for appointment_id, therapist_id, details in changes
-        ],
-    )
+    rows = [
+        {"created_at": at, "actor": actor, "action": action, "appointment_id": appointment_id,
+         "therapist_id": therapist_id, "details": details}
+        for appointment_id, therapist_id, details in changes
+    ]
+    # One row is one plain INSERT; several, one INSERT of many rows. Core, built once.
+    db.session.connection().execute(_INSERT, rows[0] if len(rows) == 1 else rows)

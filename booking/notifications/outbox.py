@@ -81,14 +81,15 @@ def plan_for_booking(appointment: Appointment, now: datetime) -> None:
 
     A visit recorded after it happened gets no confirmation, and only the aftercare ahead.
     """
-    if appointment.start_at > now:
-        _add(appointment, NotificationKind.CONFIRMATION, now)
-        _add_timed(appointment, now)
-        return
     zone = clinic_zone()
-    for step, due in enumerate(aftercare_times(appointment, zone)):
-        if due > now:
-            _add(appointment, NotificationKind.AFTERCARE, due, step=step)
+    if appointment.start_at > now:
+        planned = [(NotificationKind.CONFIRMATION, now, 0), *_timed(appointment, now, zone)]
+    else:
+        planned = [
+            (NotificationKind.AFTERCARE, due, step)
+            for step, due in enumerate(aftercare_times(appointment, zone)) if due > now
+        ]
+    _write_planned([(appointment, kind, due, step) for kind, due, step in planned])
 
 
 def plan_for_reschedule(appointment: Appointment, now: datetime) -> None:
@@ -97,8 +98,8 @@ def plan_for_reschedule(appointment: Appointment, now: datetime) -> None:
         appointment,
         (*_TIMED_KINDS, NotificationKind.RESCHEDULE, NotificationKind.FORMS_REMINDER),
     )
-    _add(appointment, NotificationKind.RESCHEDULE, now)
-    _add_timed(appointment, now)
+    planned = [(NotificationKind.RESCHEDULE, now, 0), *_timed(appointment, now, clinic_zone())]
+    _write_planned([(appointment, kind, due, step) for kind, due, step in planned])
 
 
 def plan_for_cancellation(appointment: Appointment, now: datetime) -> None:
@@ -124,14 +125,7 @@ def plan_for_series_booking(appointments: list[Appointment], now: datetime) -> N
             (appointment, kind, due, step)
             for kind, due, step in _timed(appointment, now, zone, appointment.id in missing)
         ]
-    db.session.execute(
-        insert(Notification.__table__),
-        [
-            {"appointment_id": appointment.id, "kind": kind, "step": step, "due_at": due,
-             "status": NotificationStatus.PENDING, "attempts": 0, "last_error": ""}
-            for appointment, kind, due, step in planned
-        ],
-    )
+    _write_planned(planned)
 
 
 def plan_for_series_cancellation(appointments: list[Appointment], now: datetime) -> None:
@@ -146,15 +140,19 @@ def plan_for_series_reschedule(appointments: list[Appointment], now: datetime) -
     """Visits of one series moved together ("this and the following"): each one's reminders
     and aftercare follow it to its new time, and one email (on the first of them) tells the
     patient of them all."""
+    if not appointments:
+        return
     zone = clinic_zone()
-    for appointment in appointments:
-        _drop_pending(
-            appointment,
-            (*_TIMED_KINDS, NotificationKind.RESCHEDULE, NotificationKind.FORMS_REMINDER),
-        )
-        _add_timed(appointment, now, zone)
-    if appointments:
-        _add(appointments[0], NotificationKind.RESCHEDULE, now)
+    _drop_pending(
+        appointments, (*_TIMED_KINDS, NotificationKind.RESCHEDULE, NotificationKind.FORMS_REMINDER)
+    )
+    missing = visits_missing_forms(appointments)
+    planned = [
+        (appointment, kind, due, step)
+        for appointment in appointments
+        for kind, due, step in _timed(appointment, now, zone, appointment.id in missing)
+    ]
+    _write_planned([*planned, (appointments[0], NotificationKind.RESCHEDULE, now, 0)])
 
 
 @dataclass(frozen=True)
@@ -268,12 +266,6 @@ def plan_for_offer(offer: WaitlistOffer, due: datetime) -> Notification:
     return notification
 
 
-def _add_timed(appointment: Appointment, now: datetime, zone: ZoneInfo | None = None) -> None:
-    zone = zone or clinic_zone()
-    for kind, due, step in _timed(appointment, now, zone):
-        _add(appointment, kind, due, step=step)
-
-
 def _timed(
     appointment: Appointment, now: datetime, zone: ZoneInfo, forms_missing: bool | None = None
 ) -> list[tuple[NotificationKind, datetime, int]]:
@@ -295,6 +287,25 @@ def _timed(
     ):
         timed.append((NotificationKind.FORMS_REMINDER, forms_due, 0))
     return timed
+
+
+_INSERT = insert(Notification.__table__)  # Core, built once
+
+
+def _write_planned(
+    planned: list[tuple[Appointment, NotificationKind, datetime, int]],
+) -> None:
+    """Write (visit, kind, due, step), all of one patient's visits, as plain rows in one
+    statement: a booking's or a series' mail is written with it, and the session need not
+    hold the rows. A patient without email (a walk-in with only a phone) is sent nothing."""
+    if not planned or not planned[0][0].patient.email:
+        return
+    rows = [
+        {"appointment_id": appointment.id, "kind": kind, "step": step, "due_at": due,
+         "status": NotificationStatus.PENDING, "attempts": 0, "last_error": ""}
+        for appointment, kind, due, step in planned
+    ]
+    db.session.connection().execute(_INSERT, rows[0] if len(rows) == 1 else rows)
 
 
 def _add(

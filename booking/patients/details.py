@@ -32,7 +32,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from booking.clinic.reference import current_clinic, zone_named
+from booking.clinic.reference import ServiceFacts, reference_data, zone_named
 from booking.models import Service, ServiceKind, utc_now
 
 NAME_MAX = 200
@@ -62,15 +62,17 @@ def _problem(kind: str, message: str, **values: Any) -> PydanticCustomError:
 # --- the clinic's part in the rules --------------------------------------------------------
 
 
-def details_context(service: Service | None = None, *, at_the_desk: bool = False) -> dict:
+def details_context(
+    service: ServiceFacts | Service | None = None, *, at_the_desk: bool = False
+) -> dict:
     """What the rules need from the clinic (and the service booked, when known).
 
     `at_the_desk`: staff are booking, and a phone may stand in for the email (a walk-in).
     """
-    clinic = current_clinic()
+    clinic = reference_data().clinic
     return {
         "zone": zone_named(clinic.timezone),
-        "languages": tuple(getattr(clinic, "languages", None) or DEFAULT_LANGUAGES),
+        "languages": clinic.languages or DEFAULT_LANGUAGES,
         "service_kind": service.kind if service is not None else None,
         "email_optional_with_phone": at_the_desk,
     }

@@ -26,7 +26,7 @@ from booking.clinic.reference import (
     service_row,
     therapist_row,
 )
-from booking.database import hold_write_lock, is_exclusion_violation
+from booking.database import as_loaded, hold_write_lock, is_exclusion_violation
 from booking.extensions import db
 from booking.models import (
     Appointment,
@@ -272,8 +272,8 @@ def book_appointment(
         # PostgreSQL's exclusion constraint refuses an overlap that another host raced into:
         # ON CONFLICT DO NOTHING turns the refusal into no row, and the next therapist is
         # tried in the same transaction (on SQLite the write lock already rules a race out).
-        appointment = db.session.scalars(
-            select(Appointment).from_statement(_insert_unless_overlapping()),
+        inserted = db.session.connection().execute(
+            _insert_unless_overlapping(),
             {
                 "calendar_uid": new_calendar_uid(),
                 "sequence": 0,
@@ -299,8 +299,10 @@ def book_appointment(
                 "updated_at": now,
             },
         ).first()
-        if appointment is None:
+        if inserted is None:
             continue
+        # Read back as a plain row and handed over as the object callers want (no ORM load).
+        appointment = as_loaded(Appointment, inserted._mapping)
         for name, value in (("service", service_row(service)),
                             ("therapist", therapist_row(therapist)), ("patient", patient_row)):
             set_committed_value(appointment, name, value)
@@ -609,9 +611,8 @@ def _patient_and_waiting(
 ) -> tuple[Patient, bool]:
     """_patient_for, and in the same statement whether the patient waits on the waitlist for
     the service: most do not, and their booking then skips ending their entries."""
-    waits = column("waits", Boolean)
-    return db.session.execute(
-        select(Patient, waits).from_statement(_upsert_patient()),
+    row = db.session.connection().execute(
+        _upsert_patient(),
         {
             "waited_service_id": service_id,
             "waiting": WaitlistStatus.WAITING,
@@ -625,8 +626,13 @@ def _patient_and_waiting(
             "created_at": utc_now(),
             "updated_at": utc_now(),
         },
-        execution_options={"populate_existing": True},
-    ).one()
+    ).one()._mapping
+    # Read back as a plain row: the record as it is now, in the session (no ORM load).
+    record = as_loaded(Patient, {name: row[name] for name in _PATIENT_COLUMNS})
+    return record, row["waits"]
+
+
+_PATIENT_COLUMNS = tuple(column.name for column in Patient.__table__.c)
 
 
 @cache
