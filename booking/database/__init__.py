@@ -182,7 +182,10 @@ def as_loaded(model: type[Row], values: Mapping[str, object], *, keep_held: bool
         for name in names:
             set_committed_value(held, name, values[name])
         return held
-    row = model(**values)
+    # As the ORM's loader makes a row: no constructor, the values straight in its dict (what
+    # the constructor's instrumented setters cost was most of handing a booking's rows over).
+    row = inspect(model).class_manager.new_instance()
+    row.__dict__.update(values)
     make_transient_to_detached(row)
     session.add(row)  # not held (looked up above): added as it is, as merge(load=False) would
     return row
