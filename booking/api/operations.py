@@ -12,6 +12,7 @@ from functools import wraps
 from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, ValidationError
 
+from booking.clinic.reference import answer_from_kept_copy
 from booking.database import hold_write_lock
 
 
@@ -100,8 +101,7 @@ def operation(
 
         writes = getattr(view, "takes_write_lock", False)
 
-        @wraps(view)
-        def validated(**kwargs):
+        def answer(kwargs):
             if writes:
                 hold_write_lock()  # from the first statement, reading the input included
             if authenticate is not None:
@@ -115,6 +115,14 @@ def operation(
                 context = body_context(data) if body_context and isinstance(data, dict) else None
                 kwargs["body"] = parse_model(body, data, context)
             return view(**kwargs)
+
+        @wraps(view)
+        def validated(**kwargs):
+            if writes:
+                # The kept reference data, checked by the write's own reads or before its
+                # commit; a stale copy rolls the write back, and it is made again afresh.
+                return answer_from_kept_copy(lambda: answer(dict(kwargs)))
+            return answer(kwargs)
 
         routed = validated
         for decorate in decorators:

@@ -20,7 +20,7 @@ from functools import wraps
 from flask import Flask, Response, current_app, make_response, request
 from sqlalchemy.exc import OperationalError
 
-from booking.clinic.reference import answer_from_kept_copy
+from booking.clinic.reference import answer_from_kept_copy, confirm_kept_copy
 from booking.database import hold_write_lock, read_outside_a_transaction
 from booking.extensions import db
 
@@ -37,6 +37,8 @@ def writing(view):
         hold_write_lock()
         try:
             response = make_response(view(*args, **kwargs))
+            if response.status_code < 400:
+                confirm_kept_copy()  # what it wrote followed the clinic's current rules
         except BaseException:
             forget_transaction()
             raise
