@@ -178,6 +178,17 @@ def test_the_therapist_list_and_the_service_list_read_only_the_revision(client, 
     ]
 
 
+def jamie_works_monday_afternoons_only(worker) -> None:
+    """Front desk, in that worker, sets Jamie's Mondays to 13:00-15:00 and commits."""
+    with worker.app_context():
+        jamie = db.session.scalars(select(Therapist).where(Therapist.slug == "jamie-lee")).one()
+        therapist_hours.set_weekly_hours(
+            jamie, {0: [rules.WorkingHours(0, time(13, 0), time(15, 0))]},
+            by="staff:desk@clinic.example",
+        )
+        db.session.commit()
+
+
 def test_hours_changed_by_another_worker_show_in_the_next_availability_request(
     app, client, another_worker
 ):
@@ -185,13 +196,7 @@ def test_hours_changed_by_another_worker_show_in_the_next_availability_request(
     before = availability(client, monday, monday, therapist="jamie-lee")
     assert before[0]["start"] == local(monday, 9).isoformat()
 
-    with another_worker.app_context():
-        jamie = db.session.scalars(select(Therapist).where(Therapist.slug == "jamie-lee")).one()
-        therapist_hours.set_weekly_hours(
-            jamie, {0: [rules.WorkingHours(0, time(13, 0), time(15, 0))]},
-            by="staff:desk@clinic.example",
-        )
-        db.session.commit()
+    jamie_works_monday_afternoons_only(another_worker)
 
     after = availability(client, monday, monday, therapist="jamie-lee")
     assert after[0]["start"] == local(monday, 13).isoformat()
@@ -206,13 +211,7 @@ def test_a_booking_follows_hours_and_lengths_another_worker_changed_a_moment_bef
     monday = next_weekday(0)
     assert availability(client, monday, monday, therapist="jamie-lee")  # the copy is kept
 
-    with another_worker.app_context():
-        jamie = db.session.scalars(select(Therapist).where(Therapist.slug == "jamie-lee")).one()
-        therapist_hours.set_weekly_hours(
-            jamie, {0: [rules.WorkingHours(0, time(13, 0), time(15, 0))]},
-            by="staff:desk@clinic.example",
-        )
-        db.session.commit()
+    jamie_works_monday_afternoons_only(another_worker)
     morning = client.post("/api/v1/appointments",
                           json=booking(local(monday, 10), therapist="jamie-lee"))
     assert morning.status_code == 409, morning.json
