@@ -15,6 +15,7 @@ from booking.notifications import dispatcher
 from tests.conftest import local, next_weekday, screenshot
 from tests.desk_staff import staff_logins
 from tests.test_desk_browser import _log_in, assert_accessible
+from tests.test_desk_courses import robin_evaluated_by_jamie
 
 pytestmark = pytest.mark.usefixtures("smtp_settings")
 
@@ -25,16 +26,7 @@ MONDAY = next_weekday(0, at_least_days=7)
 def evaluated_patient(clinic):
     """Robin, evaluated by Jamie Lee two weeks before the course begins."""
     staff_logins()
-    start = local(MONDAY - timedelta(days=14), 9)
-    visit = scheduling.book_appointment(
-        scheduling.bookable_service("pt-evaluation"),
-        start,
-        scheduling.PatientDetails(name="Robin Patient", email="robin@example.com"),
-        therapist_slug="jamie-lee",
-        booked_by="staff:desk@clinic.example",
-        override=scheduling.StaffOverride("desk@clinic.example", "evaluated on paper"),
-        now=start - timedelta(days=1),
-    )
+    robin = robin_evaluated_by_jamie(MONDAY)
     # Someone else's call with Alex Rivera at the course's third visit.
     scheduling.book_appointment(
         scheduling.bookable_service("schedule-a-call"),
@@ -43,7 +35,7 @@ def evaluated_patient(clinic):
         therapist_slug="alex-rivera",
     )
     db.session.commit()
-    return visit.patient_id
+    return robin
 
 
 def _mail_to_robin(inbox) -> list[str]:

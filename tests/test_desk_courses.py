@@ -49,10 +49,10 @@ def desk(app, staff):
     return signed_in(app, staff["front_desk"])
 
 
-@pytest.fixture
-def patient(clinic):
-    """Robin, evaluated by Jamie Lee last week: dry needling may follow."""
-    start = local(MONDAY - timedelta(days=14), 9)
+def robin_evaluated_by_jamie(monday) -> int:
+    """Robin's evaluation with Jamie Lee two weeks before `monday`, entered by the desk (not
+    committed); Robin's patient id."""
+    start = local(monday - timedelta(days=14), 9)
     visit = scheduling.book_appointment(
         scheduling.bookable_service("pt-evaluation"),
         start,
@@ -62,8 +62,15 @@ def patient(clinic):
         override=scheduling.StaffOverride("desk@clinic.example", "evaluated on paper"),
         now=start - timedelta(days=1),
     )
-    db.session.commit()
     return visit.patient_id
+
+
+@pytest.fixture
+def patient(clinic):
+    """Robin, evaluated by Jamie Lee last week: dry needling may follow."""
+    robin = robin_evaluated_by_jamie(MONDAY)
+    db.session.commit()
+    return robin
 
 
 def course_form(patient: int, **changes) -> dict:
