@@ -20,6 +20,9 @@ def create_app(config=None) -> Flask:
 
     log_redaction.install()  # before anything logs a manage or feed path
     app.json.sort_keys = False
+    from booking.web.cookie_session import CookieSession
+
+    app.session_interface = CookieSession()
     if app.config["TRUSTED_PROXIES"]:
         # Behind nginx: the client's address (rate limits key on it) and scheme (HSTS,
         # secure cookies) come from the X-Forwarded-* headers of that many proxies, no more.

@@ -112,7 +112,10 @@ def forget_transaction() -> None:
 
 def _end_session(_error: BaseException | None) -> None:
     """The session ends with the request, quietly when the database went away after the
-    answer was made: the answer stands instead of turning into a 500."""
+    answer was made: the answer stands instead of turning into a 500. A request that never
+    used the database (a static file, a 404) has no session to end."""
+    if not db.session.registry.has():
+        return
     forget_transaction()
     db.session.remove()
 
