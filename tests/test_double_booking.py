@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from booking import scheduling
 from booking.extensions import db
-from booking.models import Appointment
+from booking.models import Appointment, AuditEntry, Notification, NotificationKind
 from tests.conftest import local, next_weekday
 from tests.servers import running_gunicorn
 
@@ -49,6 +49,17 @@ def racer(number: int, start, therapist: str | None = "alex-rivera") -> dict:
     return body
 
 
+def entries_and_confirmations() -> tuple[int, int]:
+    """How many "booked" audit entries and confirmation mails were written: one of each per
+    visit, and none for a booking refused (on PostgreSQL they are written in the visit's own
+    statement, from the row it inserted)."""
+    entries = db.session.scalar(
+        select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "booked"))
+    confirmations = db.session.scalar(select(func.count()).select_from(Notification).where(
+        Notification.kind == NotificationKind.CONFIRMATION))
+    return entries, confirmations
+
+
 def test_fifty_patients_racing_for_one_slot_one_wins(app, database_url):
     start = local(next_weekday(0), 9)
     db.session.commit()
@@ -64,6 +75,7 @@ def test_fifty_patients_racing_for_one_slot_one_wins(app, database_url):
     assert len(rows) == 1
     assert rows[0].start_at == start
     assert scheduling.appointments_overlapping_count() == 0
+    assert entries_and_confirmations() == (1, 1)
 
 
 def test_racing_for_any_therapist_fills_each_therapist_once(app, database_url):
@@ -78,6 +90,7 @@ def test_racing_for_any_therapist_fills_each_therapist_once(app, database_url):
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(Appointment)) == 2
     assert scheduling.appointments_overlapping_count() == 0
+    assert entries_and_confirmations() == (2, 2)
 
 
 def test_racing_repeats_of_one_idempotent_request_book_once(app, database_url):

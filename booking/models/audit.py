@@ -66,9 +66,29 @@ def record_each(
         return
     at = at or utc_now()
     rows = [
-        {"created_at": at, "actor": actor, "action": action, "appointment_id": appointment_id,
-         "therapist_id": therapist_id, "details": details}
+        entry_row(action, actor=actor, appointment_id=appointment_id,
+                  therapist_id=therapist_id, details=details, at=at)
         for appointment_id, therapist_id, details in changes
     ]
+    write_rows(rows)
+
+
+def write_rows(rows: list[dict]) -> None:
+    """Entries made by entry_row, in one statement."""
     # One row is one plain INSERT; several, one INSERT of many rows. Core, built once.
     db.session.connection().execute(_INSERT, rows[0] if len(rows) == 1 else rows)
+
+
+def entry_row(
+    action: str,
+    *,
+    actor: str,
+    appointment_id: int | None,
+    therapist_id: int | None,
+    details: dict,
+    at: datetime,
+) -> dict:
+    """The entry `record` writes, as its row: for a visit about to be written, the booking
+    writes it in the visit's own statement (booking/scheduling/appointments.py)."""
+    return {"created_at": at, "actor": actor, "action": action,
+            "appointment_id": appointment_id, "therapist_id": therapist_id, "details": details}

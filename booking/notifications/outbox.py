@@ -22,6 +22,8 @@ from booking.models import (
     NotificationKind,
     NotificationStatus,
     WaitlistOffer,
+    new_message_id,
+    utc_now,
 )
 from booking.patients.health_forms import missing_forms, visits_missing_forms
 
@@ -81,15 +83,28 @@ def plan_for_booking(appointment: Appointment, now: datetime) -> None:
 
     A visit recorded after it happened gets no confirmation, and only the aftercare ahead.
     """
+    _write_planned([(appointment, kind, due, step) for kind, due, step in _booking_mail(
+        appointment, now)])
+
+
+def booking_mail_rows(visit: Appointment, now: datetime) -> list[dict]:
+    """The rows plan_for_booking writes, but for their appointment id: for a visit about to
+    be written, in the same statement as the visit (booking/scheduling/appointments.py)."""
+    if not visit.patient.email:
+        return []
+    return [_row(None, kind, due, step) for kind, due, step in _booking_mail(visit, now)]
+
+
+def _booking_mail(
+    appointment: Appointment, now: datetime
+) -> list[tuple[NotificationKind, datetime, int]]:
     zone = clinic_zone()
     if appointment.start_at > now:
-        planned = [(NotificationKind.CONFIRMATION, now, 0), *_timed(appointment, now, zone)]
-    else:
-        planned = [
-            (NotificationKind.AFTERCARE, due, step)
-            for step, due in enumerate(aftercare_times(appointment, zone)) if due > now
-        ]
-    _write_planned([(appointment, kind, due, step) for kind, due, step in planned])
+        return [(NotificationKind.CONFIRMATION, now, 0), *_timed(appointment, now, zone)]
+    return [
+        (NotificationKind.AFTERCARE, due, step)
+        for step, due in enumerate(aftercare_times(appointment, zone)) if due > now
+    ]
 
 
 def plan_for_reschedule(appointment: Appointment, now: datetime) -> None:
@@ -300,12 +315,19 @@ def _write_planned(
     hold the rows. A patient without email (a walk-in with only a phone) is sent nothing."""
     if not planned or not planned[0][0].patient.email:
         return
-    rows = [
-        {"appointment_id": appointment.id, "kind": kind, "step": step, "due_at": due,
-         "status": NotificationStatus.PENDING, "attempts": 0, "last_error": ""}
-        for appointment, kind, due, step in planned
-    ]
+    write_rows([_row(appointment.id, kind, due, step) for appointment, kind, due, step in planned])
+
+
+def write_rows(rows: list[dict]) -> None:
+    """Rows made here (booking_mail_rows, with their appointment id), in one statement."""
     db.session.connection().execute(_INSERT, rows[0] if len(rows) == 1 else rows)
+
+
+def _row(appointment_id: int | None, kind: NotificationKind, due: datetime, step: int) -> dict:
+    """One mail owed about a visit, as its outbox row: every column a new row is given."""
+    return {"appointment_id": appointment_id, "kind": kind, "step": step, "due_at": due,
+            "status": NotificationStatus.PENDING, "attempts": 0, "last_error": "",
+            "message_id": new_message_id(), "created_at": utc_now()}
 
 
 def _add(

@@ -26,11 +26,13 @@ from booking.clinic.reference import (
     service_row,
     therapist_row,
 )
-from booking.database import as_loaded, hold_write_lock, is_exclusion_violation
+from booking.database import as_loaded, hold_write_lock, is_exclusion_violation, is_postgresql
 from booking.extensions import db
 from booking.models import (
     Appointment,
     AppointmentStatus,
+    AuditEntry,
+    Notification,
     Patient,
     Service,
     WaitlistEntry,
@@ -269,57 +271,56 @@ def book_appointment(
     patient_row, waits = _patient_and_waiting(identity, patient, service.id)
     end = start + timedelta(minutes=service.duration_minutes)
     for therapist in candidates:
-        # PostgreSQL's exclusion constraint refuses an overlap that another host raced into:
-        # ON CONFLICT DO NOTHING turns the refusal into no row, and the next therapist is
-        # tried in the same transaction (on SQLite the write lock already rules a race out).
-        inserted = db.session.connection().execute(
-            _insert_unless_overlapping(),
-            {
-                "calendar_uid": new_calendar_uid(),
-                "sequence": 0,
-                "status": AppointmentStatus.CONFIRMED,
-                "service_id": service.id,
-                "therapist_id": therapist.id,
-                "patient_id": patient_row.id,
-                "series_id": None,
-                "start_at": start,
-                "end_at": end,
-                "busy_until": end + timedelta(minutes=service.buffer_after_minutes),
-                "notes": notes,
-                # What was given with this booking is this booking's (the record keeps its own).
-                "patient_phone": patient.phone,
-                "patient_date_of_birth": patient.date_of_birth,
-                "patient_guardian_name": patient.guardian_name,
-                "patient_language": patient.language,
-                "booked_by": booked_by,
-                "evaluation_override": override.reason if override else "",
-                "cancel_reason": "",
-                "arrived_at": None,
-                "created_at": now,
-                "updated_at": now,
-            },
-        ).first()
-        if inserted is None:
-            continue
-        # Read back as a plain row and handed over as the object callers want (no ORM load).
-        appointment = as_loaded(Appointment, inserted._mapping)
-        for name, value in (("service", service_row(service)),
-                            ("therapist", therapist_row(therapist)), ("patient", patient_row)):
-            set_committed_value(appointment, name, value)
-        _audit(
-            booked_by,
+        values = {
+            "calendar_uid": new_calendar_uid(),
+            "sequence": 0,
+            "status": AppointmentStatus.CONFIRMED,
+            "service_id": service.id,
+            "therapist_id": therapist.id,
+            "patient_id": patient_row.id,
+            "series_id": None,
+            "start_at": start,
+            "end_at": end,
+            "busy_until": end + timedelta(minutes=service.buffer_after_minutes),
+            "notes": notes,
+            # What was given with this booking is this booking's (the record keeps its own).
+            "patient_phone": patient.phone,
+            "patient_date_of_birth": patient.date_of_birth,
+            "patient_guardian_name": patient.guardian_name,
+            "patient_language": patient.language,
+            "booked_by": booked_by,
+            "evaluation_override": override.reason if override else "",
+            "cancel_reason": "",
+            "arrived_at": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        related = {"service": service_row(service), "therapist": therapist_row(therapist),
+                   "patient": patient_row}
+        # The visit's audit entry and its mail are planned before it is written: they are
+        # written with it, in one statement on PostgreSQL.
+        entry = audit.entry_row(
             "booked",
-            appointment,
-            {
+            actor=booked_by,
+            appointment_id=None,
+            therapist_id=therapist.id,
+            details={
                 "service": service.slug,
                 "therapist": therapist.slug,
                 "start": start.isoformat(),
                 **({"override": override.reason} if override else {}),
                 **({"past_visit": True} if past_visit else {}),
             },
-            now,
+            at=now,
         )
-        outbox.plan_for_booking(appointment, now)
+        mail = outbox.booking_mail_rows(_to_be_written(values, related), now)
+        inserted = _write_visit(values, entry, mail)
+        if inserted is None:
+            continue
+        # Read back as a plain row and handed over as the object callers want (no ORM load).
+        appointment = as_loaded(Appointment, inserted._mapping)
+        for name, value in related.items():
+            set_committed_value(appointment, name, value)
         if waits:
             waitlist_offers.end_entries_for_booking(patient_row.identity, service.id, now)
         return appointment
@@ -683,6 +684,92 @@ def _insert_returning(
             *(bindparam(column.name, type_=column.type) for column in columns), *also_parameters
         )
         .columns(*table.c, *also_columns)
+    )
+
+
+def _to_be_written(values: dict, related: dict) -> Appointment:
+    """The visit these values make, before it is written (no id yet, in no session): for
+    planning what is written with it."""
+    visit = inspect(Appointment).class_manager.new_instance()
+    visit.__dict__.update(values, id=None)
+    for name, value in related.items():
+        set_committed_value(visit, name, value)
+    return visit
+
+
+def _write_visit(values: dict, entry: dict, mail: list[dict]):
+    """Insert the visit, then its audit entry and its mail with its id; the visit's row back,
+    or None (and nothing written) when PostgreSQL's exclusion constraint refuses it.
+
+    On PostgreSQL in one statement: the entry and the mail are inserted from the visit's
+    RETURNING in data-modifying WITH clauses, so no visit means no rows. That spares two
+    round trips, a tenth of a booking's cost. SQLite, in-process, runs the three inserts.
+    """
+    connection = db.session.connection()
+    if is_postgresql():
+        parameters = {**values, **{f"entry_{name}": value for name, value in entry.items()}}
+        # (Their appointment_id, None until now, is the visit's id in the statement.)
+        for number, row in enumerate(mail):
+            parameters.update({f"mail_{number}_{name}": value for name, value in row.items()})
+        statement = _insert_visit_with_entry_and_mail(
+            tuple(name for name in entry if name != "appointment_id"),
+            tuple(name for name in mail[0] if name != "appointment_id") if mail else (),
+            len(mail),
+        )
+        return connection.execute(statement, parameters).first()
+    inserted = connection.execute(_insert_unless_overlapping(), values).first()
+    if inserted is not None:
+        audit.write_rows([{**entry, "appointment_id": inserted.id}])
+        if mail:
+            outbox.write_rows([{**row, "appointment_id": inserted.id} for row in mail])
+    return inserted
+
+
+@cache
+def _insert_visit_with_entry_and_mail(
+    entry_names: tuple[str, ...], mail_names: tuple[str, ...], mails: int
+) -> TextClause:
+    """_write_visit's statement on PostgreSQL, for an entry and `mails` mail rows of these
+    columns (the rows' own: audit.entry_row's and outbox.booking_mail_rows')."""
+    visits, entries = Appointment.__table__, AuditEntry.__table__
+    notifications = Notification.__table__
+    visit_columns = [column for column in visits.c if column.name != "id"]
+    entry_columns = [entries.c[name] for name in entry_names]
+    mail_columns = [notifications.c[name] for name in mail_names]
+
+    def names(columns) -> str:
+        return ", ".join(column.name for column in columns)
+
+    clauses = [
+        f"visit AS (INSERT INTO {visits.name} ({names(visit_columns)}) VALUES "
+        f"({', '.join(f':{column.name}' for column in visit_columns)}) ON CONFLICT DO NOTHING "
+        f"RETURNING {names(visits.c)})",
+        f"entry AS (INSERT INTO {entries.name} (appointment_id, {names(entry_columns)}) "
+        f"SELECT visit.id, {', '.join(f':entry_{column.name}' for column in entry_columns)} "
+        "FROM visit)",
+    ]
+    mail_parameters = []
+    if mails:
+        rows = []
+        for number in range(mails):
+            rows.append(", ".join(f":mail_{number}_{column.name}" for column in mail_columns))
+            mail_parameters += [
+                bindparam(f"mail_{number}_{column.name}", type_=column.type)
+                for column in mail_columns
+            ]
+        clauses.append(
+            f"mail AS (INSERT INTO {notifications.name} (appointment_id, "
+            f"{names(mail_columns)}) SELECT visit.id, planned.* FROM visit, (VALUES "
+            f"{', '.join(f'({row})' for row in rows)}) AS planned ({names(mail_columns)}))"
+        )
+    return (
+        text(f"WITH {', '.join(clauses)} SELECT {names(visits.c)} FROM visit")
+        .bindparams(
+            *(bindparam(column.name, type_=column.type) for column in visit_columns),
+            *(bindparam(f"entry_{column.name}", type_=column.type) for column in entry_columns),
+            *mail_parameters,
+        )
+        .columns(*visits.c)
     )
 
 
