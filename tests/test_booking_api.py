@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 from sqlalchemy import func, select
 
@@ -104,6 +107,32 @@ def test_availability_in_the_patients_zone_is_rendered_there(client):
     # Tuesday, so Tuesday's slots are not in it.
     assert answer["slots"][0]["start"] == f"{MONDAY}T05:00:00-08:00"
     assert answer["slots"][-1]["start"] == f"{MONDAY}T13:15:00-08:00"
+
+
+def test_the_same_times_asked_in_turn_from_several_zones_read_in_each_zone(client):
+    """Each instant's local text is kept for later answers, per zone: asking from more zones
+    than are kept, and again, every answer is in its own zone."""
+    zones = ["America/Los_Angeles", "Asia/Kolkata", "Pacific/Kiritimati", "Europe/Berlin",
+             "America/St_Johns", "America/Detroit"]
+    path = f"/api/v1/availability?service=dry-needling&start={MONDAY}&end={TUESDAY}"
+    first = {}
+    for zone in [*zones, *reversed(zones)]:
+        answer = client.get(f"{path}&tz={zone}").json
+        assert answer["timezone"] == zone
+        instants = [(datetime.fromisoformat(slot["start"]), datetime.fromisoformat(slot["end"]))
+                    for slot in answer["slots"]]
+        assert instants, zone
+        assert all(
+            text == instant.astimezone(ZoneInfo(zone)).isoformat()
+            for slot, pair in zip(answer["slots"], instants, strict=True)
+            for text, instant in zip((slot["start"], slot["end"]), pair, strict=True)
+        ), zone
+        # The same answer whenever asked.
+        assert first.setdefault(zone, answer["slots"]) == answer["slots"]
+    kolkata = client.get(f"{path}&tz=Asia/Kolkata").json["slots"][0]["start"]
+    # Monday 08:00 in Detroit, the first visit of Kolkata's Monday (it ends 13:30 Detroit).
+    assert kolkata == local(MONDAY, 8).astimezone(ZoneInfo("Asia/Kolkata")).isoformat()
+    assert kolkata.endswith("+05:30")
 
 
 def test_a_booked_visit_and_its_buffer_leave_the_availability(client, book):

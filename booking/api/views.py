@@ -37,6 +37,7 @@ from booking.api.schemas import (
     WaitlistEntryOut,
     WaitlistRequest,
 )
+from booking.api.slot_answers import slots_out
 from booking.clinic.reference import (
     ClinicNotConfigured,
     ServiceFacts,
@@ -116,22 +117,7 @@ def availability(query: AvailabilityQuery):
     slots = scheduling.free_slots(
         service, query.start, query.end, therapist_slug=query.therapist, local_zone=zone
     )
-    # Therapists share start times and a slot's end is often the next one's start: each
-    # instant is written once, by orjson in C (the same text as isoformat(), which was three
-    # quarters of the cost of rendering a slot), and the slots reuse the text.
-    instants = {slot.start for slot in slots}
-    instants.update(slot.end for slot in slots)
-    local = {
-        instant: orjson.dumps(instant.astimezone(zone))[1:-1].decode() for instant in instants
-    }
-    answer = {
-        "service": service.slug,
-        "timezone": zone.key,
-        "slots": [
-            {"start": local[slot.start], "end": local[slot.end], "therapist": slot.therapist}
-            for slot in slots
-        ],
-    }
+    answer = {"service": service.slug, "timezone": zone.key, "slots": slots_out(slots, zone)}
     # orjson: a month's answer (thousands of slots) took the standard encoder longer than
     # the free slots took to find; the bytes are the same (compact, ASCII).
     return current_app.response_class(orjson.dumps(answer), mimetype="application/json")
