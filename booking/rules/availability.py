@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 
@@ -347,18 +348,32 @@ def _window_starts(
     visit: float,
     earliest: float,
     latest: float,
-) -> list[int]:
+) -> Sequence[int]:
     """Sorted timestamps of the grid starts whose visits fit this window on this local day.
 
     Only starts within notice and the booking window (earliest..latest) are kept.
     """
+    grid = _window_grid(day, opens, closes, zone, step, visit)
+    return grid[bisect_left(grid, earliest) : bisect_right(grid, latest)]
+
+
+@lru_cache(maxsize=8192)
+def _window_grid(
+    day: date, opens: time, closes: time, zone: ZoneInfo, step: int, visit: float
+) -> tuple[int, ...]:
+    """Every grid start whose visit fits this window on this local day, sorted.
+
+    Kept for later calls: a clinic's windows on the days asked for are few and asked for
+    again and again, and turning one into instants is a dozen zone lookups. A day's grid never
+    changes (the zone's rules are loaded once per process).
+    """
     # fold=0: an ambiguous wall time (fall back) means its first occurrence.
     opening = datetime.combine(day, opens, tzinfo=zone)
     closing = datetime.combine(day, closes, tzinfo=zone)
-    first = max(opening.timestamp(), earliest)
-    last = min(closing.timestamp() - visit, latest)
+    first = opening.timestamp()
+    last = closing.timestamp() - visit
     if first > last:
-        return []
+        return ()
     opens_micros = _micros_of_day(opens)
     first_grid = -(-opens_micros // (step * 1_000_000)) * step  # seconds since local midnight
     if _exists(opening) and _exists(closing) and opening.utcoffset() == closing.utcoffset():
@@ -375,7 +390,7 @@ def _window_starts(
             if _exists(local):  # a wall time skipped by spring forward is no slot
                 grid.append(round(local.timestamp()))
         grid.sort()
-    return grid[bisect_left(grid, first) : bisect_right(grid, last)]
+    return tuple(grid[bisect_left(grid, first) : bisect_right(grid, last)])
 
 
 def _micros_of_day(wall: time) -> int:
