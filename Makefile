@@ -7,7 +7,7 @@ FLASK := $(BIN)/flask --app wsgi
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test lint bench bench-availability bench-booking bench-notifications \
-	bench-feeds bench-series bench-load bench-requests bench-waitlist bench-desk clean \
+	bench-feeds bench-series bench-load bench-requests bench-waitlist bench-desk bench-instructions clean \
 	translations-extract translations-update translations-compile
 
 $(STAMP): pyproject.toml package-lock.json
@@ -66,6 +66,11 @@ bench-availability: install
 # Requests around the engine, gunicorn on SQLite and PostgreSQL, beside /healthz.
 bench-requests: install
 	$(BIN)/python tests/postgres_server.py -- $(BIN)/python bench/request_costs.py
+
+# Instructions per request in the app's process, counted by valgrind: changes of a few percent
+# show even when the machine's speed wanders (bench/instructions.py).
+bench-instructions: install
+	$(BIN)/python tests/postgres_server.py -- $(BIN)/python bench/instructions.py
 
 bench-booking: install
 	$(BIN)/python tests/postgres_server.py -- $(BIN)/python bench/booking.py

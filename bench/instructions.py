@@ -1,0 +1,153 @@
+"""Instructions per request: what a request costs the web process, counted, not timed.
+
+The shared development machine's speed wanders by up to 2x within minutes, and it has no
+hardware counters, so timings taken minutes apart cannot tell a 5% change from the weather.
+This counts the instructions the app's process executes (valgrind's cachegrind, without its
+cache simulation) for N1 and then N2 requests of one kind, each run in a fresh process
+against the same database, and prints (count(N2) - count(N1)) / (N2 - N1): start-up, imports
+and the first requests fall out. PostgreSQL's own work is not in it; gunicorn's is not either
+(the app is called as WSGI, in the process). Two runs of a commit agree within about 1%.
+
+Kinds: healthz, services (one statement: the reference revision), availability (the patient
+mix of `bench/load.py` on the demo clinic: varied services, therapists and weeks), booking
+(distinct slots on the clinic of `bench/booking.py`).
+
+Run: make bench-instructions (needs Debian's valgrind; starts a throwaway PostgreSQL), or with
+TEST_POSTGRES_URL set: python bench/instructions.py [--kinds booking availability]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+from urllib.parse import urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import booking as booking_bench  # noqa: E402
+from bench import load as load_bench  # noqa: E402
+
+KINDS = ("healthz", "services", "availability", "booking")
+# Requests of each kind in the two runs; a warm-up of WARM_UP requests precedes both.
+COUNTS = {"healthz": (100, 400), "services": (100, 400), "availability": (100, 400),
+          "booking": (50, 250)}
+WARM_UP = 30
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
+    parser.add_argument("--child", nargs=4, metavar=("KIND", "URL", "COUNT", "FIRST"),
+                        help=argparse.SUPPRESS)  # one measured run, under valgrind
+    options = parser.parse_args()
+    if options.child:
+        kind, url, count, first = options.child
+        run_requests(kind, url, int(count), int(first))
+        return
+    server_url = os.environ.get("TEST_POSTGRES_URL") or os.environ.get("DATABASE_URL", "")
+    if not server_url.startswith("postgres"):
+        sys.exit("set TEST_POSTGRES_URL or DATABASE_URL to a PostgreSQL server (or: make bench)")
+    if shutil.which("valgrind") is None:
+        sys.exit("valgrind is needed (Debian: apt-get install valgrind)")
+    databases = {"booking": booking_bench.prepare_database(server_url),
+                 "demo": load_bench.prepare_database(server_url)}
+    print("instructions per request in the app's process (valgrind cachegrind), PostgreSQL")
+    for kind in options.kinds:
+        url = databases["booking" if kind == "booking" else "demo"]
+        fewer, more = COUNTS[kind]
+        # The second run books other slots than the first (its bookings are still there).
+        per_request = (counted(kind, url, more, WARM_UP + fewer)
+                       - counted(kind, url, fewer, 0)) / (more - fewer)
+        print(f"  {kind:<14}{per_request / 1e6:8.2f} M instructions")
+
+
+def counted(kind: str, url: str, count: int, first: int) -> int:
+    """Instructions of one fresh process making `count` requests of this kind (a booking
+    run takes the free slots from the `first`)."""
+    finished = subprocess.run(
+        ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+         sys.executable, __file__, "--child", kind, url, str(count), str(first)],
+        capture_output=True, text=True, check=True,
+    )
+    found = re.search(r"I\s+refs:\s+([\d,]+)", finished.stderr)
+    if found is None:
+        sys.exit(f"valgrind gave no count:\n{finished.stderr[-2000:]}")
+    return int(found.group(1).replace(",", ""))
+
+
+def run_requests(kind: str, url: str, count: int, first: int) -> None:
+    from booking import create_app
+
+    # Rate limits off, as in the other benchmarks: every request comes from one address.
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": booking_bench.SECRET,
+                      "RATELIMIT_ENABLED": False})
+
+    def call(method: str, path: str, body: dict | None = None) -> tuple[str, bytes]:
+        raw = json.dumps(body).encode() if body is not None else b""
+        environ = {
+            "REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": path.split("?")[0],
+            "QUERY_STRING": path.partition("?")[2], "SERVER_NAME": "localhost",
+            "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": "localhost",
+            "REMOTE_ADDR": "127.0.0.1", "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(raw), "wsgi.errors": sys.stderr, "wsgi.version": (1, 0),
+            "wsgi.multithread": False, "wsgi.multiprocess": True, "wsgi.run_once": False,
+        }
+        if body is not None:
+            environ.update(CONTENT_TYPE="application/json", CONTENT_LENGTH=str(len(raw)))
+        status = []
+        answer = app(environ, lambda given, _headers, _info=None: status.append(given))
+        data = b"".join(answer)
+        answer.close()
+        return status[0], data
+
+    requests = _requests(kind, call, WARM_UP + count, first)
+    for method, path, body in requests:
+        status, data = call(method, path, body)
+        if not status.startswith(("200", "201")):
+            sys.exit(f"{method} {path}: {status} {data[:300]!r}")
+
+
+def _requests(
+    kind: str, call, total: int, first_slot: int
+) -> list[tuple[str, str, dict | None]]:
+    if kind == "healthz":
+        return [("GET", "/healthz", None)] * total
+    if kind == "services":
+        return [("GET", "/api/v1/services", None)] * total
+    chosen = random.Random(7)
+    if kind == "booking":
+        first = date.today() + timedelta(days=2)  # noqa: DTZ011
+        _, data = call("GET", "/api/v1/availability?" + urlencode(
+            {"service": "schedule-a-call", "start": first, "end": first + timedelta(days=40)}))
+        slots = json.loads(data)["slots"]
+        return [("POST", "/api/v1/appointments",
+                 booking_bench.booking(slot["start"], slot["therapist"], number))
+                for number, slot in enumerate(slots[first_slot:first_slot + total], first_slot)]
+    _, data = call("GET", "/api/v1/services")
+    offers = {}
+    for service in json.loads(data):
+        _, data = call("GET", f"/api/v1/therapists?service={service['slug']}")
+        offers[service["slug"]] = [therapist["slug"] for therapist in json.loads(data)]
+    looked_up = []
+    for _ in range(total):
+        service = chosen.choice(list(offers))
+        first = date.today() + timedelta(days=chosen.randint(1, 56))  # noqa: DTZ011
+        query = {"service": service, "start": first,
+                 "end": first + timedelta(days=chosen.choice((6, 6, 6, 13)))}
+        if chosen.random() < 0.5:
+            query["therapist"] = chosen.choice(offers[service])
+        looked_up.append(("GET", "/api/v1/availability?" + urlencode(query), None))
+    return looked_up
+
+
+if __name__ == "__main__":
+    main()
