@@ -314,6 +314,9 @@ def book_appointment(
             at=now,
         )
         mail = outbox.booking_mail_rows(_to_be_written(values, related), now)
+        # PostgreSQL's exclusion constraint refuses an overlap that another host raced into:
+        # ON CONFLICT DO NOTHING turns the refusal into no row, and the next therapist is
+        # tried in the same transaction (on SQLite the write lock already rules a race out).
         inserted = _write_visit(values, entry, mail)
         if inserted is None:
             continue
