@@ -182,10 +182,16 @@ def as_loaded(model: type[Row], values: Mapping[str, object], *, keep_held: bool
         for name in names:
             set_committed_value(held, name, values[name])
         return held
-    # As the ORM's loader makes a row: no constructor, the values straight in its dict (what
-    # the constructor's instrumented setters cost was most of handing a booking's rows over).
-    row = inspect(model).class_manager.new_instance()
-    row.__dict__.update(values)
+    row = row_of(model, values)
     make_transient_to_detached(row)
     session.add(row)  # not held (looked up above): added as it is, as merge(load=False) would
+    return row
+
+
+def row_of(model: type[Row], values: Mapping[str, object]) -> Row:
+    """A row object of these values in no session, made as the ORM's loader makes one: no
+    constructor, the values straight in its dict (what the constructor's instrumented setters
+    cost was most of handing a booking's rows over)."""
+    row = inspect(model).class_manager.new_instance()
+    row.__dict__.update(values)
     return row

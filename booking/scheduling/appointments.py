@@ -26,7 +26,13 @@ from booking.clinic.reference import (
     service_row,
     therapist_row,
 )
-from booking.database import as_loaded, hold_write_lock, is_exclusion_violation, is_postgresql
+from booking.database import (
+    as_loaded,
+    hold_write_lock,
+    is_exclusion_violation,
+    is_postgresql,
+    row_of,
+)
 from booking.extensions import db
 from booking.models import (
     Appointment,
@@ -693,8 +699,7 @@ def _insert_returning(
 def _to_be_written(values: dict, related: dict) -> Appointment:
     """The visit these values make, before it is written (no id yet, in no session): for
     planning what is written with it."""
-    visit = inspect(Appointment).class_manager.new_instance()
-    visit.__dict__.update(values, id=None)
+    visit = row_of(Appointment, {**values, "id": None})
     for name, value in related.items():
         set_committed_value(visit, name, value)
     return visit
