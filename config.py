@@ -31,6 +31,16 @@ def _instance_secret_key() -> str:
 
 
 MAIL_DELIVERIES = ("smtp", "files")
+LOWEST_CPU_PRIORITY = 19  # the largest nice value
+
+
+def _scheduler_nice(value: str | int) -> int:
+    text = str(value).strip()
+    if not text.isdigit() or int(text) > LOWEST_CPU_PRIORITY:
+        raise ValueError(
+            f"SCHEDULER_NICE is a whole number from 0 to {LOWEST_CPU_PRIORITY}, not {value!r}"
+        )
+    return int(text)
 
 
 class Config:
@@ -99,6 +109,10 @@ class Config:
     # of templates/mail/ with the same name (unset: the built-in ones only).
     NOTIFICATION_DISPATCH_SECONDS = float(os.environ.get("NOTIFICATION_DISPATCH_SECONDS", "15"))
     SCHEDULER_MISFIRE_GRACE_SECONDS = 60
+    # How far `flask scheduler run` yields the CPU to the web on its host (a nice value, 0-19;
+    # 0: as much as a web worker). Mail sent a few seconds later is nothing to a patient, a
+    # page kept waiting is (docs/notifications.md).
+    SCHEDULER_NICE = os.environ.get("SCHEDULER_NICE", "10")
     MAIL_TEMPLATES_FOLDER = os.environ.get("MAIL_TEMPLATES_FOLDER") or None
 
     # The back office (/desk): staff sessions. The cookie is HttpOnly (Flask's default),
@@ -176,6 +190,7 @@ def load_config(config: type[Config] | dict | None = None) -> dict:
     delivery = settings["MAIL_DELIVERY"]
     if delivery not in MAIL_DELIVERIES:
         raise ValueError(f"MAIL_DELIVERY is one of {', '.join(MAIL_DELIVERIES)}, not {delivery!r}")
+    settings["SCHEDULER_NICE"] = _scheduler_nice(settings["SCHEDULER_NICE"])
     if not settings.get("SECRET_KEY"):
         settings["SECRET_KEY"] = _instance_secret_key()
     return settings

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -35,6 +36,7 @@ from booking.notifications.periodic_work import (
     stop_in_process,
     wanted_in_this_process,
 )
+from config import TestConfig, load_config
 from tests.conftest import local, next_weekday
 from tests.servers import PROJECT_ROOT, free_port
 
@@ -110,7 +112,12 @@ def scheduler_processes(database_url, tmp_path):
     """Start `flask --app wsgi scheduler run` processes on the test's database."""
     running: list[subprocess.Popen] = []
 
-    def start(name: str, smtp_port: int, **settings: str) -> subprocess.Popen:
+    def start(
+        name: str, smtp_port: int, *, own_session: bool = True, **settings: str
+    ) -> subprocess.Popen:
+        """A scheduler in a session of its own, as a service runs; or, not `own_session`, in
+        the test's session, as one started by hand from a shell (its own process group still,
+        for the clean-up to stop)."""
         env = {
             **os.environ,
             "DATABASE_URL": database_url,
@@ -135,7 +142,8 @@ def scheduler_processes(database_url, tmp_path):
                 env=env,
                 stdout=out,
                 stderr=err,
-                start_new_session=True,
+                start_new_session=own_session,
+                process_group=None if own_session else 0,
             )
         process.log_name = name
         running.append(process)
@@ -294,6 +302,59 @@ def test_a_scheduler_killed_mid_batch_leaves_only_the_message_in_flight_to_go_tw
     twice = [message_id for message_id, count in inbox.arrived.items() if count > 1]
     assert twice == [doomed_server.stalled_message_id]
     assert inbox.arrived[doomed_server.stalled_message_id] == 2
+
+
+def session_priority(pid: int | str) -> int | None:
+    """The nice value of a process's session, as Linux's autogroup shares the CPU between
+    sessions (None where the kernel has no autogroup)."""
+    shares = Path(f"/proc/{pid}/autogroup")
+    return int(shares.read_text().split()[-1]) if shares.exists() else None
+
+
+def test_a_scheduler_run_as_a_service_yields_the_cpu_to_the_web_and_still_sends(
+    book, mail_servers, scheduler_processes
+):
+    inbox, start_mail_server = mail_servers
+    start, wait_until_running, output_of = scheduler_processes
+    scheduler = start("service", start_mail_server("service").controller.port, SCHEDULER_NICE="7")
+    wait_until_running(scheduler)
+
+    assert os.getpriority(os.PRIO_PROCESS, scheduler.pid) == 7
+    if session_priority("self") is not None:
+        assert session_priority(scheduler.pid) == 7
+        assert "runs at CPU priority nice 7, its session's too" in output_of(scheduler, "err")
+    book(start=local(MONDAY, 9), name="Ada Patient", email="ada@example.com")
+    until(lambda: inbox.total() == 1, what="the confirmation", process=scheduler)
+    assert stop(scheduler) == 0
+
+
+def test_a_scheduler_started_from_a_shell_leaves_the_shells_priority_alone(
+    mail_servers, scheduler_processes
+):
+    _, start_mail_server = mail_servers
+    start, wait_until_running, output_of = scheduler_processes
+    shell_priority = session_priority("self")
+    scheduler = start("by hand", start_mail_server("by hand").controller.port, own_session=False)
+    wait_until_running(scheduler)
+
+    assert os.getpriority(os.PRIO_PROCESS, scheduler.pid) == 10  # the default
+    assert os.getpriority(os.PRIO_PROCESS, 0) == 0  # the test's own process
+    assert session_priority("self") == shell_priority
+    assert "runs at CPU priority nice 10\n" in output_of(scheduler, "err")
+    assert stop(scheduler) == 0
+
+
+@pytest.mark.parametrize("value", ["fast", "20", "-3", "", "1.5"])
+def test_a_scheduler_priority_that_is_no_nice_value_is_refused_by_name(value):
+    refusal = f"SCHEDULER_NICE is a whole number from 0 to 19, not '{value}'"
+    with pytest.raises(ValueError, match=re.escape(refusal)):
+        load_config({"SCHEDULER_NICE": value})
+
+
+def test_the_scheduler_priority_takes_every_nice_value_and_defaults_to_ten():
+    assert load_config(TestConfig)["SCHEDULER_NICE"] == 10
+    assert load_config({"SCHEDULER_NICE": " 0"})["SCHEDULER_NICE"] == 0
+    assert load_config({"SCHEDULER_NICE": "19"})["SCHEDULER_NICE"] == 19
 
 
 # --- the in-process scheduler ----------------------------------------------------------------
