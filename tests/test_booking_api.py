@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 
 from booking.extensions import db
-from booking.models import Appointment, AuditEntry, Patient
+from booking.models import LONGEST_BUSY_SPAN, LONGEST_VISIT, Appointment, AuditEntry, Patient
 from tests.conftest import local, next_weekday
 
 pytestmark = pytest.mark.usefixtures("clinic")
@@ -146,6 +146,25 @@ def test_a_booked_visit_and_its_buffer_leave_the_availability(client, book):
     # The evaluation holds 09:00-10:15 (60 minutes and a 15-minute buffer); a 45-minute
     # needling visit and its own buffer must end by 09:00, so the last before it is 08:00.
     assert starts[:3] == ["08:00", "10:15", "10:30"]
+
+
+def test_the_longest_visit_and_buffer_allowed_still_block_the_day_after_next(client, book):
+    # The busy times of a window are read from visits started at most LONGEST_BUSY_SPAN
+    # before it (so the index skips the past); a visit that long must still be found.
+    visit = book("pt-evaluation", local(MONDAY, 11), "alex-rivera")
+    visit.end_at = visit.start_at + LONGEST_VISIT
+    visit.busy_until = visit.start_at + LONGEST_BUSY_SPAN  # Wednesday 11:00
+    db.session.commit()
+    wednesday = MONDAY + timedelta(days=2)
+    starts = [
+        slot["start"][11:16]
+        for slot in client.get(
+            f"/api/v1/availability?service=schedule-a-call&therapist=alex-rivera"
+            f"&start={wednesday}&end={wednesday}"
+        ).json["slots"]
+    ]
+    # Alex works 10:00-18:00 on Wednesdays.
+    assert starts[:2] == ["11:00", "11:15"]
 
 
 def test_booking_an_evaluation_returns_the_confirmed_visit(client):

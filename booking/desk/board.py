@@ -25,6 +25,7 @@ from booking.desk.calendar_grid import grid_of, week_days
 from booking.desk.pages import clearance_words, today
 from booking.extensions import db
 from booking.models import (
+    LONGEST_VISIT,
     Appointment,
     AppointmentStatus,
     Patient,
@@ -114,8 +115,8 @@ def board_events():
         Appointment.status != AppointmentStatus.CANCELLED,
         Appointment.start_at < window_end,
         Appointment.end_at > window_start,
-        # No visit lasts a day: this bound lets the index on the start skip the past.
-        Appointment.start_at > window_start - timedelta(days=1),
+        # No visit is longer: this bound lets the index on the start skip the past.
+        Appointment.start_at > window_start - LONGEST_VISIT,
     )
     # Columns as plain tuples, not objects (and run as Core: no ORM result to build): a full
     # day of a large clinic is hundreds of visits.

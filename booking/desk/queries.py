@@ -11,6 +11,7 @@ from sqlalchemy.orm import joinedload
 from booking.desk.calendar_grid import Column, day_column
 from booking.extensions import db
 from booking.models import (
+    LONGEST_VISIT,
     Appointment,
     AppointmentSeries,
     AppointmentStatus,
@@ -73,6 +74,8 @@ def calendar_columns(therapists: list[Therapist], days: list[date], zone) -> lis
             Appointment.therapist_id.in_(ids),
             Appointment.start_at < window_end,
             Appointment.end_at > window_start,
+            # No visit is longer: this bound lets the index on the start skip the past.
+            Appointment.start_at > window_start - LONGEST_VISIT,
         )
         .order_by(Appointment.start_at)
     ):

@@ -5,6 +5,8 @@ wall-clock values in the clinic's zone, turned into instants only when used.
 """
 
 from booking.models.appointments import (
+    LONGEST_BUSY_SPAN,
+    LONGEST_VISIT,
     Appointment,
     AppointmentSeries,
     AppointmentStatus,
@@ -57,6 +59,8 @@ from booking.models.waitlist import (
 
 __all__ = [
     "DISCIPLINES",
+    "LONGEST_BUSY_SPAN",
+    "LONGEST_VISIT",
     "Appointment",
     "AppointmentSeries",
     "AppointmentStatus",

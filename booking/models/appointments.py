@@ -7,7 +7,7 @@ from __future__ import annotations
 import enum
 import re
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import (
     JSON,
@@ -23,7 +23,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from booking.extensions import db
-from booking.models.clinic import Service, Therapist
+from booking.models.clinic import (
+    LONGEST_BUFFER_MINUTES,
+    LONGEST_VISIT_MINUTES,
+    Service,
+    Therapist,
+)
 from booking.models.instants import UTCDateTime, utc_now
 
 
@@ -75,6 +80,11 @@ class Patient(db.Model):
 
 def new_calendar_uid() -> str:
     return f"{uuid.uuid4()}@clinic-booking"
+
+
+# A visit's span, and its busy span (the visit and its buffer), are never longer than these.
+LONGEST_VISIT = timedelta(minutes=LONGEST_VISIT_MINUTES)
+LONGEST_BUSY_SPAN = timedelta(minutes=LONGEST_VISIT_MINUTES + LONGEST_BUFFER_MINUTES)
 
 
 class Appointment(db.Model):

@@ -101,6 +101,13 @@ therapist_services = Table(
 )
 
 
+# The longest a service's visit, and the buffer after it, may be (the clinic file refuses
+# more). Reads of a window of time lean on them: a visit that could reach into the window
+# started at most this long before it, so the index on (therapist, start) skips the past.
+LONGEST_VISIT_MINUTES = 24 * 60
+LONGEST_BUFFER_MINUTES = 24 * 60
+
+
 class Service(db.Model):
     """What a patient can book: a call, an evaluation or a treatment."""
 

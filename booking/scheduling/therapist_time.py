@@ -23,6 +23,7 @@ from booking.clinic.reference import (
 )
 from booking.extensions import db
 from booking.models import (
+    LONGEST_BUSY_SPAN,
     Appointment,
     AppointmentStatus,
     Clinic,
@@ -95,7 +96,8 @@ def therapist_calendars(
     ]
     busy: dict[int, list[Interval]] = defaultdict(list)
     parameters = {"therapist_ids": [therapist.id for therapist in therapists],
-                  "window_start": window_start, "window_end": window_end}
+                  "window_start": window_start, "window_end": window_end,
+                  "earliest_start": window_start - LONGEST_BUSY_SPAN}
     ignored = [*ignore_appointment_ids]
     if ignore_appointment_id is not None:
         ignored.append(ignore_appointment_id)
@@ -136,6 +138,9 @@ def _busy_spans(*, ignoring: bool, with_revision: bool = False):
     """
     window_start = bindparam("window_start", type_=UTCDateTime)
     window_end = bindparam("window_end", type_=UTCDateTime)
+    # No busy span is longer than this before the window: the index on (therapist, start)
+    # skips the therapist's past rather than reading all of it.
+    earliest_start = bindparam("earliest_start", type_=UTCDateTime)
     therapist_ids = bindparam("therapist_ids", expanding=True)
     appointments = select(
         Appointment.therapist_id, Appointment.start_at, Appointment.busy_until
@@ -144,6 +149,7 @@ def _busy_spans(*, ignoring: bool, with_revision: bool = False):
         Appointment.status != AppointmentStatus.CANCELLED,
         Appointment.start_at < window_end,
         Appointment.busy_until > window_start,
+        Appointment.start_at > earliest_start,
     )
     if ignoring:
         appointments = appointments.where(

@@ -31,7 +31,14 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from booking.models.clinic import AFTERCARE_ADVICE, DISCIPLINES, FEED_DETAILS, ServiceKind
+from booking.models.clinic import (
+    AFTERCARE_ADVICE,
+    DISCIPLINES,
+    FEED_DETAILS,
+    LONGEST_BUFFER_MINUTES,
+    LONGEST_VISIT_MINUTES,
+    ServiceKind,
+)
 from booking.rules import weekly_hours
 from booking.rules.availability import TimeOff, WorkingHours
 from booking.rules.durations import parse_duration
@@ -48,7 +55,6 @@ ADDRESS_MAX = 300
 DESCRIPTION_MAX = 300
 SLUG_MAX = 64
 TIMEZONE_MAX = 64
-MINUTES_IN_A_DAY = 24 * 60
 HOURS_IN_A_YEAR = 365 * 24
 MAX_ADVANCE_DAYS_LIMIT = 730
 # A weekly series longer than a year of weekly visits is no series a patient books online.
@@ -558,8 +564,8 @@ class ServiceSpec(BaseModel):
     name: text_in_languages(NAME_MAX, required=True)
     description: text_in_languages(DESCRIPTION_MAX) = ""
     kind: one_of(SERVICE_KINDS)
-    duration_minutes: whole_number(1, MINUTES_IN_A_DAY)
-    buffer_after_minutes: whole_number(0, MINUTES_IN_A_DAY) = 0
+    duration_minutes: whole_number(1, LONGEST_VISIT_MINUTES)
+    buffer_after_minutes: whole_number(0, LONGEST_BUFFER_MINUTES) = 0
     min_notice_hours: whole_number(0, HOURS_IN_A_YEAR) = 0
     max_advance_days: whole_number(1, MAX_ADVANCE_DAYS_LIMIT) = 60
     reminders: Durations = ()
