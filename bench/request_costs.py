@@ -5,7 +5,9 @@ For each database, in one run: the median round trip of /healthz (the floor: a r
 reads one row), then the medians of availability for one therapist-day, a week and the month
 for all therapists (with their ratio to /healthz), 620 therapist-day requests in a row (one
 per therapist and day of the month), and bookings of distinct free slots per second with 1
-and with 8 clients. Every request goes on a fresh connection, as gunicorn's sync workers
+and with 8 clients. Then the therapist-day and the week again, after three years of past
+visits (the 5,000 again every 14 weeks back, 55,000 more): a clinic's history must not slow
+its availability. Every request goes on a fresh connection, as gunicorn's sync workers
 close each one.
 
 Run: make bench (starts a throwaway PostgreSQL), or with TEST_POSTGRES_URL or DATABASE_URL
@@ -30,7 +32,7 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import insert  # noqa: E402
+from sqlalchemy import create_engine, insert, text  # noqa: E402
 
 import bench.availability as engine_bench  # noqa: E402
 from tests.servers import clinic_app, fresh_postgres_database, running_gunicorn  # noqa: E402
@@ -45,6 +47,7 @@ WEEK_ROUNDS = 60
 MONTH_ROUNDS = 30
 BOOKINGS_ONE_CLIENT = 150
 BOOKINGS_EIGHT_CLIENTS = 600
+HISTORY = [timedelta(weeks=14 * n) for n in range(1, 12)]  # three years back
 TARGETS = {
     "therapist-day ratio to /healthz": 2.0,
     "620 therapist-days (s)": 1.5,
@@ -100,8 +103,9 @@ def clinic_file(calendars) -> str:
     return "\n".join(lines) + "\n"
 
 
-def prepare(url: str) -> tuple[list[str], datetime]:
-    """The benchmark clinic in this (empty) database; its therapists and its first day."""
+def prepare(url: str) -> tuple[list[str], datetime, list[dict]]:
+    """The benchmark clinic in this (empty) database; its therapists, its first day, and its
+    visits' rows."""
     engine_bench.NOW = clinic_today()
     calendars = engine_bench.build_clinic()
     from booking.extensions import db
@@ -138,7 +142,27 @@ def prepare(url: str) -> tuple[list[str], datetime]:
         db.session.execute(insert(Appointment), rows)
         db.session.commit()
     first_day = engine_bench.NOW.astimezone(engine_bench.ZONE).date() + timedelta(days=2)
-    return [calendar.therapist for calendar in calendars], first_day
+    return [calendar.therapist for calendar in calendars], first_day, rows
+
+
+def add_history(url: str, visits: list[dict]) -> int:
+    """The visits again, HISTORY back, as visits that took place; how many were added."""
+    from booking.models import Appointment, new_calendar_uid
+
+    past = [
+        {**visit, "calendar_uid": new_calendar_uid(), "status": "completed",
+         "start_at": visit["start_at"] - back, "end_at": visit["end_at"] - back,
+         "busy_until": visit["busy_until"] - back}
+        for back in HISTORY
+        for visit in visits
+    ]
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(insert(Appointment), past)
+    with engine.begin() as connection:
+        connection.execute(text("ANALYZE appointments"))  # as autovacuum soon would
+    engine.dispose()
+    return len(past)
 
 
 class Client:
@@ -214,7 +238,7 @@ def book_distinct(client: Client, slots: list[tuple[str, str]], clients: int) ->
 
 
 def measure(name: str, url: str) -> dict[str, float]:
-    therapists, first_day = prepare(url)
+    therapists, first_day, visits = prepare(url)
     month = [first_day + timedelta(days=n) for n in range(DAYS_IN_MONTH)]
     results: dict[str, float] = {}
     with running_gunicorn(url, workers=WORKERS, secret_key=SECRET) as base_url:
@@ -241,6 +265,12 @@ def measure(name: str, url: str) -> dict[str, float]:
             client, slots[BOOKINGS_ONE_CLIENT:BOOKINGS_ONE_CLIENT + BOOKINGS_EIGHT_CLIENTS], 8
         )
 
+        past = add_history(url, visits)
+        for path in therapist_days[:20]:
+            client.call("GET", path)
+        day_with_history = median_ms(client, therapist_days[:DAY_ROUNDS])
+        week_with_history = median_ms(client, weeks)
+
     print(f"\n{name}: gunicorn {WORKERS} workers; {len(therapists)} therapists, month from "
           f"{first_day}")
     print(f"  /healthz                          median {health:7.2f} ms")
@@ -252,6 +282,11 @@ def measure(name: str, url: str) -> dict[str, float]:
           f"statuses {dict(sorted(one_statuses.items()))}")
     print(f"  booking, 8 clients                {eight_rate:7.1f} bookings/s  "
           f"statuses {dict(sorted(eight_statuses.items()))}")
+    print(f"  after three years of past visits ({past:,} more):")
+    for label, value, before in (("one therapist-day", day_with_history, day),
+                                 ("a week, all therapists", week_with_history, week)):
+        print(f"    {label:<31} median {value:7.2f} ms  ({value / health:4.1f}x /healthz; "
+              f"{value / before:4.2f}x without them)")
     results["therapist-day ratio to /healthz"] = day / health
     results["620 therapist-days (s)"] = in_a_row
     results["month, all therapists (ms)"] = whole_month
