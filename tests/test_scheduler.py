@@ -304,6 +304,22 @@ def test_a_scheduler_killed_mid_batch_leaves_only_the_message_in_flight_to_go_tw
     assert inbox.arrived[doomed_server.stalled_message_id] == 2
 
 
+def test_sigterm_stops_a_scheduler_whatever_it_is_doing(mail_servers, scheduler_processes):
+    # Waking every few milliseconds, the scheduler is nearly always starting a run: a stop
+    # made inside a signal handler deadlocked there (the handler waited for a lock that its
+    # own thread held), until systemd's SIGKILL.
+    _, start_mail_server = mail_servers
+    start, wait_until_running, _ = scheduler_processes
+    schedulers = [
+        start(f"busy {n}", start_mail_server(f"busy {n}").controller.port,
+              NOTIFICATION_DISPATCH_SECONDS="0.002")
+        for n in range(3)
+    ]
+    wait_until_running(*schedulers)
+    for scheduler in schedulers:
+        assert stop(scheduler) == 0
+
+
 def session_priority(pid: int | str) -> int | None:
     """The nice value of a process's session, as Linux's autogroup shares the CPU between
     sessions (None where the kernel has no autogroup)."""

@@ -197,6 +197,23 @@ def yield_cpu_to_the_web(nice: int) -> str:
     return done
 
 
+def stop_on_sigterm(scheduler: BaseScheduler) -> None:
+    """On SIGTERM, no new runs; the one in progress finishes (its messages marked sent) before
+    the process exits.
+
+    A thread of its own waits for SIGTERM, not a signal handler: a handler runs in the main
+    thread wherever that thread is, and a shutdown from there waited forever for a lock the
+    main thread held when SIGTERM came as it was starting a run.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # and in threads started later
+
+    def wait_for_sigterm() -> None:
+        signal.sigwait({signal.SIGTERM})
+        scheduler.shutdown(wait=False)
+
+    threading.Thread(target=wait_for_sigterm, name="SIGTERM", daemon=True).start()
+
+
 scheduler_commands = AppGroup("scheduler", help="Run the reminder scheduler.")
 
 
@@ -206,12 +223,7 @@ def run_scheduler():
     app = current_app._get_current_object()
     stop_in_process()  # BOOKING_SCHEDULER=on in this environment: this process runs one only
     scheduler = build_scheduler(app, BlockingScheduler)
-
-    def stop(_signal_number, _frame):
-        # No new runs; the one in progress finishes (its messages marked sent) before exit.
-        scheduler.shutdown(wait=False)
-
-    signal.signal(signal.SIGTERM, stop)
+    stop_on_sigterm(scheduler)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per wake-up
     priority = yield_cpu_to_the_web(app.config["SCHEDULER_NICE"])
