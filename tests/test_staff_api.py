@@ -107,6 +107,20 @@ def test_a_bad_date_names_the_field(app, client, logins):
     assert answer.json["error"]["field"] == "date"
 
 
+@pytest.mark.parametrize(("query", "field"), [
+    ("service=dry%00needling", "service"),  # PostgreSQL cannot even compare such text
+    ("serv%00ice=dry-needling", "serv\x00ice"),
+])
+def test_a_nul_character_in_a_staff_query_is_refused_as_the_api_refuses_it(
+    app, client, logins, query, field
+):
+    token = _token_for(app, "desk@clinic.example")
+    answer = client.get(f"/api/v1/staff/waitlist?{query}", headers=_bearer(token))
+    assert answer.status_code == 422  # as documented, like any other value it refuses
+    assert answer.json["error"]["code"] == "validation_error"
+    assert answer.json["error"]["field"] == field
+
+
 def test_the_staff_api_is_in_the_openapi_document(client):
     document = client.get("/api/v1/openapi.json").json
     operation = document["paths"]["/staff/appointments"]["get"]

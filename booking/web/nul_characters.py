@@ -2,7 +2,8 @@
 
 No clinic data contains one, and PostgreSQL cannot store or even compare text holding one
 (it raises rather than answering), so letting it through turns a typo or a probe into a 500.
-The JSON API is left to its own validation, which refuses control characters field by field.
+The JSON API (the patients' and the staff's) is left to its own validation, which refuses
+control characters field by field.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 def refuse_nul_characters():
     if _NUL in request.path:
         abort(404)
-    if request.blueprint == "api":
+    if "api" in request.blueprints:  # the patients' API and the staff's, nested in it
         return
     values = list(request.args.items(multi=True))
     # Any form, however encoded. A multipart body over the usual size is a calendar upload,
