@@ -36,7 +36,7 @@ LOWEST_CPU_PRIORITY = 19  # the largest nice value
 
 def _scheduler_nice(value: str | int) -> int:
     text = str(value).strip()
-    if not text.isdigit() or int(text) > LOWEST_CPU_PRIORITY:
+    if not (text.isascii() and text.isdigit()) or int(text) > LOWEST_CPU_PRIORITY:
         raise ValueError(
             f"SCHEDULER_NICE is a whole number from 0 to {LOWEST_CPU_PRIORITY}, not {value!r}"
         )

@@ -360,7 +360,7 @@ def test_a_scheduler_started_from_a_shell_leaves_the_shells_priority_alone(
     assert stop(scheduler) == 0
 
 
-@pytest.mark.parametrize("value", ["fast", "20", "-3", "", "1.5"])
+@pytest.mark.parametrize("value", ["fast", "20", "-3", "", "1.5", "\u00b2"])
 def test_a_scheduler_priority_that_is_no_nice_value_is_refused_by_name(value):
     refusal = f"SCHEDULER_NICE is a whole number from 0 to 19, not '{value}'"
     with pytest.raises(ValueError, match=re.escape(refusal)):

@@ -180,8 +180,12 @@ def yield_cpu_to_the_web(nice: int) -> str:
     done = f"nice {os.getpriority(os.PRIO_PROCESS, 0)}"
     if os.getsid(0) != os.getpid() or not _SESSION_PRIORITY.exists():
         return done
-    if int(_SESSION_PRIORITY.read_text().split()[-1]) >= nice:
-        return f"{done}, its session's too"
+    try:
+        if int(_SESSION_PRIORITY.read_text().split()[-1]) >= nice:
+            return f"{done}, its session's too"
+    except (OSError, ValueError, IndexError) as error:
+        log.warning("scheduler: the session's CPU priority stays as it was (%s)", error)
+        return done
     # The kernel takes one such change a tenth of a second on the whole host (EAGAIN),
     # and several schedulers may start at once.
     for _ in range(20):
