@@ -181,24 +181,26 @@ def yield_cpu_to_the_web(nice: int) -> str:
     if os.getsid(0) != os.getpid() or not _SESSION_PRIORITY.exists():
         return done
     try:
-        if int(_SESSION_PRIORITY.read_text().split()[-1]) >= nice:
-            return f"{done}, its session's too"
+        if int(_SESSION_PRIORITY.read_text().split()[-1]) < nice:
+            _lower_session_priority(nice)
     except (OSError, ValueError, IndexError) as error:
         log.warning("scheduler: the session's CPU priority stays as it was (%s)", error)
         return done
+    return f"{done}, its session's too"
+
+
+def _lower_session_priority(nice: int) -> None:
     # The kernel takes one such change a tenth of a second on the whole host (EAGAIN),
     # and several schedulers may start at once.
-    for _ in range(20):
+    tries = 20
+    for tried in range(1, tries + 1):
         try:
             _SESSION_PRIORITY.write_text(str(nice))
-            return f"{done}, its session's too"
+            return
         except OSError as error:
-            if error.errno != errno.EAGAIN:
-                log.warning("scheduler: the session's CPU priority stays as it was (%s)", error)
-                return done
+            if error.errno != errno.EAGAIN or tried == tries:
+                raise
         time.sleep(0.11)
-    log.warning("scheduler: the session's CPU priority stays as it was (the kernel was busy)")
-    return done
 
 
 def stop_on_sigterm(scheduler: BaseScheduler) -> None:
