@@ -110,25 +110,35 @@ def test_availability_in_the_patients_zone_is_rendered_there(client):
 
 
 def test_the_same_times_asked_in_turn_from_several_zones_read_in_each_zone(client):
-    """Each instant's local text is kept for later answers, per zone: asking from more zones
-    than are kept, and again, every answer is in its own zone."""
+    """Each start's local texts are kept for later answers, per zone and visit length: asking
+    from more zones, for services of other lengths, than are kept, and again, every answer is
+    in its own zone and every slot lasts its own service's visit."""
     zones = ["America/Los_Angeles", "Asia/Kolkata", "Pacific/Kiritimati", "Europe/Berlin",
-             "America/St_Johns", "America/Detroit"]
-    path = f"/api/v1/availability?service=dry-needling&start={MONDAY}&end={TUESDAY}"
+             "America/St_Johns", "America/Detroit", "Asia/Kathmandu", "Australia/Lord_Howe",
+             "America/Sao_Paulo", "Africa/Nairobi", "Pacific/Chatham", "Asia/Tokyo",
+             "Europe/London", "America/Anchorage", "Asia/Tehran", "Pacific/Honolulu",
+             "Atlantic/Azores", "Asia/Kabul"]
+    lengths = {"dry-needling": 45, "pt-evaluation": 60, "schedule-a-call": 15}
     first = {}
     for zone in [*zones, *reversed(zones)]:
-        answer = client.get(f"{path}&tz={zone}").json
-        assert answer["timezone"] == zone
-        instants = [(datetime.fromisoformat(slot["start"]), datetime.fromisoformat(slot["end"]))
-                    for slot in answer["slots"]]
-        assert instants, zone
-        assert all(
-            text == instant.astimezone(ZoneInfo(zone)).isoformat()
-            for slot, pair in zip(answer["slots"], instants, strict=True)
-            for text, instant in zip((slot["start"], slot["end"]), pair, strict=True)
-        ), zone
-        # The same answer whenever asked.
-        assert first.setdefault(zone, answer["slots"]) == answer["slots"]
+        for service, minutes in lengths.items():
+            path = f"/api/v1/availability?service={service}&start={MONDAY}&end={TUESDAY}"
+            answer = client.get(f"{path}&tz={zone}").json
+            assert answer["timezone"] == zone
+            instants = [
+                (datetime.fromisoformat(slot["start"]), datetime.fromisoformat(slot["end"]))
+                for slot in answer["slots"]
+            ]
+            assert instants, (zone, service)
+            assert all(
+                text == instant.astimezone(ZoneInfo(zone)).isoformat()
+                for slot, pair in zip(answer["slots"], instants, strict=True)
+                for text, instant in zip((slot["start"], slot["end"]), pair, strict=True)
+            ), zone
+            assert {end - start for start, end in instants} == {timedelta(minutes=minutes)}
+            # The same answer whenever asked.
+            assert first.setdefault((zone, service), answer["slots"]) == answer["slots"]
+    path = f"/api/v1/availability?service=dry-needling&start={MONDAY}&end={TUESDAY}"
     kolkata = client.get(f"{path}&tz=Asia/Kolkata").json["slots"][0]["start"]
     # Monday 08:00 in Detroit, the first visit of Kolkata's Monday (it ends 13:30 Detroit).
     assert kolkata == local(MONDAY, 8).astimezone(ZoneInfo("Asia/Kolkata")).isoformat()

@@ -37,7 +37,7 @@ from booking.api.schemas import (
     WaitlistEntryOut,
     WaitlistRequest,
 )
-from booking.api.slot_answers import slots_out
+from booking.api.slot_answers import slots_json
 from booking.clinic.reference import (
     ClinicNotConfigured,
     ServiceFacts,
@@ -114,10 +114,11 @@ def list_therapists(query: TherapistQuery):
 def availability(query: AvailabilityQuery):
     service = scheduling.offered_service(query.service)
     zone = zone_named(query.tz) if query.tz else clinic_zone()
-    slots = scheduling.free_slots(
+    starts = scheduling.free_starts(
         service, query.start, query.end, therapist_slug=query.therapist, local_zone=zone
     )
-    answer = {"service": service.slug, "timezone": zone.key, "slots": slots_out(slots, zone)}
+    slots = slots_json(starts, service.duration_minutes, zone)
+    answer = {"service": service.slug, "timezone": zone.key, "slots": slots}
     # orjson: a month's answer (thousands of slots) took the standard encoder longer than
     # the free slots took to find; the bytes are the same (compact, ASCII).
     return current_app.response_class(orjson.dumps(answer), mimetype="application/json")

@@ -100,6 +100,12 @@ class Slot:
 # float timestamps keep microsecond datetimes of this era distinct and in order.
 
 
+# The free slots in bulk: each start (POSIX seconds, ascending) with the slugs of the
+# therapists free then (ascending). An answer of hundreds of slots is written from these
+# without a datetime or a Slot made for each (booking/api/slot_answers.py).
+FreeStarts = list[tuple[int, list[str]]]
+
+
 def free_slots(
     calendars: Sequence[TherapistCalendar],
     rules: BookingRules,
@@ -113,6 +119,30 @@ def free_slots(
     Sorted by (start, therapist). The days are local dates in `zone`, both included; `now` is
     an aware instant.
     """
+    return slots_of(free_starts(calendars, rules, zone, first_day, last_day, now), rules.duration)
+
+
+def slots_of(starts: FreeStarts, duration: timedelta) -> list[Slot]:
+    """The slots of these free starts, each visit lasting `duration`."""
+    slots: list[Slot] = []
+    append = slots.append
+    for instant, therapists in starts:
+        start = datetime.fromtimestamp(instant, UTC)
+        end = start + duration
+        for therapist in therapists:
+            append(Slot(start, end, therapist))
+    return slots
+
+
+def free_starts(
+    calendars: Sequence[TherapistCalendar],
+    rules: BookingRules,
+    zone: ZoneInfo,
+    first_day: date,
+    last_day: date,
+    now: datetime,
+) -> FreeStarts:
+    """free_slots, as each free start with the therapists free then."""
     _require_aware(now, "now")
     if first_day > last_day or not calendars:
         return []
@@ -190,15 +220,10 @@ def free_slots(
                     therapists_at[start] = [index]
 
     slugs = [calendar.therapist for calendar in ordered]
-    duration = rules.duration
-    slots: list[Slot] = []
-    append = slots.append
-    for instant in sorted(therapists_at):
-        start = datetime.fromtimestamp(instant, UTC)
-        end = start + duration
-        for index in therapists_at[instant]:
-            append(Slot(start, end, slugs[index]))
-    return slots
+    return [
+        (instant, [slugs[index] for index in therapists_at[instant]])
+        for instant in sorted(therapists_at)
+    ]
 
 
 def is_slot_free(

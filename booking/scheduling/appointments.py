@@ -178,6 +178,23 @@ def free_slots(
 
     The days are in `local_zone` (the patient's, say), by default the clinic's zone.
     """
+    starts = free_starts(
+        service, first_day, last_day, therapist_slug=therapist_slug, local_zone=local_zone,
+        now=now,
+    )
+    return availability.slots_of(starts, timedelta(minutes=service.duration_minutes))
+
+
+def free_starts(
+    service: ServiceFacts | Service,
+    first_day: date,
+    last_day: date,
+    *,
+    therapist_slug: str | None = None,
+    local_zone: ZoneInfo | None = None,
+    now: datetime | None = None,
+) -> availability.FreeStarts:
+    """free_slots, as each free start with the therapists free then (an answer's bulk)."""
     clinic = reference_data().clinic
     zone = clinic.zone
     therapists = therapists_offering(service, therapist_slug)
@@ -188,7 +205,7 @@ def free_slots(
     calendars = therapist_calendars(
         therapists, window_start - _span(service), window_end + _span(service)
     )
-    slots = availability.free_slots(
+    starts = availability.free_starts(
         calendars,
         booking_rules(service, clinic.slot_step_minutes),
         zone,
@@ -197,8 +214,9 @@ def free_slots(
         now or utc_now(),
     )
     if local_zone.key == zone.key:
-        return slots
-    return [slot for slot in slots if window_start <= slot.start < window_end]
+        return starts
+    first, last = window_start.timestamp(), window_end.timestamp()
+    return [(instant, therapists) for instant, therapists in starts if first <= instant < last]
 
 
 def _span(service: ServiceFacts | Service) -> timedelta:
