@@ -1,16 +1,7 @@
 """The WSGI entry point: `gunicorn wsgi:app`, `flask --app wsgi ...`."""
 
-import gc
-
 from booking import create_app
+from booking.web.garbage_collection import collect_less_while_serving
 
 app = create_app()
-
-# A server process keeps what it loaded for its whole life (modules, mappers, the clinic's
-# reference data): the cyclic garbage collector leaves those alone (gc.freeze), and it runs
-# after 50,000 new objects rather than 700. Most of what a request makes is freed by
-# reference counting when it ends, before a collection would have traversed and promoted
-# it; with the default, an availability answer of a thousand slots triggered several
-# collections, and every few dozen answers a full one over the whole heap (docs/request-costs.md).
-gc.freeze()
-gc.set_threshold(50_000, 10, 10)
+collect_less_while_serving()

@@ -6,7 +6,8 @@ This counts the instructions the app's process executes (valgrind's cachegrind, 
 cache simulation) for N1 and then N2 requests of one kind, each run in a fresh process
 against the same database, and prints (count(N2) - count(N1)) / (N2 - N1): start-up, imports
 and the first requests fall out. PostgreSQL's own work is not in it; gunicorn's is not either
-(the app is called as WSGI, in the process). Two runs of a commit agree within about 1%.
+(the app is called as WSGI, in the process, its garbage collector set as wsgi.py sets it for
+gunicorn). Two runs of a commit agree within about 1%.
 
 Kinds: healthz, services (one statement: the reference revision), availability (the patient
 mix of `bench/load.py` on the demo clinic: varied services, therapists and weeks), booking
@@ -86,10 +87,12 @@ def counted(kind: str, url: str, count: int, first: int) -> int:
 
 def run_requests(kind: str, url: str, count: int, first: int) -> None:
     from booking import create_app
+    from booking.web.garbage_collection import collect_less_while_serving
 
     # Rate limits off, as in the other benchmarks: every request comes from one address.
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": booking_bench.SECRET,
                       "RATELIMIT_ENABLED": False})
+    collect_less_while_serving()  # as wsgi.py does for gunicorn's workers
 
     def call(method: str, path: str, body: dict | None = None) -> tuple[str, bytes]:
         raw = json.dumps(body).encode() if body is not None else b""
