@@ -16,7 +16,16 @@ from sqlalchemy import select
 
 from booking import scheduling
 from booking.calendars.feed_tokens import clinic_feed_url, feed_url_for
-from booking.calendars.ical import FeedEvent, calendar_file, feed_event, feed_event_text, vtimezone
+from booking.calendars.ical import (
+    FeedEvent,
+    VisitEvent,
+    calendar_file,
+    feed_event,
+    feed_event_text,
+    visit_event,
+    visit_event_text,
+    vtimezone,
+)
 from booking.clinic import clinic_file
 from booking.extensions import db
 from booking.feeds import content as feed_content
@@ -497,6 +506,41 @@ def test_feed_event_descriptions_and_links_are_written_exactly_as_icalendar_writ
         url=url,
     )
     assert feed_event_text(item, zone) == feed_event(item, zone).to_ical().decode()
+
+
+@pytest.mark.parametrize(
+    ("patient", "clinic", "location"),
+    [
+        ("Ana Pérez", "Lakeside Therapy", "1 Test Street, Clinton Township, MI"),
+        ('Zoë "Z" Ñúñez-Okafor; guardian: Ana', "Lakeside Therapy, PLLC", ""),
+        ("Tab\there ^caret O'Brien", "Clinic:Name;with,marks", "Suite 4; rear door, \\ ring"),
+        ("x" * 90, "é" * 40, "Évaluation orthophonique, étage " * 3),
+        ("", "Lakeside Therapy", ""),
+    ],
+)
+@pytest.mark.parametrize(("cancelled", "attendee"), [(False, True), (True, True), (False, False)])
+def test_a_visits_calendar_event_is_written_exactly_as_icalendar_writes_it(
+    patient, clinic, location, cancelled, attendee
+):
+    zone = ZoneInfo("America/Detroit")
+    item = VisitEvent(
+        uid="0b8a1f9e-2f55-4a1d-9b8e-3d8f1c2a7b6e@clinic-booking",
+        sequence=2,
+        cancelled=cancelled,
+        start=datetime(2027, 3, 14, 7, 30, tzinfo=UTC),
+        end=datetime(2027, 3, 14, 8, 15, tzinfo=UTC),
+        stamp=datetime(2026, 12, 2, 17, 0, 1, 250000, tzinfo=UTC),
+        created=datetime(2026, 11, 1, 12, 0, 5, 123456, tzinfo=UTC),
+        last_modified=datetime(2026, 11, 2, 12, 0, 6, tzinfo=UTC),
+        summary=f"Dry needling at {clinic}",
+        description="We will call you at +1 (313) 555-0100; or, later.\nWith Alex.",
+        location=location,
+        organizer_name=clinic,
+        organizer_email="front.desk+booking@clinic.example",
+        attendee_name=patient if attendee else "",
+        attendee_email="ana.perez@example.com" if attendee else "",
+    )
+    assert visit_event_text(item, zone) == visit_event(item, zone).to_ical().decode()
 
 
 @pytest.mark.parametrize(
