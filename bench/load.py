@@ -7,9 +7,7 @@ availability look-ups 80% (varied services, therapists and weeks), bookings 15% 
 the client's latest look-up; 409 under contention is a normal answer), and cancels and
 reschedules 5% (of the client's own visits, through their manage tokens).
 
-Prints the machine's pace first (the median `/healthz` round trip, one request at a time), then
-requests/s, p50/p95/p99 per endpoint (and the p95 as a multiple of that pace, which tells a
-slow machine from a slow service) and answers by status, beside the targets; then
+Prints requests/s, p50/p95/p99 per endpoint and answers by status, beside the targets; then
 stops the schedulers, drains the outbox with one `send-due`, and checks the invariants: no
 overlapping live appointments, every visit has its audit entry and its confirmation, every
 due notification sent exactly once (rows `sent` against Message-IDs in the sink), no 5xx.
@@ -60,11 +58,6 @@ DISPATCH_SECONDS = 5
 # A patient reads the page between two clicks; 0 makes every client a closed loop that
 # measures the saturation throughput instead of the latency at this load.
 THINK_SECONDS = 0.5
-# /healthz requests made one at a time before the clients start: the machine's pace in the
-# same run (its speed wanders by up to 2x), beside which the latencies are also printed.
-PACE_REQUESTS = 200
-# What the clients' requests are not: set-up look-ups and the pace's /healthz.
-_NOT_COUNTED = ("setup", "pace")
 CLINIC_FILE = PROJECT_ROOT / "booking" / "clinic" / "demo_clinic.toml"
 SECRET = "bench-secret-key"
 TARGETS_MS = {"availability": 50, "book": 150}
@@ -290,22 +283,11 @@ def quantile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def healthz_round_trip(server: Server) -> float:
-    """The median of PACE_REQUESTS /healthz round trips made one at a time, in seconds."""
-    for _ in range(PACE_REQUESTS):
-        server.call("pace", "GET", "/healthz")
-    return quantile(server.results.latencies["pace"], 0.50)
-
-
 def report(results: Results, elapsed: float) -> int:
     """Print the figures; return how many 5xx answers there were."""
-    total = sum(
-        len(values) for name, values in results.latencies.items() if name not in _NOT_COUNTED
-    )
+    total = sum(len(values) for name, values in results.latencies.items() if name != "setup")
     print(f"{total} requests in {elapsed:.1f} s: {total / elapsed:.0f} requests/s")
-    pace = quantile(results.latencies["pace"], 0.50)
-    print(f"{'endpoint':<14}{'requests':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
-          f"{'p95/healthz':>12}  statuses")
+    print(f"{'endpoint':<14}{'requests':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}  statuses")
     server_errors = 0
     for name in ("availability", "book", "cancel", "reschedule"):
         values = results.latencies.get(name, [])
@@ -319,8 +301,8 @@ def report(results: Results, elapsed: float) -> int:
         verdict = ""
         if target is not None:
             verdict = f"  target p95 <= {target} ms: {'met' if p95 <= target else 'MISSED'}"
-        print(f"{name:<14}{len(values):>9}{p50:>9.1f}{p95:>9.1f}{p99:>9.1f}"
-              f"{p95 / 1000 / pace:>11.0f}x  {dict(sorted(statuses.items()))}{verdict}")
+        print(f"{name:<14}{len(values):>9}{p50:>9.1f}{p95:>9.1f}{p99:>9.1f}  "
+              f"{dict(sorted(statuses.items()))}{verdict}")
     print(f"5xx answers: {server_errors} (target 0); status 0 = no answer at all")
     return server_errors
 
@@ -349,14 +331,11 @@ def main() -> None:
         with running_gunicorn(url, workers=4, secret_key=SECRET,
                               extra_env={"RATE_LIMITS": "off"}) as base_url:
             offers, bookable = clinic_offers(Server(base_url, results))
-            pace = healthz_round_trip(Server(base_url, results))
             print(f"gunicorn 4 workers on PostgreSQL, {SCHEDULERS} schedulers (every "
                   f"{DISPATCH_SECONDS} s); {options.clients} clients for {options.seconds:.0f} s, "
                   f"think time {options.think} s; {len(offers)} services, "
                   f"{len({t for ts in offers.values() for t in ts})} therapists "
                   f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
-            print(f"the machine's pace: /healthz {pace * 1000:.2f} ms (median of {PACE_REQUESTS}, "
-                  f"one at a time, before the clients start)")
             patients = [
                 Patient(n, Server(base_url, results), offers, bookable,
                         random.Random(options.seed * 1000 + n))
