@@ -165,17 +165,8 @@ def _visit_facts(
 
 def visit_event(item: VisitEvent, zone: ZoneInfo) -> Event:
     """The visit as an icalendar VEVENT (the reference that visit_event_text writes quickly)."""
-    event = Event()
-    event.add("summary", item.summary)
+    event = _event_of(item, zone, stamp=item.stamp)
     event.add("description", item.description)
-    event.add("dtstart", item.start.astimezone(zone))
-    event.add("dtend", item.end.astimezone(zone))
-    event.add("dtstamp", item.stamp.astimezone(UTC))
-    event.add("uid", item.uid)
-    event.add("sequence", item.sequence)
-    event.add("created", item.created.astimezone(UTC))
-    event.add("last-modified", item.last_modified.astimezone(UTC))
-    event.add("status", "CANCELLED" if item.cancelled else "CONFIRMED")
     event.add("transp", "OPAQUE")
     if item.location:
         event.add("location", item.location)
@@ -199,16 +190,7 @@ def visit_event_text(item: VisitEvent, zone: ZoneInfo) -> str:
     """visit_event(item, zone).to_ical(), written directly: the same bytes (a mail's calendar
     file through icalendar's general machinery had been a fifth of the dispatcher's work).
     The names in ORGANIZER and ATTENDEE are quoted by icalendar's own Parameters."""
-    tzid = zone.key
-    lines = [
-        "BEGIN:VEVENT",
-        _folded("SUMMARY:" + _escaped(item.summary)),
-        f"DTSTART;TZID={tzid}:{_stamp(item.start.astimezone(zone))}",
-        f"DTEND;TZID={tzid}:{_stamp(item.end.astimezone(zone))}",
-        f"DTSTAMP:{_stamp(_utc(item.stamp))}Z",
-        _folded("UID:" + _escaped(item.uid)),
-        f"SEQUENCE:{item.sequence}",
-    ]
+    lines = _event_head_lines(item, zone, stamp=item.stamp)
     # icalendar writes the properties outside its canonical order alphabetically.
     if item.attendee_email:
         names = Parameters({**_ATTENDEE_ACCEPTED, "CN": item.attendee_name}).to_ical().decode()
@@ -379,16 +361,7 @@ def feed_event(item: FeedEvent, zone: ZoneInfo) -> Event:
     DTSTAMP is the last change: a feed is not a message, and RFC 5545 says DTSTAMP is then
     when the information was last revised; so the same feed state is the same bytes.
     """
-    event = Event()
-    event.add("summary", item.summary)
-    event.add("dtstart", item.start.astimezone(zone))
-    event.add("dtend", item.end.astimezone(zone))
-    event.add("dtstamp", item.last_modified.astimezone(UTC))
-    event.add("uid", item.uid)
-    event.add("sequence", item.sequence)
-    event.add("created", item.created.astimezone(UTC))
-    event.add("last-modified", item.last_modified.astimezone(UTC))
-    event.add("status", "CANCELLED" if item.cancelled else "CONFIRMED")
+    event = _event_of(item, zone, stamp=item.last_modified)
     event.add("transp", "TRANSPARENT" if item.cancelled else "OPAQUE")
     if item.location:
         event.add("location", item.location)
@@ -401,18 +374,9 @@ def feed_event(item: FeedEvent, zone: ZoneInfo) -> Event:
 
 def feed_event_text(item: FeedEvent, zone: ZoneInfo) -> str:
     """feed_event(item, zone).to_ical(), written directly: the same bytes, ten times faster."""
-    tzid = zone.key
     changed = _stamp(_utc(item.last_modified))
-    lines = [
-        "BEGIN:VEVENT",
-        _folded("SUMMARY:" + _escaped(item.summary)),
-        f"DTSTART;TZID={tzid}:{_stamp(item.start.astimezone(zone))}",
-        f"DTEND;TZID={tzid}:{_stamp(item.end.astimezone(zone))}",
-        f"DTSTAMP:{changed}Z",
-        _folded("UID:" + _escaped(item.uid)),
-        f"SEQUENCE:{item.sequence}",
-        f"CREATED:{_stamp(_utc(item.created))}Z",
-    ]
+    lines = _event_head_lines(item, zone, stamp=item.last_modified)
+    lines.append(f"CREATED:{_stamp(_utc(item.created))}Z")
     # icalendar writes the properties outside its canonical order alphabetically.
     if item.description:
         lines.append(_folded("DESCRIPTION:" + _escaped(item.description)))
@@ -444,6 +408,38 @@ def feed_text(*, name: str, zone_name: str, events: Iterable[FeedEvent]) -> byte
     calendar.add("x-published-ttl", vDuration(FEED_REFRESH))
     body = "".join(feed_event_text(event, zone) for event in events)
     return _with_zone(calendar.to_ical().decode(), zone_name, body).encode()
+
+
+def _event_of(item: FeedEvent | VisitEvent, zone: ZoneInfo, *, stamp: datetime) -> Event:
+    """A VEVENT with what every event here has: summary, times, identity and status."""
+    event = Event()
+    event.add("summary", item.summary)
+    event.add("dtstart", item.start.astimezone(zone))
+    event.add("dtend", item.end.astimezone(zone))
+    event.add("dtstamp", stamp.astimezone(UTC))
+    event.add("uid", item.uid)
+    event.add("sequence", item.sequence)
+    event.add("created", item.created.astimezone(UTC))
+    event.add("last-modified", item.last_modified.astimezone(UTC))
+    event.add("status", "CANCELLED" if item.cancelled else "CONFIRMED")
+    return event
+
+
+def _event_head_lines(
+    item: FeedEvent | VisitEvent, zone: ZoneInfo, *, stamp: datetime
+) -> list[str]:
+    """The first lines of _event_of's text, in icalendar's canonical order (the rest of the
+    properties follow alphabetically)."""
+    tzid = zone.key
+    return [
+        "BEGIN:VEVENT",
+        _folded("SUMMARY:" + _escaped(item.summary)),
+        f"DTSTART;TZID={tzid}:{_stamp(item.start.astimezone(zone))}",
+        f"DTEND;TZID={tzid}:{_stamp(item.end.astimezone(zone))}",
+        f"DTSTAMP:{_stamp(_utc(stamp))}Z",
+        _folded("UID:" + _escaped(item.uid)),
+        f"SEQUENCE:{item.sequence}",
+    ]
 
 
 def _with_zone(calendar_text: str, zone_name: str, components: str) -> str:
