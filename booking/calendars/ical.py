@@ -143,7 +143,8 @@ def _visit_facts(
         summary = _("%(service)s at %(clinic)s",
                     service=in_language(appointment.service, "name"), clinic=clinic.name)
         description = _("With %(therapist)s.", therapist=appointment.therapist.name)
-    patient = appointment.patient
+    # The patient (a row of its own) only when the file names them.
+    patient = appointment.patient if patient_as_attendee else None
     return VisitEvent(
         uid=appointment.calendar_uid,
         sequence=appointment.sequence,
@@ -158,8 +159,8 @@ def _visit_facts(
         location="" if is_call else clinic.address,
         organizer_name=clinic.name,
         organizer_email=clinic.email,
-        attendee_name=patient.name if patient_as_attendee else "",
-        attendee_email=patient.email if patient_as_attendee else "",
+        attendee_name=patient.name if patient else "",
+        attendee_email=patient.email if patient else "",
     )
 
 
