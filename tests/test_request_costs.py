@@ -8,7 +8,7 @@ process and still right the moment anyone, in any process, changes them.
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -17,10 +17,12 @@ from sqlalchemy import create_engine, event, select, text
 from booking import create_app, scheduling
 from booking.calendars.feed_tokens import feed_url_for
 from booking.clinic import clinic_file
+from booking.database import driver_rows
 from booking.extensions import db
-from booking.models import Service, Therapist, TimeOff, WorkingHours
+from booking.models import LONGEST_BUSY_SPAN, Clinic, Service, Therapist, TimeOff, WorkingHours
 from booking.rules import availability as rules
 from booking.scheduling import therapist_hours
+from booking.scheduling.therapist_time import _busy_spans
 from config import TestConfig, load_config
 from tests.conftest import CLINIC_FILE, local, next_weekday
 from tests.desk_staff import signed_in, staff_logins
@@ -425,3 +427,44 @@ def test_the_boards_day_reads_the_same_few_statements_for_three_visits_or_thirty
     assert {visit.get("forms") for visit in shown} == {"forms missing", None}
     # The login, the reference data's revision, the day's visits, the forms, the clearances.
     assert few == many == 5
+
+
+def test_busy_times_read_through_the_driver_are_those_sqlalchemy_reads(client, clinic):
+    """On PostgreSQL the busy times are read by psycopg's cursor, past SQLAlchemy's rows
+    (database.driver_rows): the same spans as SQLAlchemy's own reading of that statement,
+    with a cancelled visit left out and a visit being moved ignored, in aware UTC."""
+    day = next_weekday(2)
+    booked = []
+    for hour in (9, 11, 14):
+        answer = client.post("/api/v1/appointments",
+                             json=booking(local(day, hour), therapist="jamie-lee"))
+        assert answer.status_code == 201, answer.json
+        booked.append(answer.json)
+    cancelled = client.post(f"/api/v1/appointments/{booked[1]['id']}/cancel",
+                            headers={"Authorization": f"Bearer {booked[1]['manage_token']}"})
+    assert cancelled.status_code == 200, cancelled.json
+
+    db.session.remove()
+    jamie = db.session.scalars(select(Therapist).filter_by(slug="jamie-lee")).one()
+    window_start, window_end = local(day, 0), local(day, 23)
+    dialect = db.session.connection().dialect.name
+    for ignored in ((), (booked[2]["id"],)):
+        parameters = {"therapist_ids": [jamie.id], "window_start": window_start,
+                      "window_end": window_end, "earliest_start": window_start - LONGEST_BUSY_SPAN}
+        if ignored:
+            parameters["ignored_appointments"] = list(ignored)
+        statement = _busy_spans(ignoring=bool(ignored), with_revision=True, dialect_name=dialect)
+        read = driver_rows(statement, parameters)
+        assert sorted(read, key=str) == sorted(
+            (tuple(row) for row in db.session.connection().execute(statement, parameters)),
+            key=str,
+        )
+        spans = sorted(row[1:] for row in read if row[1] is not None)
+        expected = [visit for visit in booked if visit["id"] not in (booked[1]["id"], *ignored)]
+        assert [start for start, _ in spans] == [
+            datetime.fromisoformat(visit["start"]) for visit in expected
+        ]
+        assert all(start.tzinfo is UTC and end.tzinfo is UTC for start, end in spans)
+        assert [row[0] for row in read if row[1] is None] == [
+            db.session.scalar(select(Clinic.reference_revision))
+        ]
