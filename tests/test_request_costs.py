@@ -447,16 +447,17 @@ def test_busy_times_read_through_the_driver_are_those_sqlalchemy_reads(client, c
     db.session.remove()
     jamie = db.session.scalars(select(Therapist).filter_by(slug="jamie-lee")).one()
     window_start, window_end = local(day, 0), local(day, 23)
-    dialect = db.session.connection().dialect.name
+    connection = db.session.connection()
     for ignored in ((), (booked[2]["id"],)):
         parameters = {"therapist_ids": [jamie.id], "window_start": window_start,
                       "window_end": window_end, "earliest_start": window_start - LONGEST_BUSY_SPAN}
         if ignored:
             parameters["ignored_appointments"] = list(ignored)
-        statement = _busy_spans(ignoring=bool(ignored), with_revision=True, dialect_name=dialect)
-        read = driver_rows(statement, parameters)
+        statement = _busy_spans(ignoring=bool(ignored), with_revision=True,
+                                dialect_name=connection.dialect.name)
+        read = driver_rows(connection, statement, parameters)
         assert sorted(read, key=str) == sorted(
-            (tuple(row) for row in db.session.connection().execute(statement, parameters)),
+            (tuple(row) for row in connection.execute(statement, parameters)),
             key=str,
         )
         spans = sorted(row[1:] for row in read if row[1] is not None)

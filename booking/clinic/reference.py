@@ -23,7 +23,7 @@ from sqlalchemy import event, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from booking.database import as_loaded
+from booking.database import as_loaded, driver_rows
 from booking.extensions import db
 from booking.models import Clinic, Service, Therapist, TimeOff, WorkingHours, therapist_services
 from booking.rules import availability
@@ -247,11 +247,11 @@ _REVISION = select(Clinic.reference_revision).limit(1)
 def _current_revision(session: Session) -> int:
     if session.new or session.dirty or session.deleted:
         session.flush()  # a pending change to reference data raises the revision first
-    # Core, not the ORM: this runs in every request.
-    revision = session.connection().execute(_REVISION).scalar()
-    if revision is None:
+    # Past the ORM, and on PostgreSQL past SQLAlchemy's rows: this runs in every request.
+    rows = driver_rows(session.connection(), _REVISION, {})
+    if not rows:
         raise ClinicNotConfigured("no clinic loaded: run `flask --app wsgi clinic load FILE`")
-    return revision
+    return rows[0][0]
 
 
 def _read_reference_data(session: Session, revision: int) -> ReferenceData:

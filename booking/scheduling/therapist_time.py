@@ -107,9 +107,10 @@ def therapist_calendars(
     # The reference data in use may be the process's copy unchecked: its revision is read
     # in this same statement (a row of its own, with no start).
     to_check = unchecked_revision()
+    connection = db.session.connection()
     statement = _busy_spans(ignoring=bool(ignored), with_revision=to_check is not None,
-                            dialect_name=db.session.connection().dialect.name)
-    for therapist_id, start, end in driver_rows(statement, parameters):
+                            dialect_name=connection.dialect.name)
+    for therapist_id, start, end in driver_rows(connection, statement, parameters):
         if start is None:
             check_revision(therapist_id)
         else:
