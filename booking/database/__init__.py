@@ -174,6 +174,8 @@ def driver_rows(connection: Connection, statement: Executable, parameters: dict)
     connection's zone: as UTCDateTime reads them). Driver errors are SQLAlchemy's, as for any
     other statement: a connection the server ended is invalidated, and the request's answer
     is the 503 of an OperationalError. The engine's statement events fire as for any other.
+    The statement is built once (a module's constant, or kept with @cache): its compiled
+    text is kept for each statement object passed.
     """
     if connection.dialect.name != "postgresql":
         return connection.execute(statement, parameters).tuples().all()
