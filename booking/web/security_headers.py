@@ -7,21 +7,14 @@ CONTENT_SECURITY_POLICY = (
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 
-# (name as sent, name in lower case, value)
-_ON_EVERY_RESPONSE = tuple(
-    (name, name.lower(), value)
-    for name, value in (
-        ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
-        ("X-Content-Type-Options", "nosniff"),
-        ("X-Frame-Options", "DENY"),
-        # Manage links carry a token in the path: never send it to another site.
-        ("Referrer-Policy", "no-referrer"),
-    )
+_ON_EVERY_RESPONSE = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    # Manage links carry a token in the path: never send it to another site.
+    ("Referrer-Policy", "no-referrer"),
 )
-_ON_HTTPS = (
-    ("Strict-Transport-Security", "strict-transport-security",
-     "max-age=31536000; includeSubDomains"),
-)
+_ON_HTTPS = (("Strict-Transport-Security", "max-age=31536000; includeSubDomains"),)
 
 
 def add_security_headers(response):
@@ -31,7 +24,7 @@ def add_security_headers(response):
     headers = response.headers
     present = {name.lower() for name, _ in headers}
     wanted = _ON_EVERY_RESPONSE + _ON_HTTPS if request.is_secure else _ON_EVERY_RESPONSE
-    for name, lowered, value in wanted:
-        if lowered not in present:
+    for name, value in wanted:
+        if name.lower() not in present:
             headers.add(name, value)
     return response
