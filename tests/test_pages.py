@@ -28,5 +28,6 @@ def test_every_response_carries_the_security_headers(client):
         assert headers["X-Content-Type-Options"] == "nosniff"
         assert headers["Referrer-Policy"] == "no-referrer"
         assert "Strict-Transport-Security" not in headers  # plain HTTP here
+        assert len(headers.getlist("Content-Security-Policy")) == 1
     secure = client.get("/healthz", base_url="https://clinic.example")
     assert secure.headers["Strict-Transport-Security"].startswith("max-age=31536000")
