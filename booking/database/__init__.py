@@ -180,9 +180,39 @@ def driver_rows(connection: Connection, statement: Executable, parameters: dict)
     if connection.dialect.name != "postgresql":
         return connection.execute(statement, parameters).tuples().all()
     sql, constants = _driver_statement(statement)
+    return _on_driver(connection, sql, {**constants, **parameters})
+
+
+def converted_rows(
+    connection: Connection, statement: Executable, parameters: dict
+) -> list[tuple]:
+    """driver_rows for a statement whose values need their types' conversions, such as a
+    booking's `INSERT ... RETURNING`: each parameter is bound and each column read as
+    SQLAlchemy would (UTCDateTime's instants, JSON), by the types of the statement's bind
+    parameters and of its declared columns (`TextClause.columns`), without SQLAlchemy's
+    execution context, its Row objects and the column descriptions it asks psycopg for
+    (a booking's two writes spent as much there as psycopg spent sending them).
+    """
+    if connection.dialect.name != "postgresql":
+        return connection.execute(statement, parameters).tuples().all()
+    sql, bind_processors, column_processors = _converting_statement(statement)
+    values = dict(parameters)
+    for name, process in bind_processors:
+        if name in values:
+            values[name] = process(values[name])
+    rows = _on_driver(connection, sql, values)
+    if not any(column_processors):
+        return rows
+    return [
+        tuple(value if process is None else process(value)
+              for process, value in zip(column_processors, row, strict=True))
+        for row in rows
+    ]
+
+
+def _on_driver(connection: Connection, sql: str, values: dict) -> list[tuple]:
     driver_connection = connection.connection.driver_connection
     dbapi = connection.dialect.loaded_dbapi
-    values = {**constants, **parameters}
     # Who listens to the engine's statements (SQL logging, tracing, the tests' counts) sees
     # this one too.
     events = connection.dispatch
@@ -198,16 +228,19 @@ def driver_rows(connection: Connection, statement: Executable, parameters: dict)
         if ended:
             connection.invalidate(error)
         raise DBAPIError.instance(
-            sql, parameters, error, dbapi.Error, connection_invalidated=ended,
+            sql, values, error, dbapi.Error, connection_invalidated=ended,
             dialect=connection.dialect,
         ) from error
+
+
+_DIALECT = postgresql.psycopg.dialect()
 
 
 @cache
 def _driver_statement(statement: Executable) -> tuple[str, dict]:
     """psycopg's text of the statement, and the values of the constants written in it (a
     status compared with, say), converted as SQLAlchemy would bind them."""
-    compiled = statement.compile(dialect=postgresql.psycopg.dialect())
+    compiled = statement.compile(dialect=_DIALECT)
     processors = compiled.construct_expanded_state(dict.fromkeys(compiled.params)).processors
     constants = {
         name: processors[name](value) if name in processors else value
@@ -215,6 +248,24 @@ def _driver_statement(statement: Executable) -> tuple[str, dict]:
         if value is not None
     }
     return compiled.string, constants
+
+
+@cache
+def _converting_statement(statement: Executable) -> tuple[str, tuple, tuple]:
+    """psycopg's text of the statement, the bind processors of its parameters (those that
+    have one), and the result processor of each of its columns (None where there is none)."""
+    compiled = statement.compile(dialect=_DIALECT)
+    binds = tuple(
+        (name, process)
+        for name, bind in compiled.binds.items()
+        for process in (bind.type.dialect_impl(_DIALECT).bind_processor(_DIALECT),)
+        if process is not None
+    )
+    columns = tuple(
+        column.type.dialect_impl(_DIALECT).result_processor(_DIALECT, None)
+        for column in statement.selected_columns
+    )
+    return compiled.string, binds, columns
 
 
 def is_exclusion_violation(error: IntegrityError) -> bool:

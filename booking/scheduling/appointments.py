@@ -28,6 +28,7 @@ from booking.clinic.reference import (
 )
 from booking.database import (
     as_loaded,
+    converted_rows,
     hold_write_lock,
     is_exclusion_violation,
     is_postgresql,
@@ -345,7 +346,7 @@ def book_appointment(
         if inserted is None:
             continue
         # Read back as a plain row and handed over as the object callers want (no ORM load).
-        appointment = as_loaded(Appointment, inserted._mapping)
+        appointment = as_loaded(Appointment, inserted)
         for name, value in related.items():
             set_committed_value(appointment, name, value)
         if waits:
@@ -639,7 +640,8 @@ def _patient_and_waiting(
 ) -> tuple[Patient, bool]:
     """_patient_for, and in the same statement whether the patient waits on the waitlist for
     the service: most do not, and their booking then skips ending their entries."""
-    row = db.session.connection().execute(
+    row = converted_rows(
+        db.session.connection(),
         _upsert_patient(),
         {
             "waited_service_id": service_id,
@@ -654,13 +656,15 @@ def _patient_and_waiting(
             "created_at": utc_now(),
             "updated_at": utc_now(),
         },
-    ).one()._mapping
-    # Read back as a plain row: the record as it is now, in the session (no ORM load).
-    record = as_loaded(Patient, {name: row[name] for name in _PATIENT_COLUMNS})
-    return record, row["waits"]
+    )[0]
+    # Read back as a plain row: the record as it is now, in the session (no ORM load). The
+    # statement's columns are the table's, then `waits`.
+    record = as_loaded(Patient, dict(zip(_PATIENT_COLUMNS, row[:-1], strict=True)))
+    return record, row[-1]
 
 
 _PATIENT_COLUMNS = tuple(column.name for column in Patient.__table__.c)
+_VISIT_COLUMNS = tuple(column.name for column in Appointment.__table__.c)
 
 
 @cache
@@ -723,9 +727,10 @@ def _to_be_written(values: dict, related: dict) -> Appointment:
     return visit
 
 
-def _write_visit(values: dict, entry: dict, mail: list[dict]):
-    """Insert the visit, then its audit entry and its mail with its id; the visit's row back,
-    or None (and nothing written) when PostgreSQL's exclusion constraint refuses it.
+def _write_visit(values: dict, entry: dict, mail: list[dict]) -> dict | None:
+    """Insert the visit, then its audit entry and its mail with its id; the visit's row back
+    (by column name), or None (and nothing written) when PostgreSQL's exclusion constraint
+    refuses it.
 
     On PostgreSQL in one statement: the entry and the mail are inserted from the visit's
     RETURNING in data-modifying WITH clauses, so no visit means no rows. That spares two
@@ -742,12 +747,15 @@ def _write_visit(values: dict, entry: dict, mail: list[dict]):
             tuple(name for name in mail[0] if name != "appointment_id") if mail else (),
             len(mail),
         )
-        return connection.execute(statement, parameters).first()
-    inserted = connection.execute(_insert_unless_overlapping(), values).first()
-    if inserted is not None:
-        audit.write_rows([{**entry, "appointment_id": inserted.id}])
-        if mail:
-            outbox.write_rows([{**row, "appointment_id": inserted.id} for row in mail])
+        rows = converted_rows(connection, statement, parameters)
+        return dict(zip(_VISIT_COLUMNS, rows[0], strict=True)) if rows else None
+    rows = converted_rows(connection, _insert_unless_overlapping(), values)
+    if not rows:
+        return None
+    inserted = dict(zip(_VISIT_COLUMNS, rows[0], strict=True))
+    audit.write_rows([{**entry, "appointment_id": inserted["id"]}])
+    if mail:
+        outbox.write_rows([{**row, "appointment_id": inserted["id"]} for row in mail])
     return inserted
 
 
