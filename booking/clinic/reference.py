@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -337,13 +337,18 @@ def _session_row(model, facts):
 
 
 def _column_values(model, facts) -> dict:
-    column_names = {attribute.key for attribute in model.__mapper__.column_attrs}
     return {
-        field.name: list(value) if isinstance(value, tuple) else value
-        for field in fields(facts)
-        if field.name in column_names
-        for value in (getattr(facts, field.name),)
+        name: list(value) if isinstance(value, tuple) else value
+        for name in _shared_columns(model, type(facts))
+        for value in (getattr(facts, name),)
     }
+
+
+@cache
+def _shared_columns(model, facts_class) -> tuple[str, ...]:
+    """The names of the facts' fields that are columns of the model's table."""
+    column_names = {attribute.key for attribute in model.__mapper__.column_attrs}
+    return tuple(field.name for field in fields(facts_class) if field.name in column_names)
 
 
 # --- keeping the revision ------------------------------------------------------------------
