@@ -9,9 +9,9 @@ DATABASE_URL set to a PostgreSQL server: python bench/booking.py
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
+import socket
 import statistics
 import sys
 import threading
@@ -103,16 +103,25 @@ def booking(start: str, therapist: str, number: int) -> dict:
 
 
 def post_json(host: str, port: int, path: str, body: dict) -> int:
-    """One POST on a fresh connection (gunicorn's sync workers close each one): the status."""
-    connection = http.client.HTTPConnection(host, port, timeout=60)
-    try:
-        connection.request("POST", path, json.dumps(body),
-                           {"Content-Type": "application/json"})
-        answer = connection.getresponse()
-        answer.read()
-        return answer.status
-    finally:
-        connection.close()
+    """One POST on a fresh connection (gunicorn's sync workers close each one): the status.
+
+    Written to the socket as bytes and read to the close: with http.client (its header
+    parsing above all) this process took 0.5 ms of CPU a booking instead of 0.27 ms, on the
+    two cores the server under test runs on.
+    """
+    payload = json.dumps(body).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, port), timeout=60) as connection:
+        connection.sendall(head + payload)
+        answer = bytearray()
+        while chunk := connection.recv(65536):
+            answer += chunk
+    if not answer.startswith(b"HTTP/1.") or len(answer) < 12:
+        raise RuntimeError(f"not an HTTP answer: {bytes(answer[:80])!r}")
+    return int(answer[9:12])
 
 
 def distinct_phase(base_url: str, slots: list[tuple[str, str]]) -> tuple[list[float], dict]:
