@@ -20,7 +20,6 @@ DATABASE_URL set to a PostgreSQL server: python bench/load.py [--seconds 20] [--
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import random
@@ -41,6 +40,7 @@ from aiosmtpd.controller import Controller  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from bench.notifications import Sink  # noqa: E402
+from bench.plain_http import exchange  # noqa: E402
 from tests.servers import (  # noqa: E402
     PROJECT_ROOT,
     clinic_app,
@@ -89,15 +89,13 @@ class Server:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         began = time.perf_counter()
-        connection = http.client.HTTPConnection(self.host, self.port, timeout=60)
         try:
-            connection.request(method, path, None if body is None else json.dumps(body), headers)
-            answer = connection.getresponse()
-            status, payload = answer.status, answer.read()
+            status, payload = exchange(
+                self.host, self.port, method, path,
+                None if body is None else json.dumps(body).encode(), headers,
+            )
         except OSError:
             status, payload = 0, b""  # 0: no answer at all (refused, reset, timed out)
-        finally:
-            connection.close()
         self.results.add(endpoint, status, time.perf_counter() - began)
         try:
             return status, json.loads(payload) if payload else None

@@ -17,7 +17,6 @@ set to a PostgreSQL server: python bench/request_costs.py [--only sqlite|postgre
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import statistics
@@ -35,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import create_engine, insert, text  # noqa: E402
 
 import bench.availability as engine_bench  # noqa: E402
+from bench.plain_http import exchange  # noqa: E402
 from tests.servers import clinic_app, fresh_postgres_database, running_gunicorn  # noqa: E402
 
 SECRET = "bench-secret-key"
@@ -172,15 +172,12 @@ class Client:
 
     def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, bytes, float]:
         began = time.perf_counter()
-        connection = http.client.HTTPConnection(self.host, self.port, timeout=60)
-        try:
-            headers = {"Content-Type": "application/json"} if body is not None else {}
-            connection.request(method, path, None if body is None else json.dumps(body), headers)
-            answer = connection.getresponse()
-            payload = answer.read()
-        finally:
-            connection.close()
-        return answer.status, payload, time.perf_counter() - began
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        status, payload = exchange(
+            self.host, self.port, method, path,
+            None if body is None else json.dumps(body).encode(), headers,
+        )
+        return status, payload, time.perf_counter() - began
 
     def get(self, path: str, **params) -> tuple[int, bytes, float]:
         return self.call("GET", f"{path}?{urlencode(params)}" if params else path)
