@@ -37,6 +37,9 @@ def create_app(config=None) -> Flask:
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = database.engine_options(
         url, app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
     )
+    app.config["SQLALCHEMY_BINDS"] = database.engine_binds(
+        url, app.config["SQLALCHEMY_ENGINE_OPTIONS"], app.config.get("SQLALCHEMY_BINDS", {})
+    )
     if url.startswith("sqlite:///"):
         INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
 

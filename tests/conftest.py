@@ -24,7 +24,7 @@ from booking.extensions import db
 from booking.models import utc_now
 from config import TestConfig, load_config
 from tests.mail_server import Inbox
-from tests.servers import free_port, fresh_postgres_database, serving_in_a_thread
+from tests.servers import dispose_engines, free_port, fresh_postgres_database, serving_in_a_thread
 
 TESTS = Path(__file__).parent
 CLINIC_FILE = TESTS / "clinic.toml"
@@ -51,7 +51,7 @@ def _migrate(url: str) -> None:
     app = create_app({**load_config(TestConfig), "SQLALCHEMY_DATABASE_URI": url})
     with app.app_context():
         upgrade()
-        db.engine.dispose()
+        dispose_engines()
 
 
 @pytest.fixture(scope="session")
@@ -106,7 +106,7 @@ def app(app_settings):
     with app.app_context():
         yield app
         db.session.remove()
-        db.engine.dispose()
+        dispose_engines()
 
 
 @pytest.fixture

@@ -100,7 +100,16 @@ def clinic_app(database_url: str, clinic_text: str, *, secret_key: str):
         db.session.commit()
         yield app
         db.session.remove()
-        db.engine.dispose()
+        dispose_engines()
+
+
+def dispose_engines() -> None:
+    """Close the pooled connections of every engine of the app in context (the main one, and
+    on PostgreSQL the reading one)."""
+    from booking.extensions import db
+
+    for engine in db.engines.values():
+        engine.dispose()
 
 
 @contextlib.contextmanager

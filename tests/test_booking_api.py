@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from booking.extensions import db
 from booking.models import LONGEST_BUSY_SPAN, LONGEST_VISIT, Appointment, AuditEntry, Patient
 from tests.conftest import local, next_weekday
+from tests.servers import dispose_engines
 
 pytestmark = pytest.mark.usefixtures("clinic")
 
@@ -486,6 +487,6 @@ def test_a_client_booking_too_fast_is_told_to_slow_down(app_settings):
     assert answers[2].json["error"]["code"] == "rate_limited"
     assert int(answers[2].headers["Retry-After"]) > 0
     with limited.app_context():
-        db.engine.dispose()
+        dispose_engines()
     db.session.rollback()  # end this session's older read snapshot
     assert appointment_count() == 2

@@ -27,7 +27,7 @@ from booking.notifications import dispatcher
 from config import TestConfig, load_config
 from tests.conftest import CLINIC_ZONE, local, next_weekday
 from tests.desk_staff import signed_in, staff_logins
-from tests.servers import free_port
+from tests.servers import dispose_engines, free_port
 
 
 @pytest.fixture
@@ -397,7 +397,7 @@ def test_time_off_saved_while_the_scheduler_writes_waits_its_turn_and_is_saved(
                 scheduler_writing.set()
             finally:
                 db.session.remove()
-                db.engine.dispose()
+                dispose_engines()
 
     def first_statement_ran(*_arguments):
         save_began.set()
@@ -435,7 +435,7 @@ def test_with_the_database_out_of_reach_a_desk_page_says_so_in_the_back_offices_
     assert "Please try again in a moment" in page
     assert "Nothing was saved." in page
     with app.app_context():
-        db.engine.dispose()
+        dispose_engines()
 
 
 # --- patients and their messages -----------------------------------------------------------

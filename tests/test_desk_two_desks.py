@@ -16,7 +16,7 @@ from booking.models import Appointment, AuditEntry, last_dispatcher_run
 from booking.notifications.periodic_work import stop_in_process
 from tests.conftest import local, next_weekday
 from tests.desk_staff import PASSWORD, add_staff
-from tests.servers import free_port, serving_in_a_thread
+from tests.servers import dispose_engines, free_port, serving_in_a_thread
 
 MOVES = 8
 
@@ -69,7 +69,7 @@ def test_two_desks_moving_at_once_lose_nothing(app_settings, clinic, book, monke
     finally:
         stop_in_process()
         with served.app_context():
-            db.engine.dispose()
+            dispose_engines()
     assert answers == {email: [200] * MOVES for email in answers}
     db.session.rollback()
     assert last_dispatcher_run() is not None  # the scheduler was writing meanwhile

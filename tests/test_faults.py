@@ -33,6 +33,7 @@ from tests.postgres_server import restart_postgres, running_postgres
 from tests.servers import (
     PROJECT_ROOT,
     clinic_app,
+    dispose_engines,
     free_port,
     fresh_postgres_database,
     running_gunicorn,
@@ -309,7 +310,7 @@ def test_with_the_database_out_of_reach_every_kind_of_page_answers_503_not_500()
         if path.startswith("/api/"):
             assert answer.json["error"]["code"] == "service_unavailable"
     with app.app_context():
-        db.engine.dispose()
+        dispose_engines()
 
 
 def test_a_connection_ended_under_a_read_answers_503_and_the_next_read_is_whole(client, clinic):
@@ -320,8 +321,9 @@ def test_a_connection_ended_under_a_read_answers_503_and_the_next_read_is_whole(
         pytest.skip("a PostgreSQL server ends its connections; SQLite has none")
     day = next_weekday(1)
     path = f"/api/v1/availability?service=schedule-a-call&start={day}&end={day}"
+    db.session.remove()  # a request in a server starts with a session of its own
     assert client.get(path).status_code == 200  # the process keeps the reference data
-    db.session.remove()  # the connection goes back to the pool, used again at once (no ping)
+    # Its connection went back to the pool with it, to be used again at once (no ping).
     ender = create_engine(db.engine.url)
     with ender.begin() as connection:
         ended = connection.execute(text(

@@ -23,7 +23,7 @@ from booking.patients.manage_links import manage_token_for
 from config import TestConfig, load_config
 from tests.conftest import _worker, local, next_weekday
 from tests.postgres_server import _pg_bin
-from tests.servers import free_port, fresh_postgres_database
+from tests.servers import dispose_engines, free_port, fresh_postgres_database
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BACKUP_SCRIPT = PROJECT_ROOT / "docs" / "deploy" / "clinic-booking-backup"
@@ -103,7 +103,7 @@ def test_https_at_the_proxy_makes_the_app_send_hsts_only_when_the_proxy_is_trust
     assert answer.status_code == 200
     assert ("Strict-Transport-Security" in answer.headers) is hsts
     with behind_nginx.app_context():
-        db.engine.dispose()
+        dispose_engines()
 
 
 def test_rate_limits_count_each_client_behind_the_proxy_separately(app_settings):
@@ -124,7 +124,7 @@ def test_rate_limits_count_each_client_behind_the_proxy_separately(app_settings)
     # Another patient behind the same proxy is not held up by the first one's tries.
     assert log_in_from("198.51.100.20") == 401
     with behind_nginx.app_context():
-        db.engine.dispose()
+        dispose_engines()
 
 
 # --- backups -----------------------------------------------------------------------------------
@@ -226,7 +226,7 @@ def test_a_nightly_backup_of_the_live_database_restores_the_booked_visit_and_its
             send_due()
             [confirmation] = smtp_inbox.take()
             db.session.remove()
-            db.engine.dispose()
+            dispose_engines()
         assert confirmation["X-Booking-Notification"] == "confirmation"
         assert confirmation["To"].addresses[0].addr_spec == "robin@example.com"
     finally:

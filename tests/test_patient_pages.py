@@ -14,6 +14,7 @@ from booking import create_app
 from booking.extensions import db
 from booking.models import Appointment, AppointmentStatus, Patient, utc_now
 from tests.conftest import local, next_weekday
+from tests.servers import dispose_engines
 
 pytestmark = pytest.mark.usefixtures("clinic")
 
@@ -415,7 +416,7 @@ def protected_client(app_settings, request):
     app = create_app({**app_settings, **request.param})
     yield app.test_client()
     with app.app_context():
-        db.engine.dispose()
+        dispose_engines()
 
 
 @pytest.mark.parametrize("protected_client", [{"WTF_CSRF_ENABLED": True}], indirect=True)

@@ -26,6 +26,7 @@ from booking.scheduling.therapist_time import _busy_spans
 from config import TestConfig, load_config
 from tests.conftest import CLINIC_FILE, local, next_weekday
 from tests.desk_staff import signed_in, staff_logins
+from tests.servers import dispose_engines
 from tests.test_forms import clinic_file_with_forms, load
 
 
@@ -39,11 +40,21 @@ def statements_sent():
 
     # A request in a server starts with a session of its own.
     db.session.remove()
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with listening(record):
         yield sent
+
+
+@contextlib.contextmanager
+def listening(listener):
+    """`listener` told of every statement of every engine of the app (the reading one too)."""
+    engines = list(db.engines.values())
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", listener)
+    try:
+        yield
     finally:
-        event.remove(db.engine, "before_cursor_execute", record)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", listener)
 
 
 def availability(client, first_day, last_day, **params):
@@ -71,7 +82,7 @@ def another_worker(app_settings, clinic):
     with other.app_context():
         yield other
         db.session.remove()
-        db.engine.dispose()
+        dispose_engines()
 
 
 def test_availability_for_every_therapist_over_two_months_reads_one_statement(
@@ -134,28 +145,23 @@ def test_availability_and_the_lists_on_postgresql_send_no_begin_or_rollback(clie
              f"/api/v1/availability?service=schedule-a-call&start={day}&end={day}"]
     for path in paths:
         client.get(path)
-    in_transaction = []
+    seen, in_transaction = [], []
 
     def note(connection, _cursor, statement, _parameters, _context, _executemany):
+        seen.append(statement)
         if not connection.connection.dbapi_connection.autocommit:
             in_transaction.append(statement)
 
-    event.listen(db.engine, "before_cursor_execute", note)
-    try:
+    with listening(note):
         for path in paths:
             db.session.remove()  # a request in a server starts with a session of its own
             assert client.get(path).status_code == 200, path
-    finally:
-        event.remove(db.engine, "before_cursor_execute", note)
+    assert len(seen) == len(paths)  # each reads once: the revision (with the busy times)
     assert in_transaction == []
 
     # A booking still runs in one transaction, committed once.
-    with statements_sent():
-        event.listen(db.engine, "before_cursor_execute", note)
-        try:
-            answer = client.post("/api/v1/appointments", json=booking(local(day, 10)))
-        finally:
-            event.remove(db.engine, "before_cursor_execute", note)
+    with statements_sent(), listening(note):
+        answer = client.post("/api/v1/appointments", json=booking(local(day, 10)))
     assert answer.status_code == 201, answer.json
     assert len(in_transaction) == 3  # the busy times, the patient, the visit with the rest
 
@@ -357,7 +363,7 @@ def test_a_pooled_connection_closed_while_idle_is_replaced_before_a_request_uses
         assert answer.json["database"] == "ok"
         assert len(sent) == 1  # the ping is not a statement of the request
         db.session.remove()
-        db.engine.dispose()
+        dispose_engines()
 
 
 def test_a_feed_subscriber_whose_copy_is_current_costs_two_statements(client, clinic, book):

@@ -38,7 +38,7 @@ from booking.notifications.periodic_work import (
 )
 from config import TestConfig, load_config
 from tests.conftest import local, next_weekday
-from tests.servers import PROJECT_ROOT, free_port
+from tests.servers import PROJECT_ROOT, dispose_engines, free_port
 
 MONDAY = next_weekday(0)
 MESSAGES = 1000
@@ -409,7 +409,7 @@ def test_two_apps_in_one_process_start_one_scheduler(app_settings, monkeypatch):
         stop_in_process()
         for started in (first, second):
             with started.app_context():
-                db.engine.dispose()
+                dispose_engines()
     assert _scheduler_threads() == before
 
 

@@ -20,10 +20,16 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, has_request_context, request
 from sqlalchemy import event, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from booking.database import as_loaded, driver_rows
+from booking.database import (
+    as_loaded,
+    connection_for_reads,
+    driver_rows,
+    reading_outside_the_session,
+)
 from booking.extensions import db
 from booking.models import Clinic, Service, Therapist, TimeOff, WorkingHours, therapist_services
 from booking.rules import availability
@@ -144,15 +150,15 @@ def reference_data() -> ReferenceData:
     checked = _checked_store().get(_CHECKED)
     if checked is not None:
         return checked
-    session = db.session()
-    revision = _current_revision(session)  # (flushes this session's pending changes first)
-    if session.info.get(_CHANGED):
+    connection = _connection_for_reference()
+    revision = _current_revision(connection)
+    if _changed_in_this_transaction():
         # Changed in this transaction, not committed: read afresh and keep it to ourselves.
-        return _read_reference_data(session, revision)
+        return _read_reference_data(connection, revision)
     cache = current_app.extensions.setdefault("reference_data", {})
     data = cache.get("data")
     if data is None or data.revision != revision:
-        data = cache["data"] = _read_reference_data(session, revision)
+        data = cache["data"] = _read_reference_data(connection, revision)
     _checked_store()[_CHECKED] = data
     return data
 
@@ -170,7 +176,7 @@ def answer_from_kept_copy(answer: Callable[[], T]) -> T:
     """
     store = _checked_store()
     kept = current_app.extensions.get("reference_data", {}).get("data")
-    if kept is None or store.get(_CHECKED) is not None or db.session().info.get(_CHANGED):
+    if kept is None or store.get(_CHECKED) is not None or _changed_in_this_transaction():
         return answer()
     store[_CHECKED], store[_UNCHECKED] = kept, kept.revision
     try:
@@ -180,10 +186,10 @@ def answer_from_kept_copy(answer: Callable[[], T]) -> T:
     except DBAPIError:
         raise  # the database failed, not the copy: its connection can read nothing more
     except Exception:
-        if store.get(_UNCHECKED) is None or _current_revision(db.session()) == kept.revision:
+        if store.get(_UNCHECKED) is None or _revision_now() == kept.revision:
             raise
     else:
-        if store.get(_UNCHECKED) is None or _current_revision(db.session()) == kept.revision:
+        if store.get(_UNCHECKED) is None or _revision_now() == kept.revision:
             store.pop(_UNCHECKED, None)
             return result
     store.pop(_CHECKED, None)
@@ -196,7 +202,7 @@ def confirm_kept_copy() -> None:
     is the database's revision, if no statement checked it on the way; ReferenceDataChanged
     (and the caller rolls back) if not."""
     if _checked_store().get(_UNCHECKED) is not None:
-        check_revision(_current_revision(db.session()))
+        check_revision(_revision_now())
 
 
 def unchecked_revision() -> int | None:
@@ -244,29 +250,46 @@ def _checked_store() -> dict:
 _REVISION = select(Clinic.reference_revision).limit(1)
 
 
-def _current_revision(session: Session) -> int:
-    if session.new or session.dirty or session.deleted:
-        session.flush()  # a pending change to reference data raises the revision first
+def _connection_for_reference() -> Connection:
+    """The connection reads of the reference data run on (connection_for_reads): the
+    session's with its pending changes flushed first (a pending change to reference data
+    raises the revision first), or a reading request's own."""
+    if not reading_outside_the_session():
+        session = db.session()
+        if session.new or session.dirty or session.deleted:
+            session.flush()
+    return connection_for_reads()
+
+
+def _changed_in_this_transaction() -> bool:
+    return db.session.registry.has() and bool(db.session().info.get(_CHANGED))
+
+
+def _revision_now() -> int:
+    return _current_revision(_connection_for_reference())
+
+
+def _current_revision(connection: Connection) -> int:
     # Past the ORM, and on PostgreSQL past SQLAlchemy's rows: this runs in every request.
-    rows = driver_rows(session.connection(), _REVISION, {})
+    rows = driver_rows(connection, _REVISION, {})
     if not rows:
         raise ClinicNotConfigured("no clinic loaded: run `flask --app wsgi clinic load FILE`")
     return rows[0][0]
 
 
-def _read_reference_data(session: Session, revision: int) -> ReferenceData:
+def _read_reference_data(connection: Connection, revision: int) -> ReferenceData:
     """Everything at once, as plain rows; read after the revision, so never older than it."""
-    clinic = session.execute(select(*_columns(Clinic, ClinicFacts)).limit(1)).one()
-    services = session.execute(
+    clinic = connection.execute(select(*_columns(Clinic, ClinicFacts)).limit(1)).one()
+    services = connection.execute(
         select(*_columns(Service, ServiceFacts)).order_by(Service.position, Service.id)
     ).all()
     offered: dict[int, set[int]] = {}
-    for therapist_id, service_id in session.execute(
+    for therapist_id, service_id in connection.execute(
         select(therapist_services.c.therapist_id, therapist_services.c.service_id)
     ):
         offered.setdefault(therapist_id, set()).add(service_id)
     hours: dict[int, list[availability.WorkingHours]] = {}
-    for row in session.execute(
+    for row in connection.execute(
         select(
             WorkingHours.therapist_id, WorkingHours.weekday, WorkingHours.start_time,
             WorkingHours.end_time,
@@ -276,7 +299,7 @@ def _read_reference_data(session: Session, revision: int) -> ReferenceData:
             availability.WorkingHours(row.weekday, row.start_time, row.end_time)
         )
     time_off: dict[int, list[availability.TimeOff]] = {}
-    for row in session.execute(
+    for row in connection.execute(
         select(TimeOff.therapist_id, TimeOff.starts_local, TimeOff.ends_local).order_by(
             TimeOff.starts_local
         )
@@ -288,7 +311,7 @@ def _read_reference_data(session: Session, revision: int) -> ReferenceData:
         field.name for field in fields(TherapistFacts)
         if field.name not in {"service_ids", "hours", "time_off"}
     ]
-    therapists = session.execute(
+    therapists = connection.execute(
         select(*(getattr(Therapist, name) for name in therapist_columns)).order_by(
             Therapist.position, Therapist.slug
         )

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import CheckConstraint, Integer, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from booking.database import insert_for_dialect
+from booking.database import connection_for_reads, insert_for_dialect
 from booking.extensions import db
 from booking.models.instants import UTCDateTime
 
@@ -39,7 +39,7 @@ def record_dispatcher_run(at: datetime) -> None:
 
 
 def last_dispatcher_run() -> datetime | None:
-    return db.session.scalar(
+    return connection_for_reads().scalar(
         select(DispatcherHeartbeat.last_run_at).where(DispatcherHeartbeat.id == _THE_ROW)
     )
 

@@ -21,8 +21,7 @@ from booking.clinic.reference import (
     reference_data,
     unchecked_revision,
 )
-from booking.database import driver_rows, one_of
-from booking.extensions import db
+from booking.database import connection_for_reads, driver_rows, one_of
 from booking.models import (
     LONGEST_BUSY_SPAN,
     Appointment,
@@ -107,7 +106,7 @@ def therapist_calendars(
     # The reference data in use may be the process's copy unchecked: its revision is read
     # in this same statement (a row of its own, with no start).
     to_check = unchecked_revision()
-    connection = db.session.connection()
+    connection = connection_for_reads()
     statement = _busy_spans(ignoring=bool(ignored), with_revision=to_check is not None,
                             dialect_name=connection.dialect.name)
     for therapist_id, start, end in driver_rows(connection, statement, parameters):

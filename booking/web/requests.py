@@ -21,7 +21,11 @@ from flask import Flask, Response, current_app, make_response, request
 from sqlalchemy.exc import OperationalError
 
 from booking.clinic.reference import answer_from_kept_copy, confirm_kept_copy
-from booking.database import hold_write_lock, read_outside_a_transaction
+from booking.database import (
+    hold_write_lock,
+    read_outside_a_transaction,
+    release_reading_connection,
+)
 from booking.extensions import db
 
 # A blueprint's way of showing a problem: (status, title, message) -> a response.
@@ -124,3 +128,5 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(OperationalError, _database_unavailable)
     # Registered after Flask-SQLAlchemy's own, so it runs first (teardowns run in reverse).
     app.teardown_appcontext(_end_session)
+    # A reading request's own connection goes back to the pool with the request.
+    app.teardown_request(lambda _error: release_reading_connection())
