@@ -11,10 +11,11 @@ import re
 import pytest
 import requests
 from icalendar import Calendar
-from sqlalchemy import select
+from sqlalchemy import Integer, column, func, select, text
 
+from booking.database import converted_rows
 from booking.extensions import db
-from booking.models import StaffUser
+from booking.models import Patient, StaffUser
 from booking.patients.manage_links import manage_token_for
 from tests.desk_staff import PASSWORD, signed_in, staff_logins
 from tests.servers import running_gunicorn
@@ -53,6 +54,45 @@ def test_a_500_under_a_manage_link_logs_the_path_without_its_token(
     logged = caplog.text
     assert "RuntimeError: could not render /manage/[token]/receipt" in logged
     assert token not in logged
+
+
+@pytest.fixture(params=["through SQLAlchemy", "through the driver"])
+def a_fault_writing_a_patient(app, request):
+    """A bug in a view: a patient's row written without its email, which the database refuses
+    (PostgreSQL's error names the row's values in its DETAIL line)."""
+    statement = text(
+        "INSERT INTO patients (identity, name, created_at, updated_at) "
+        "VALUES (:identity, :name, :now, :now) RETURNING id"
+    ).columns(column("id", Integer))
+    values = {"identity": "jane.doe@example.com|jane doe", "name": "Jane Doe",
+              "now": "2026-01-05 10:00:00+00:00"}
+
+    def failing_view():
+        if request.param == "through SQLAlchemy":
+            db.session.execute(statement, values)
+        else:
+            converted_rows(db.session.connection(), statement, values)
+        return "written"
+
+    app.add_url_rule("/faulty-write", view_func=failing_view)
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # answer 500 and log it, as in production
+    return app
+
+
+def test_a_database_error_is_logged_with_its_statement_and_without_the_patients_details(
+    a_fault_writing_a_patient, client, caplog
+):
+    with caplog.at_level(logging.INFO):
+        answer = client.get("/faulty-write")
+
+    assert answer.status_code == 500
+    logged = caplog.text
+    assert "IntegrityError" in logged
+    assert "INSERT INTO patients" in logged
+    assert "Jane Doe" not in logged
+    assert "jane.doe@example.com" not in logged
+    db.session.remove()  # (a server's request ends its session; this test's context does not)
+    assert db.session.scalar(select(func.count()).select_from(Patient)) == 0
 
 
 def test_the_access_log_shows_manage_and_feed_paths_without_their_tokens(

@@ -42,6 +42,9 @@ def normalise_database_url(url: str) -> str:
 
 def engine_options(url: str, configured: dict) -> dict:
     options = dict(configured)
+    # A statement's error names its SQL, not its values: those are patients' names, contact
+    # details and notes, and the error of a failed request goes to the log with its traceback.
+    options.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         # Wait for the write lock rather than failing at once when bookings race.
         options.setdefault("connect_args", {}).setdefault("timeout", 30)
@@ -269,7 +272,7 @@ def _on_driver(connection: Connection, sql: str, values: dict) -> list[tuple]:
             connection.invalidate(error)
         raise DBAPIError.instance(
             sql, values, error, dbapi.Error, connection_invalidated=ended,
-            dialect=connection.dialect,
+            dialect=connection.dialect, hide_parameters=connection.engine.hide_parameters,
         ) from error
 
 

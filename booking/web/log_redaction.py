@@ -1,9 +1,13 @@
-"""Secrets out of the logs: the token of a manage link (/manage/TOKEN) or of a calendar feed
-(/feeds/TOKEN.ics) opens a patient's visit or a therapist's whole calendar, and paths land in
-every log line about a request: Flask's "Exception on /manage/TOKEN/cancel [POST]" with its
-traceback, werkzeug's and gunicorn's access lines.
+"""Secrets and patients' details out of the logs.
 
-`redact_tokens` is the one rule; `install` applies it to every log record the process makes,
+The token of a manage link (/manage/TOKEN) or of a calendar feed (/feeds/TOKEN.ics) opens a
+patient's visit or a therapist's whole calendar, and paths land in every log line about a
+request: Flask's "Exception on /manage/TOKEN/cancel [POST]" with its traceback, werkzeug's and
+gunicorn's access lines. A database error's traceback may carry a row's values: PostgreSQL's
+DETAIL line of a refused row ("Failing row contains (..., Jane Doe, ...)", "Key (identity)=
+(...)"); the statement's parameters are not shown at all (the engines' `hide_parameters`).
+
+`redact` is the one rule; `install` applies it to every log record the process makes,
 through the record factory, so it holds for loggers and handlers set up before or after the
 app (gunicorn's access log included) without knowing each of them.
 """
@@ -17,11 +21,16 @@ import re
 # slash, query, fragment, space or quote; a feed keeps its ".ics".
 _TOKEN_IN_PATH = re.compile(r"(/(?:manage|feeds)/)[^/?#\s\"'<>]+?(\.ics)?(?=[/?#\s\"'<>]|$)")
 REDACTED = "[token]"
+# PostgreSQL's DETAIL line, as psycopg puts it in an error's text, up to the end of its line.
+_DATABASE_DETAIL = re.compile(r"^(DETAIL: +).*$", re.MULTILINE)
+WITHHELD = "[withheld]"
 
 
-def redact_tokens(text: str) -> str:
-    """text with the token of every manage or feed path in it replaced by [token]."""
-    return _TOKEN_IN_PATH.sub(lambda found: found[1] + REDACTED + (found[2] or ""), text)
+def redact(text: str) -> str:
+    """text with the token of every manage or feed path in it replaced by [token], and the
+    detail of every database error (a row's values) by [withheld]."""
+    text = _TOKEN_IN_PATH.sub(lambda found: found[1] + REDACTED + (found[2] or ""), text)
+    return _DATABASE_DETAIL.sub(lambda found: found[1] + WITHHELD, text)
 
 
 def install() -> None:
@@ -36,13 +45,13 @@ def install() -> None:
             message = record.getMessage()
         except Exception:  # a broken format string: leave it to logging to report
             return record
-        redacted = redact_tokens(message)
+        redacted = redact(message)
         if redacted != message:
             record.msg, record.args = redacted, ()
         if record.exc_info and not record.exc_text:
-            record.exc_text = redact_tokens(logging.Formatter().formatException(record.exc_info))
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
         if record.stack_info:
-            record.stack_info = redact_tokens(record.stack_info)
+            record.stack_info = redact(record.stack_info)
         return record
 
     redacting_factory.redacts_tokens = True
