@@ -169,7 +169,7 @@ def read_outside_a_transaction() -> None:
 def connection_for_reads() -> Connection:
     """The connection a read runs on: the request's own reading one when it only reads on
     PostgreSQL (read_outside_a_transaction), otherwise the session's."""
-    if has_app_context() and _READING in g:
+    if reading_outside_the_session():
         connection = g.get(_READING)
         if connection is None:
             connection = db.engines[READING_BIND].connect()
