@@ -232,14 +232,16 @@ def converted_rows(
     """driver_rows for a statement whose values need their types' conversions, such as a
     booking's `INSERT ... RETURNING`: each parameter is bound and each column read as
     SQLAlchemy would (UTCDateTime's instants, JSON), by the types of the statement's bind
-    parameters and of its declared columns (`TextClause.columns`), without SQLAlchemy's
-    execution context, its Row objects and the column descriptions it asks psycopg for
-    (a booking's two writes spent as much there as psycopg spent sending them).
+    parameters and of its columns (declared by `TextClause.columns`, or RETURNING), without
+    SQLAlchemy's execution context, its Row objects and the column descriptions it asks
+    psycopg for (a booking's two writes spent as much there as psycopg spent sending them).
+    The constants written in the statement are bound as driver_rows binds them (so a NULL is
+    written `null()`, not None, which stands for a parameter).
     """
     if connection.dialect.name != "postgresql":
         return connection.execute(statement, parameters).tuples().all()
-    sql, bind_processors, column_processors = _converting_statement(statement)
-    values = dict(parameters)
+    sql, constants, bind_processors, column_processors = _converting_statement(statement)
+    values = {**constants, **parameters}
     for name, process in bind_processors:
         if name in values:
             values[name] = process(values[name])
@@ -283,32 +285,43 @@ _DIALECT = postgresql.psycopg.dialect()
 def _driver_statement(statement: Executable) -> tuple[str, dict]:
     """psycopg's text of the statement, and the values of the constants written in it (a
     status compared with, say), converted as SQLAlchemy would bind them."""
+    sql, constants, _ = _compiled_for_driver(statement)
+    return sql, constants
+
+
+@cache
+def _converting_statement(statement: Executable) -> tuple[str, dict, tuple, tuple]:
+    """_driver_statement, with the bind processors of its parameters (those that have one),
+    and the result processor of each of its columns (None where there is none)."""
+    sql, constants, bind_processors = _compiled_for_driver(statement)
+    columns = tuple(
+        column.type.dialect_impl(_DIALECT).result_processor(_DIALECT, None)
+        for column in statement.exported_columns  # a select's, or a RETURNING's
+    )
+    return sql, constants, bind_processors, columns
+
+
+def _compiled_for_driver(statement: Executable) -> tuple[str, dict, tuple]:
+    """The statement's text for psycopg, its constants' bound values, and its parameters'
+    bind processors (a parameter is a bind parameter given no value)."""
     compiled = statement.compile(dialect=_DIALECT)
-    processors = compiled.construct_expanded_state(dict.fromkeys(compiled.params)).processors
+    processors = {
+        name: process
+        for bind, name in compiled.bind_names.items()
+        for process in (bind.type.dialect_impl(_DIALECT).bind_processor(_DIALECT),)
+        if process is not None
+    }
     constants = {
         name: processors[name](value) if name in processors else value
         for name, value in compiled.params.items()
         if value is not None
     }
-    return compiled.string, constants
-
-
-@cache
-def _converting_statement(statement: Executable) -> tuple[str, tuple, tuple]:
-    """psycopg's text of the statement, the bind processors of its parameters (those that
-    have one), and the result processor of each of its columns (None where there is none)."""
-    compiled = statement.compile(dialect=_DIALECT)
-    binds = tuple(
-        (name, process)
-        for name, bind in compiled.binds.items()
-        for process in (bind.type.dialect_impl(_DIALECT).bind_processor(_DIALECT),)
-        if process is not None
+    parameters = tuple(
+        (name, processors[name])
+        for name, value in compiled.params.items()
+        if value is None and name in processors
     )
-    columns = tuple(
-        column.type.dialect_impl(_DIALECT).result_processor(_DIALECT, None)
-        for column in statement.selected_columns
-    )
-    return compiled.string, binds, columns
+    return compiled.string, constants, parameters
 
 
 def is_exclusion_violation(error: IntegrityError) -> bool:

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, null, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from booking.clinic.reference import current_clinic
-from booking.database import hold_write_lock, is_postgresql
+from booking.database import converted_rows, hold_write_lock, is_postgresql
 from booking.extensions import db
 from booking.models import (
     Appointment,
@@ -269,13 +269,30 @@ def _send_one(
     return _mark_failed_try(outgoing.notification_id, claim, error, clock())
 
 
+# A claimed row, marked done: still ours (a row whose lease ran out may have been taken over
+# meanwhile), its lease given up.
+_MARK_DONE = (
+    update(Notification)
+    .where(
+        Notification.id == bindparam("notification"),
+        Notification.status == NotificationStatus.SENDING,
+        Notification.lease_until == bindparam("lease"),
+    )
+    .values(status=bindparam("status"), sent_at=bindparam("sent_at"), lease_until=null())
+    .returning(Notification.id)
+    .execution_options(synchronize_session=False)
+)
+
+
 class _SentMarks:
     """Marks a message sent the moment the mail server took it (or skipped, when it came due
     too late to send): one statement, committed.
 
     On PostgreSQL through an autocommit connection kept for the run, so that it is one round
-    trip per message (the session's way takes three: BEGIN, UPDATE, COMMIT). On SQLite through
-    the session, which takes the write lock first.
+    trip per message (the session's way takes three: BEGIN, UPDATE, COMMIT), and by the
+    driver (`converted_rows`): built anew and run by SQLAlchemy's execution, this one UPDATE
+    had cost a fifth of the dispatcher's work per message. On SQLite through the session,
+    which takes the write lock first.
     """
 
     def __init__(self):
@@ -294,27 +311,18 @@ class _SentMarks:
         self, notification_id: int, claim: _Claim, now: datetime, *, sent: bool = True,
         status: NotificationStatus = NotificationStatus.SKIPPED,
     ) -> bool:
-        statement = (
-            update(Notification)
-            .where(
-                Notification.id == notification_id,
-                Notification.status == NotificationStatus.SENDING,
-                # Still our claim: a row whose lease ran out may have been taken over meanwhile.
-                Notification.lease_until == claim.lease_until,
-            )
-            .values(
-                status=NotificationStatus.SENT if sent else status,
-                sent_at=now if sent else None,
-                lease_until=None,
-            )
-        )
+        values = {
+            "notification": notification_id,
+            "lease": claim.lease_until,
+            "status": NotificationStatus.SENT if sent else status,
+            "sent_at": now if sent else None,
+        }
         if self._connection is not None:
-            return self._connection.execute(statement).rowcount == 1
+            return len(converted_rows(self._connection, _MARK_DONE, values)) == 1
         hold_write_lock()
-        marked = db.session.execute(statement.execution_options(synchronize_session=False)).rowcount
+        marked = db.session.execute(_MARK_DONE, values).all()
         db.session.commit()
-        return marked == 1
-
+        return len(marked) == 1
 
     def start_claim_clock(self, outgoing: _Outgoing, sent_at: datetime) -> None:
         """The offer's time to claim runs from now: the quiet hours held mail and clock."""
