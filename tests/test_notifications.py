@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, timedelta
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
+from email.policy import Compat32
 
 import pytest
 from icalendar import Calendar
@@ -14,6 +15,7 @@ from booking import scheduling
 from booking.clinic import clinic_file
 from booking.extensions import db
 from booking.models import Notification, utc_now
+from booking.notifications import messages
 from booking.notifications.dispatcher import DispatchReport, send_due
 from booking.notifications.outbox import outside_quiet_hours
 from booking.patients.manage_links import manage_url_for
@@ -519,6 +521,41 @@ def test_a_line_break_in_a_name_cannot_add_a_header(book, smtp_inbox):
     [mail] = smtp_inbox.take()
     assert mail["Bcc"] is None
     assert mail["To"] == '"Pat Bcc: someone@example.com" <pat@example.com>'
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Booked: a call from Alex Rivera on Monday",
+        "x" * 66,  # with "Subject: ", 75 characters: one line
+        "x" * 70,  # 79: compat32's to fold
+        "two  spaces and a tab\there",
+        " a leading space",
+        "a last space ",
+        "Zoë Müller",
+        "",
+    ],
+)
+def test_headers_are_written_as_the_standard_library_writes_them(value):
+    message = Message()
+    message["Subject"] = value
+    message["Message-ID"] = "<a@clinic.example>"
+    message.set_payload("Hello")
+    assert messages.as_bytes(message) == message.as_bytes(policy=Compat32(linesep="\r\n"))
+
+
+def test_each_kind_of_message_is_written_byte_for_byte_as_the_standard_library_writes_it(
+    book, smtp_inbox
+):
+    book(name="Zoë Müller-Lüdenscheidt with a name longer than a header's line")
+    book(start=local(TUESDAY, 10), guardian_name="Wei Chen", name="Lily Chen")
+    rows = db.session.scalars(select(Notification).order_by(Notification.id)).all()
+    assert {row.kind for row in rows} >= {"confirmation", "reminder"}
+    for row in rows:
+        message = messages.email_for(row, now=utc_now())
+        written = messages.as_bytes(message)
+        assert written == message.as_bytes(policy=Compat32(linesep="\r\n"))
+        assert b"\r\nSubject: " in written
 
 
 # --- a family's mail, a call, a dispatcher that was down ---------------------------------------
