@@ -466,6 +466,21 @@ def test_the_clinic_replaces_a_template_from_its_own_folder(app, book, smtp_inbo
     assert "Your call with Alex Rivera, PT, DPT is booked for <strong>Monday" in html_of(mail)
 
 
+def test_a_template_the_clinic_adds_is_used_from_the_next_run_on(app, book, smtp_inbox, tmp_path):
+    app.config["MAIL_TEMPLATES_FOLDER"] = str(tmp_path)
+    book()
+    with app.app_context():  # each scheduler run has its own app context
+        assert send_due(utc_now()) == DispatchReport(sent=1)
+    (tmp_path / "confirmation.txt").write_text("Dear {{ patient.name }}.\n")
+    book(start=local(TUESDAY, 9))
+    with app.app_context():
+        assert send_due(utc_now()) == DispatchReport(sent=1)
+
+    before, after = smtp_inbox.take()
+    assert text_of(before).startswith("Hello Pat Example,\n\nYour call with Alex Rivera")
+    assert text_of(after) == "Dear Pat Example.\n"
+
+
 def _only_row(kind: str) -> Notification:
     return db.session.scalars(select(Notification).where(Notification.kind == kind)).one()
 

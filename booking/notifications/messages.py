@@ -29,13 +29,14 @@ from email.policy import Compat32
 from email.utils import format_datetime, formataddr
 from uuid import uuid4
 
-from flask import current_app
+from flask import current_app, g
 from flask_babel import force_locale, gettext, ngettext
 from jinja2 import (
     ChoiceLoader,
     Environment,
     FileSystemLoader,
     StrictUndefined,
+    Template,
     select_autoescape,
 )
 
@@ -114,7 +115,6 @@ def _email_for(
         "check_in_url": manage_url + "/check-in",
         "call_note": call_note(appointment) if words.is_call else "",
     }
-    templates = mail_templates()
     now = now or utc_now()
     method = _method(notification)
     # Aftercare and check-ins come after the visit: a calendar file then would only put a past
@@ -126,10 +126,8 @@ def _email_for(
     return _assembled(
         notification, clinic, words,
         subject=_subject(notification, words, when),
-        text=_wrapped(templates.select_template(_in_language_first(template, "txt", language))
-                      .render(values)),
-        html=templates.select_template(_in_language_first(template, "html", language))
-        .render(values),
+        text=_wrapped(_mail_template(template, "txt", language).render(values)),
+        html=_mail_template(template, "html", language).render(values),
         ics=ics, method=method, now=now, language=language,
     )
 
@@ -177,15 +175,12 @@ def _series_email_for(
                            "Booked: %(num)d visits, %(visit)s, from %(when)s",
                            count, visit=words.visit, when=first_when)
     template = f"series_{notification.kind}"
-    templates = mail_templates()
     method = _method(notification)
     return _assembled(
         notification, clinic, words,
         subject=subject,
-        text=_wrapped(templates.select_template(_in_language_first(template, "txt", language))
-                      .render(values)),
-        html=templates.select_template(_in_language_first(template, "html", language))
-        .render(values),
+        text=_wrapped(_mail_template(template, "txt", language).render(values)),
+        html=_mail_template(template, "html", language).render(values),
         ics=calendar_file_of_visits(visits, clinic, method=method, now=now),
         method=method, now=now, language=language,
     )
@@ -249,10 +244,22 @@ def _assembled(
     return message
 
 
-def _in_language_first(template: str, extension: str, language: str) -> list[str]:
-    """A clinic's template for this language (`es/confirmation.txt` in its folder) before the
-    one for every language; jinja takes the first of the list that exists."""
-    return [f"{language}/{template}.{extension}", f"{template}.{extension}"]
+def _mail_template(name: str, extension: str, language: str) -> Template:
+    """The template of this name for this language: a clinic's template for the language
+    (`es/confirmation.txt` in its folder) before the one for every language.
+
+    Chosen once per app context, as the templates are loaded (`mail_templates`): looking
+    again for each message, in every folder, for the clinic's templates that are not there
+    had cost a tenth of writing a message.
+    """
+    templates = mail_templates()
+    chosen = g.mail_templates_chosen
+    key = (name, extension, language)
+    if key not in chosen:
+        chosen[key] = templates.select_template(
+            [f"{language}/{name}.{extension}", f"{name}.{extension}"]
+        )
+    return chosen[key]
 
 
 @dataclass(frozen=True)
@@ -295,14 +302,8 @@ def _offer_email(
         "claim_minutes": current_app.config["WAITLIST_CLAIM_MINUTES"],
         "call": is_call,
     }
-    templates = mail_templates()
-    text = _wrapped(
-        templates.select_template(_in_language_first("waitlist_offer", "txt", language))
-        .render(values)
-    )
-    html = templates.select_template(
-        _in_language_first("waitlist_offer", "html", language)
-    ).render(values)
+    text = _wrapped(_mail_template("waitlist_offer", "txt", language).render(values))
+    html = _mail_template("waitlist_offer", "html", language).render(values)
     message = _multipart("alternative")
     message.attach(MIMEText(text, "plain", _UTF8))
     message.attach(MIMEText(html, "html", _UTF8))
@@ -435,13 +436,16 @@ _SMTP = _QuickFolding(linesep="\r\n")
 def mail_templates() -> Environment:
     """The app's mail templates: the clinic's folder first (when set), then templates/mail/.
 
-    Made once per app and folder. FileSystemLoader refuses any name that climbs out of its
-    folder (`..`), so an include in an overriding template cannot read other files.
+    Made once per app context (a dispatcher's run, a request), so that a template a clinic
+    adds or edits is used from the next run on: an environment kept longer would go on using
+    the built-in template it had loaded before the clinic's own was added. FileSystemLoader
+    refuses any name that climbs out of its folder (`..`), so an include in an overriding
+    template cannot read other files.
     """
     folder = current_app.config.get("MAIL_TEMPLATES_FOLDER")
-    cached = current_app.extensions.get("mail_templates")
-    if cached is not None and cached[0] == folder:
-        return cached[1]
+    kept = g.get("mail_templates")
+    if kept is not None and kept[0] == folder:
+        return kept[1]
     built_in = os.path.join(current_app.root_path, current_app.template_folder or "", "mail")
     loaders = [FileSystemLoader(built_in)]
     if folder:
@@ -454,6 +458,7 @@ def mail_templates() -> Environment:
         undefined=StrictUndefined,
         keep_trailing_newline=True,
         extensions=["jinja2.ext.i18n"],
+        auto_reload=False,  # it lasts one run: no need to look at the files again in it
     )
     # Messages to a patient are written in their language: the same gettext as the pages,
     # under the locale the sender forces for each message.
@@ -461,7 +466,8 @@ def mail_templates() -> Environment:
     # A sentence may start with a phrase ("your call with ..."); its first letter is capitalised
     # after translation, as the word order is the translation's.
     environment.filters["sentence"] = lambda text: text[:1].upper() + text[1:]
-    current_app.extensions["mail_templates"] = (folder, environment)
+    g.mail_templates = (folder, environment)
+    g.mail_templates_chosen = {}
     return environment
 
 
