@@ -101,8 +101,9 @@ class Slot:
 
 
 # The free slots in bulk: each start (POSIX seconds, ascending) with the slugs of the
-# therapists free then (ascending). An answer of hundreds of slots is written from these
-# without a datetime or a Slot made for each (booking/api/slot_answers.py).
+# therapists free then (ascending; starts with the same therapists share one list, not to be
+# changed). An answer of hundreds of slots is written from these without a datetime or a Slot
+# made for each (booking/api/slot_answers.py).
 FreeStarts = list[tuple[int, list[str]]]
 
 
@@ -184,8 +185,10 @@ def free_starts(
     first_start = min(starts[0] for starts in day_starts)
     last_start = max(starts[-1] for starts in day_starts)
 
-    therapists_at: dict[int, list[int]] = {}  # start -> indexes into `ordered`, ascending
+    # start -> the therapists free then, as a set of bits: bit i for ordered[i]
+    therapists_at: dict[int, int] = {}
     for index, (calendar, week) in enumerate(zip(ordered, weeks, strict=True)):
+        bit = 1 << index
         blocked_from, blocked_until = _blocked_starts(
             calendar, zone, visit, reach, first_start, last_start
         )
@@ -214,16 +217,21 @@ def free_starts(
             if overlapping:
                 free = sorted(set(free))
             for start in free:
-                if start in therapists_at:
-                    therapists_at[start].append(index)
-                else:
-                    therapists_at[start] = [index]
+                therapists_at[start] = therapists_at.get(start, 0) | bit
 
+    # Starts with the same therapists free share one list of their slugs, in order.
     slugs = [calendar.therapist for calendar in ordered]
-    return [
-        (instant, [slugs[index] for index in therapists_at[instant]])
-        for instant in sorted(therapists_at)
-    ]
+    named: dict[int, list[str]] = {}
+    starts = []
+    for instant in sorted(therapists_at):
+        free_then = therapists_at[instant]
+        therapists = named.get(free_then)
+        if therapists is None:
+            therapists = named[free_then] = [
+                slug for index, slug in enumerate(slugs) if free_then >> index & 1
+            ]
+        starts.append((instant, therapists))
+    return starts
 
 
 def is_slot_free(
