@@ -362,19 +362,31 @@ def _require_aware(instant: datetime, name: str) -> None:
         raise ValueError(f"{name} must be a timezone-aware datetime, not {instant!r}")
 
 
-_WeekPlan = list[tuple[list[tuple[time, time]], bool]]  # by weekday: windows, any overlap
+# By weekday: the day's windows, sorted, and whether any of them overlap.
+_WeekPlan = tuple[tuple[tuple[tuple[time, time], ...], bool], ...]
 
 
 def _week_plan(hours: Sequence[WorkingHours]) -> _WeekPlan:
-    week: _WeekPlan = []
+    # The reference data's hours are a tuple, the same from request to request: their plan is
+    # kept (a therapist's hours are few, and their changes fewer).
+    return _kept_week_plan(hours) if isinstance(hours, tuple) else _planned_week(hours)
+
+
+@lru_cache(maxsize=1024)
+def _kept_week_plan(hours: tuple[WorkingHours, ...]) -> _WeekPlan:
+    return _planned_week(hours)
+
+
+def _planned_week(hours: Sequence[WorkingHours]) -> _WeekPlan:
+    week = []
     for weekday in range(7):
-        windows = sorted({(h.start, h.end) for h in hours if h.weekday == weekday})
+        windows = tuple(sorted({(h.start, h.end) for h in hours if h.weekday == weekday}))
         # Overlapping windows would offer the starts they share twice.
         overlapping = any(
             later[0] < earlier[1] for earlier, later in zip(windows, windows[1:], strict=False)
         )
         week.append((windows, overlapping))
-    return week
+    return tuple(week)
 
 
 def _window_starts(
