@@ -185,10 +185,9 @@ def free_starts(
     first_start = min(starts[0] for starts in day_starts)
     last_start = max(starts[-1] for starts in day_starts)
 
-    # start -> the therapists free then, as a set of bits: bit i for ordered[i]
-    therapists_at: dict[int, int] = {}
-    for index, (calendar, week) in enumerate(zip(ordered, weeks, strict=True)):
-        bit = 1 << index
+    # Each therapist's free starts, ascending: days in order, a day's windows in order.
+    free_of = []
+    for calendar, week in zip(ordered, weeks, strict=True):
         blocked_from, blocked_until = _blocked_starts(
             calendar, zone, visit, reach, first_start, last_start
         )
@@ -197,6 +196,7 @@ def free_starts(
             ([starts_by_window[window] for window in windows], overlapping)
             for windows, overlapping in week
         ]
+        mine: list[int] = []
         for day_index, weekday in enumerate(weekdays):
             windows, overlapping = week_starts[weekday]
             free: list[int] = []
@@ -214,10 +214,18 @@ def free_starts(
                     lo = bisect_left(grid, blocked_until[block], free_until, hi)
                     block += 1
                 free += grid[lo:hi]
-            if overlapping:
-                free = sorted(set(free))
-            for start in free:
-                therapists_at[start] = therapists_at.get(start, 0) | bit
+            mine += sorted(set(free)) if overlapping else free
+        free_of.append(mine)
+    if len(ordered) == 1:  # one therapist asked for: the answer as it is
+        only = [ordered[0].therapist]
+        return [(start, only) for start in free_of[0]]
+
+    # start -> the therapists free then, as a set of bits: bit i for ordered[i]
+    therapists_at: dict[int, int] = {}
+    for index, mine in enumerate(free_of):
+        bit = 1 << index
+        for start in mine:
+            therapists_at[start] = therapists_at.get(start, 0) | bit
 
     # Starts with the same therapists free share one list of their slugs, in order.
     slugs = [calendar.therapist for calendar in ordered]
