@@ -9,7 +9,9 @@ from config import INSTANCE_DIR, PROJECT_ROOT, load_config
 
 
 def create_app(config=None) -> Flask:
-    app = Flask(
+    from booking.web.clinic_app import ClinicApp
+
+    app = ClinicApp(
         __name__,
         instance_path=str(INSTANCE_DIR),
         template_folder=str(PROJECT_ROOT / "templates"),
