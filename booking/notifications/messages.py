@@ -253,7 +253,7 @@ def _mail_template(name: str, extension: str, language: str) -> Template:
     had cost a tenth of writing a message.
     """
     templates = mail_templates()
-    chosen = g.mail_templates_chosen
+    chosen = g.mail_templates[2]
     key = (name, extension, language)
     if key not in chosen:
         chosen[key] = templates.select_template(
@@ -466,8 +466,7 @@ def mail_templates() -> Environment:
     # A sentence may start with a phrase ("your call with ..."); its first letter is capitalised
     # after translation, as the word order is the translation's.
     environment.filters["sentence"] = lambda text: text[:1].upper() + text[1:]
-    g.mail_templates = (folder, environment)
-    g.mail_templates_chosen = {}
+    g.mail_templates = (folder, environment, {})  # and the templates chosen (_mail_template)
     return environment
 
 
