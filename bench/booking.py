@@ -8,7 +8,8 @@ Before phase 1, a warm-up books WARM_UP slots and the tables' statistics are gat
 of each connection are planned on an empty table; PostgreSQL keeps such a plan of a prepared
 statement for the connection's life (until statistics change), and phase 1, which grows the
 table from nothing to thousands of visits in seconds, a year of a clinic's bookings, would
-measure sequential scans that a clinic's database does not make.
+measure sequential scans that a clinic's database does not make (`tests/servers.py`,
+`gather_statistics`).
 
 Run: make bench-booking (starts a throwaway PostgreSQL), or with TEST_POSTGRES_URL or
 DATABASE_URL set to a PostgreSQL server: python bench/booking.py
@@ -35,6 +36,7 @@ from bench.plain_http import exchange  # noqa: E402
 from tests.servers import (  # noqa: E402
     clinic_app,
     fresh_postgres_database,
+    gather_statistics,
     running_gunicorn,
 )
 
@@ -157,14 +159,6 @@ def racing_phase(base_url: str, slots: list[tuple[str, str]]) -> list[int]:
             codes = list(pool.map(client, range(CLIENTS)))
         winners_per_slot.append(codes.count(201))
     return winners_per_slot
-
-
-def gather_statistics(url: str) -> None:
-    """ANALYZE, as autovacuum does in a clinic's database (after 50 rows and a tenth changed)."""
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text("ANALYZE"))
-    engine.dispose()
 
 
 def overlapping_live_appointments(url: str) -> int:
