@@ -31,11 +31,16 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, insert, text  # noqa: E402
+from sqlalchemy import create_engine, insert  # noqa: E402
 
 import bench.availability as engine_bench  # noqa: E402
 from bench.plain_http import exchange  # noqa: E402
-from tests.servers import clinic_app, fresh_postgres_database, running_gunicorn  # noqa: E402
+from tests.servers import (  # noqa: E402
+    clinic_app,
+    fresh_postgres_database,
+    gather_statistics,
+    running_gunicorn,
+)
 
 SECRET = "bench-secret-key"
 SERVICE = "treatment"
@@ -159,9 +164,8 @@ def add_history(url: str, visits: list[dict]) -> int:
     engine = create_engine(url)
     with engine.begin() as connection:
         connection.execute(insert(Appointment), past)
-    with engine.begin() as connection:
-        connection.execute(text("ANALYZE appointments"))  # as autovacuum soon would
     engine.dispose()
+    gather_statistics(url)  # as autovacuum soon would
     return len(past)
 
 

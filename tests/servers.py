@@ -85,7 +85,7 @@ def fresh_postgres_database(server_url: str, name: str) -> str:
 
 
 def gather_statistics(database_url: str) -> None:
-    """ANALYZE that PostgreSQL database, as autovacuum does in a clinic's (a table's
+    """ANALYZE that database, as PostgreSQL's autovacuum does in a clinic's (a table's
     statistics are gathered again once a tenth of it has changed). A benchmark that grows a
     table from nothing to thousands of rows in seconds calls it after a warm-up: the plans
     PostgreSQL made for an empty table, which a connection keeps for its prepared statements
