@@ -7,7 +7,8 @@ FLASK := $(BIN)/flask --app wsgi
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test lint bench bench-availability bench-booking bench-notifications \
-	bench-feeds bench-series bench-load bench-requests bench-waitlist bench-desk bench-instructions clean \
+	bench-feeds bench-series bench-load bench-requests bench-waitlist bench-desk bench-instructions \
+	bench-paired clean \
 	translations-extract translations-update translations-compile
 
 $(STAMP): pyproject.toml package-lock.json
@@ -71,6 +72,12 @@ bench-requests: install
 # show even when the machine's speed wanders (bench/instructions.py).
 bench-instructions: install
 	$(BIN)/python tests/postgres_server.py -- $(BIN)/python bench/instructions.py
+
+# Two gunicorn configurations loaded at once, CPU per request of each: changes of a few percent
+# in what gunicorn costs, which runs one after the other cannot show (bench/paired.py).
+# PAIRED_ARGS='--b=--preload' names the second configuration's arguments.
+bench-paired: install
+	$(BIN)/python tests/postgres_server.py -- $(BIN)/python bench/paired.py $(PAIRED_ARGS)
 
 bench-booking: install
 	$(BIN)/python tests/postgres_server.py -- $(BIN)/python bench/booking.py
