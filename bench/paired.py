@@ -7,7 +7,7 @@ one started with the arguments of --a and the other with those of --b, and the s
 send the availability mix of `bench/load.py` to both, each client turning from one to the
 other at every request: both meet the same machine. It prints, for each, the requests it
 answered and the CPU time of its workers (user and system, from /proc) per request. Two
-servers of the same configuration agree within about 2%.
+servers of the same configuration agree within about 1%.
 
 Run: make bench-paired PAIRED_ARGS='--b=--preload' (starts a throwaway PostgreSQL), or with
 TEST_POSTGRES_URL set: python bench/paired.py [--seconds 20] [--clients 16] [--a=ARGS] --b=ARGS
