@@ -112,16 +112,18 @@ def run_requests(kind: str, url: str, count: int, first: int) -> None:
         answer.close()
         return status[0], data
 
-    requests = _requests(kind, call, WARM_UP + count, first)
+    requests = requests_of_kind(kind, call, WARM_UP + count, first)
     for method, path, body in requests:
         status, data = call(method, path, body)
         if not status.startswith(("200", "201")):
             sys.exit(f"{method} {path}: {status} {data[:300]!r}")
 
 
-def _requests(
+def requests_of_kind(
     kind: str, call, total: int, first_slot: int
 ) -> list[tuple[str, str, dict | None]]:
+    """`total` requests of this kind as (method, path, body); `call` asks the app what the
+    mix needs (the services, their therapists, the free slots to book from the `first_slot`)."""
     if kind == "healthz":
         return [("GET", "/healthz", None)] * total
     if kind == "services":

@@ -62,8 +62,10 @@ def main() -> None:
             status, payload = exchange("127.0.0.1", ports[0], method, path)
             return str(status), payload
 
-        looked_up = [path for _, path, _ in instructions._requests("availability", call, 5000, 0)]
-        answered = alternate(ports, looked_up, options.clients, WARM_UP_SECONDS)
+        looked_up = [
+            path for _, path, _ in instructions.requests_of_kind("availability", call, 5000, 0)
+        ]
+        alternate(ports, looked_up, options.clients, WARM_UP_SECONDS)  # a warm-up, not counted
         before = [workers_cpu(port) for port in ports]
         answered = alternate(ports, looked_up, options.clients, options.seconds)
         spent = [workers_cpu(port) - cpu for port, cpu in zip(ports, before, strict=True)]
