@@ -11,7 +11,9 @@ gunicorn). Two runs of a commit agree within about 1%.
 
 Kinds: healthz, services (one statement: the reference revision), availability (the patient
 mix of `bench/load.py` on the demo clinic: varied services, therapists and weeks), booking
-(distinct slots on the clinic of `bench/booking.py`).
+(distinct slots on the clinic of `bench/booking.py`), mail (per message, not per request: the
+dispatcher's run, as the scheduler makes it, sending confirmations, reminders and
+cancellations, in turn, to a local SMTP sink in this process: the count is the dispatcher's).
 
 Run: make bench-instructions (needs Debian's valgrind; starts a throwaway PostgreSQL), or with
 TEST_POSTGRES_URL set: python bench/instructions.py [--kinds booking availability]
@@ -28,6 +30,8 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
@@ -37,10 +41,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import booking as booking_bench  # noqa: E402
 from bench import load as load_bench  # noqa: E402
 
-KINDS = ("healthz", "services", "availability", "booking")
+KINDS = ("healthz", "services", "availability", "booking", "mail")
 # Requests of each kind in the two runs; a warm-up of WARM_UP requests precedes both.
 COUNTS = {"healthz": (100, 400), "services": (100, 400), "availability": (100, 400),
-          "booking": (50, 250)}
+          "booking": (50, 250), "mail": (100, 400)}
+MAIL_KINDS = ("confirmation", "reminder", "cancellation")
 WARM_UP = 30
 
 
@@ -65,15 +70,24 @@ def main() -> None:
     for kind in options.kinds:
         url = databases["booking" if kind == "booking" else "demo"]
         fewer, more = COUNTS[kind]
-        # The second run books other slots than the first (its bookings are still there).
-        per_request = (counted(kind, url, more, WARM_UP + fewer)
-                       - counted(kind, url, fewer, 0)) / (more - fewer)
+        if kind == "mail":
+            _book_visits_to_write_about(url)
+            with _mail_sink() as smtp_port:
+                url = f"{url}#{smtp_port}"  # the child's mail server, passed along with it
+                per_request = (counted(kind, url, more, 0)
+                               - counted(kind, url, fewer, 0)) / (more - fewer)
+        else:
+            # The second run books other slots than the first (its bookings are still there).
+            per_request = (counted(kind, url, more, WARM_UP + fewer)
+                           - counted(kind, url, fewer, 0)) / (more - fewer)
         print(f"  {kind:<14}{per_request / 1e6:8.2f} M instructions")
 
 
 def counted(kind: str, url: str, count: int, first: int) -> int:
     """Instructions of one fresh process making `count` requests of this kind (a booking
-    run takes the free slots from the `first`)."""
+    run takes the free slots from the `first`; a mail run sends `count` messages)."""
+    if kind == "mail":
+        _make_mail_due(url.partition("#")[0], count)
     finished = subprocess.run(
         ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
          sys.executable, __file__, "--child", kind, url, str(count), str(first)],
@@ -85,9 +99,101 @@ def counted(kind: str, url: str, count: int, first: int) -> int:
     return int(found.group(1).replace(",", ""))
 
 
+@contextmanager
+def _mail_sink() -> Iterator[int]:
+    from aiosmtpd.controller import Controller
+
+    from bench.notifications import Sink
+    from tests.servers import free_port
+
+    smtp = Controller(Sink(), hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    try:
+        yield smtp.port
+    finally:
+        smtp.stop()
+
+
+MAIL_VISITS_PER_SERVICE = 5
+MAIL_SERVICES = ("schedule-a-call", "pt-evaluation", "ot-evaluation", "slp-evaluation")
+
+
+def _book_visits_to_write_about(url: str) -> None:
+    """A few visits of each kind the demo clinic books online (a call, the evaluations)."""
+    from booking import create_app, scheduling
+    from booking.extensions import db
+    from booking.models import utc_now
+    from booking.patients.details import PatientDetails
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": booking_bench.SECRET})
+    with app.app_context():
+        first_day = (utc_now() + timedelta(days=3)).date()
+        for slug in MAIL_SERVICES:
+            service = scheduling.bookable_service(slug)
+            slots = scheduling.free_slots(service, first_day, first_day + timedelta(days=30))
+            booked = 0
+            for number, slot in enumerate(slots):
+                try:
+                    scheduling.book_appointment(
+                        service, slot.start,
+                        PatientDetails(name=f"Mail Patient {number}",
+                                       email=f"mail{number}@example.com",
+                                       phone="+1 586 555 0100"),
+                        therapist_slug=slot.therapist,
+                    )
+                except scheduling.SlotUnavailable:  # taken by a visit of another service
+                    db.session.rollback()
+                    continue
+                db.session.commit()
+                booked += 1
+                if booked == MAIL_VISITS_PER_SERVICE:
+                    break
+        db.session.remove()
+        for engine in db.engines.values():
+            engine.dispose()
+
+
+def _make_mail_due(url: str, count: int) -> None:
+    """Exactly `count` messages due: confirmations, reminders and cancellations in turn, of
+    the visits booked for them."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM notifications"))
+        visits = connection.scalars(text("SELECT id FROM appointments ORDER BY id")).all()
+        connection.execute(text(
+            "INSERT INTO notifications (appointment_id, kind, step, due_at, status, attempts,"
+            " last_error, message_id, created_at) VALUES (:visit, :kind, 0, now(), 'pending',"
+            " 0, '', :message_id, now())"
+        ), [{"visit": visits[number % len(visits)], "kind": MAIL_KINDS[number % 3],
+             "message_id": f"<instructions-{number}@clinic-booking>"}
+            for number in range(count)])
+    engine.dispose()
+
+
+def send_mail(url: str, count: int) -> None:
+    """The dispatcher's run, as `flask scheduler run` makes it: an app context of its own."""
+    from booking import create_app
+    from booking.notifications.dispatcher import send_due
+
+    url, _, smtp_port = url.partition("#")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": booking_bench.SECRET,
+                      "SMTP_HOST": "127.0.0.1", "SMTP_PORT": int(smtp_port),
+                      "MAIL_DELIVERY": "smtp"})
+    with app.app_context():
+        report = send_due()
+    if report.sent != count:
+        sys.exit(f"the dispatcher was to send {count}: {report}")
+
+
 def run_requests(kind: str, url: str, count: int, first: int) -> None:
     from booking import create_app
     from booking.web.garbage_collection import collect_less_while_serving
+
+    if kind == "mail":
+        send_mail(url, count)
+        return
 
     # Rate limits off, as in the other benchmarks: every request comes from one address.
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": booking_bench.SECRET,
