@@ -483,3 +483,37 @@ def test_the_back_office_stays_english_and_shows_each_patients_language(app, boo
     assert "Evaluación" not in text
     patient = text_of(desk.get(f"/desk/patients/{visit.patient.id}"))
     assert "Language Spanish (es)" in patient
+
+
+def test_words_written_in_a_fixed_language_are_flask_babels_and_end_with_it(app):
+    """A message fixes its language for a while (`writing_in`, translations found once):
+    the words are those Flask-Babel gives under force_locale, and after it the page's language
+    is back."""
+    from flask_babel import force_locale
+    from flask_babel import gettext as babel_gettext
+    from flask_babel import ngettext as babel_ngettext
+
+    from booking.patients.languages import current_language, gettext, ngettext, writing_in
+
+    with app.test_request_context("/"):
+        with writing_in("es"):
+            assert current_language() == "es"
+            assert gettext("call") == "llamada"
+            fixed = (
+                gettext("your %(visit_name)s with %(therapist)s", visit_name="llamada",
+                        therapist="Alex"),
+                ngettext("Booked: %(num)d visit, %(visit)s, from %(when)s",
+                         "Booked: %(num)d visits, %(visit)s, from %(when)s",
+                         3, visit="x", when="y"),
+            )
+        with force_locale("es"):
+            assert fixed == (
+                babel_gettext("your %(visit_name)s with %(therapist)s", visit_name="llamada",
+                              therapist="Alex"),
+                babel_ngettext("Booked: %(num)d visit, %(visit)s, from %(when)s",
+                               "Booked: %(num)d visits, %(visit)s, from %(when)s",
+                               3, visit="x", when="y"),
+            )
+        assert "3" in fixed[1] and fixed[1] != "Booked: 3 visits, x, from y"
+        assert current_language() == "en"
+        assert gettext("call") == "call"

@@ -24,7 +24,6 @@ from time import monotonic
 from zoneinfo import ZoneInfo
 
 import recurring_ical_events
-from flask_babel import gettext as _
 from icalendar import (
     Calendar,
     Event,
@@ -38,6 +37,7 @@ from icalendar import (
 
 from booking.calendars.series_window import SeriesRefused, bring_series_to_window
 from booking.models import Appointment, Clinic, ServiceKind
+from booking.patients.languages import gettext as _
 from booking.patients.languages import in_language
 
 PRODID = "-//Clinic Booking//Appointments//EN"

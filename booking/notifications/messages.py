@@ -30,7 +30,6 @@ from email.utils import format_datetime, formataddr
 from uuid import uuid4
 
 from flask import current_app, g
-from flask_babel import force_locale, gettext, ngettext
 from jinja2 import (
     ChoiceLoader,
     Environment,
@@ -56,8 +55,11 @@ from booking.patients.health_forms import missing_forms
 from booking.patients.languages import (
     clinic_languages,
     day_and_time_in_words,
+    gettext,
     in_language,
+    ngettext,
     text_direction,
+    writing_in,
 )
 from booking.patients.manage_links import manage_url_for, series_manage_url_for
 
@@ -78,7 +80,7 @@ def email_for(
     recorded = (offer.entry if offer is not None else notification.appointment).patient_language
     language = message_language(recorded)
     # Every word of it in the patient's language: templates, subject, .ics and dates.
-    with force_locale(language):
+    with writing_in(language):
         if offer is not None:
             return _offer_email(notification, clinic, now or utc_now(), language)
         return _email_for(notification, clinic, now, language)
