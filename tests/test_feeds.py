@@ -612,3 +612,28 @@ def test_each_visit_of_a_weekly_series_says_which_of_the_course_it_is_and_nothin
         assert "weekly course" not in str(by_icalendar[single.calendar_uid].get("DESCRIPTION", ""))
         for private in ("pat@example.com", "586 555 0123", "Pat Q. Example", "Sore knee"):
             assert private not in response.text
+
+
+@pytest.mark.parametrize("escape_at", range(70, 80))
+def test_content_lines_are_folded_as_icalendar_folds_them(escape_at):
+    """The .ics writer's folding (sliced for ASCII lines) is icalendar's: pieces under 75
+    octets, an escape never split from what it escapes, and other scripts by their octets."""
+    from icalendar.parser import Contentline
+
+    from booking.calendars.ical import _folded
+
+    lines = [
+        "DESCRIPTION:" + "x" * length for length in (0, 61, 62, 63, 64, 140, 300)
+    ] + [
+        # an escape ("\," "\;" "\n", or RFC 6868's "^") at every place near a fold
+        "LOCATION:" + "a" * (escape_at - 9) + escape + "b" * 90
+        for escape in ("\\,", "\\;", "\\n", "\\\\", "^n", "^^")
+    ] + [
+        "SUMMARY:" + "\\," * 80,
+        "SUMMARY:" + "^^" * 80,
+        "SUMMARY:Evaluación de fisioterapia con " + "Ñ" * 60,
+        "SUMMARY:" + "تقييم العلاج الطبيعي " * 6,
+    ]
+    for line in lines:
+        assert _folded(line) == Contentline(line).to_ical().decode(), line
+        assert all(len(piece.encode()) < 75 for piece in _folded(line).split("\r\n "))

@@ -34,6 +34,7 @@ from icalendar import (
     vCalAddress,
     vDuration,
 )
+from icalendar.parser import Contentline
 
 from booking.calendars.series_window import SeriesRefused, bring_series_to_window
 from booking.models import Appointment, Clinic, ServiceKind
@@ -477,29 +478,24 @@ def _escaped(text: str) -> str:
     )
 
 
-def _folded(line: str, limit: int = 75) -> str:
-    """Fold a content line as icalendar does: pieces under 75 octets, never inside an escape."""
-    if len(line) < limit - 1 and line.isascii():
+def _folded(line: str) -> str:
+    """Fold a content line as icalendar does (`Contentline.to_ical`): pieces under 75 octets,
+    never inside an escape. An ASCII line, all a mail's lines but for names in other scripts,
+    is cut by slicing: icalendar's loop looks at every character, a fifth of a mail's .ics."""
+    if not line.isascii():
+        return Contentline(line).to_ical().decode()
+    width = 74  # octets, an ASCII character each
+    if len(line) <= width:
         return line
-    pieces: list[str] = []
-    current: list[str] = []
-    size = 0
-    for char in line:
-        width = len(char.encode())
-        if current and size + width >= limit:
-            if len(current) > 1 and current[-1] in "\\^":
-                carried = current.pop()
-                pieces.append("".join(current))
-                current = [carried]
-                size = len(carried.encode())
-            else:
-                pieces.append("".join(current))
-                current = []
-                size = 0
-        current.append(char)
-        size += width
-    if current:
-        pieces.append("".join(current))
+    pieces = []
+    start = 0
+    while len(line) - start > width:
+        end = start + width
+        if line[end - 1] in "\\^":  # an escape's first character goes on with it
+            end -= 1
+        pieces.append(line[start:end])
+        start = end
+    pieces.append(line[start:])
     return "\r\n ".join(pieces)
 
 
