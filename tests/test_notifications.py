@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import date, datetime, timedelta
+from email import message_from_bytes, policy
 from email.message import EmailMessage, Message
 from email.policy import Compat32
 
@@ -571,6 +573,30 @@ def test_each_kind_of_message_is_written_byte_for_byte_as_the_standard_library_w
         written = messages.as_bytes(message)
         assert written == message.as_bytes(policy=Compat32(linesep="\r\n"))
         assert b"\r\nSubject: " in written
+
+
+def test_a_multipart_boundary_is_on_its_header_line_and_nowhere_in_the_parts(book, smtp_inbox):
+    book(name="Zoë Müller-Lüdenscheidt")  # "=C3=AB" and the like in the quoted-printable parts
+    row = db.session.scalars(select(Notification).where(Notification.kind == "confirmation")).one()
+    raw = messages.as_bytes(messages.email_for(row, now=utc_now()))  # what the dispatcher sends
+    mail = message_from_bytes(raw, policy=policy.default)
+    lines = raw.split(b"\r\n")
+    boundaries = [part.get_boundary() for part in mail.walk() if part.is_multipart()]
+    assert len(boundaries) == 2 and len(set(boundaries)) == 2
+    for part, boundary in zip([mail, mail.get_payload()[0]], boundaries, strict=True):
+        assert re.fullmatch(r"=_[0-9a-f]{24}", boundary)
+        [header] = [line for line in lines if line.startswith(b"Content-Type: multipart/")
+                    and boundary.encode() in line]
+        assert len(header) <= 78  # one line, not folded
+        # The boundary appears only as its header's parameter and its delimiter lines.
+        delimiter = b"--" + boundary.encode()
+        assert [line for line in lines if boundary.encode() in line] == (
+            [header] + [delimiter] * len(part.get_payload()) + [delimiter + b"--"]
+        )
+    assert [part.get_content_type() for part in mail.walk()] == [
+        "multipart/mixed", "multipart/alternative", "text/plain", "text/html", "text/calendar"
+    ]
+    assert "Zoë Müller-Lüdenscheidt" in mail.get_body(("plain",)).get_content()
 
 
 # --- a family's mail, a call, a dispatcher that was down ---------------------------------------
