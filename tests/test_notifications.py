@@ -6,7 +6,9 @@ import logging
 import re
 from datetime import date, datetime, timedelta
 from email import message_from_bytes, policy
+from email.charset import QP, Charset
 from email.message import EmailMessage, Message
+from email.mime.text import MIMEText
 from email.policy import Compat32
 
 import pytest
@@ -559,6 +561,31 @@ def test_headers_are_written_as_the_standard_library_writes_them(value):
     message["Message-ID"] = "<a@clinic.example>"
     message.set_payload("Hello")
     assert messages.as_bytes(message) == message.as_bytes(policy=Compat32(linesep="\r\n"))
+
+
+@pytest.mark.parametrize("subtype", ["plain", "html", "calendar"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "Hello Pat,\n\nyour call is booked.\n",
+        "Zoë Müller-Lüdenscheidt, تقييم العلاج الطبيعي, 9:30\u202fAM\n",
+        "a = sign, =3D, a trailing space \nand tab\t\nFrom the desk\n.\n",
+        "x" * 200 + "\n" + "é" * 100,
+        "BEGIN:VCALENDAR\r\nSUMMARY:Call\\, with a comma\r\nEND:VCALENDAR\r\n",
+    ],
+)
+def test_a_text_part_is_the_standard_librarys_mimetext_byte_for_byte(text, subtype):
+    charset = Charset("utf-8")
+    charset.body_encoding = QP
+    expected = MIMEText(text, subtype, charset)
+    written = messages.text_part(text, subtype)
+    if subtype == "calendar":
+        expected.set_param("method", "CANCEL")
+        written = messages.text_part(text, subtype, '; method="CANCEL"')
+    for part in (expected, written):
+        part.add_header("Content-Disposition", "attachment", filename="appointment.ics")
+    assert messages.as_bytes(written) == expected.as_bytes(policy=Compat32(linesep="\r\n"))
 
 
 def test_each_kind_of_message_is_written_byte_for_byte_as_the_standard_library_writes_it(

@@ -21,12 +21,11 @@ import secrets
 import textwrap
 from dataclasses import dataclass
 from datetime import datetime
-from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
 from email.policy import Compat32
+from email.quoprimime import body_encode
 from email.utils import format_datetime, formataddr
 
 from flask import current_app, g
@@ -221,14 +220,13 @@ def _assembled(
 ) -> Message:
     """The email around its words: headers, text and HTML, and the .ics where there is one."""
     body = _multipart("alternative")
-    body.attach(MIMEText(text, "plain", _UTF8))
-    body.attach(MIMEText(html, "html", _UTF8))
+    body.attach(text_part(text, "plain"))
+    body.attach(text_part(html, "html"))
     if ics is None:
         message = body
     else:
-        invitation = MIMEText(ics, "calendar", _UTF8)
-        invitation.set_param("method", method)
-        invitation.add_header("Content-Disposition", "attachment", filename="appointment.ics")
+        invitation = text_part(ics, "calendar", f'; method="{method}"')
+        invitation["Content-Disposition"] = 'attachment; filename="appointment.ics"'
         # The compat32 MIME classes, not EmailMessage: the same message, built in a tenth of
         # the time, which is most of a dispatcher's work per message.
         message = _multipart("mixed")
@@ -307,8 +305,8 @@ def _offer_email(
     text = _wrapped(_mail_template("waitlist_offer", "txt", language).render(values))
     html = _mail_template("waitlist_offer", "html", language).render(values)
     message = _multipart("alternative")
-    message.attach(MIMEText(text, "plain", _UTF8))
-    message.attach(MIMEText(html, "html", _UTF8))
+    message.attach(text_part(text, "plain"))
+    message.attach(text_part(html, "html"))
     subject = gettext("A time opened up: %(visit)s on %(when)s",
                       visit=values["visit_name"], when=values["when"])
     message["Subject"] = _header(subject)
@@ -371,9 +369,23 @@ def _in_a_sentence(name: str) -> str:
     return name[:1].lower() + name[1:] if first[1:].islower() or len(first) == 1 else name
 
 
-# Text parts in quoted-printable: readable in the raw message, unlike base64.
-_UTF8 = Charset("utf-8")
-_UTF8.body_encoding = QP
+def text_part(text: str, subtype: str, more_parameters: str = "") -> Message:
+    """A text part in UTF-8, quoted-printable (readable in the raw message, unlike base64):
+    what `MIMEText(text, subtype, charset)` makes with such a charset, header for header and
+    byte for byte, without its passes over the Content-Type's parameters to set each one
+    (8% of the dispatcher's instructions on a message). `more_parameters`:
+    '; method="REQUEST"' and the like."""
+    part = Message()
+    content_type = f'text/{subtype}; charset="utf-8"{more_parameters}'
+    # In MIMEText's order, where a parameter set afterwards moves Content-Type last.
+    if not more_parameters:
+        part["Content-Type"] = content_type
+    part["MIME-Version"] = "1.0"
+    part["Content-Transfer-Encoding"] = "quoted-printable"
+    if more_parameters:
+        part["Content-Type"] = content_type
+    part.set_payload(body_encode(text.encode().decode("latin-1")) if text else text)
+    return part
 
 
 def _multipart(subtype: str) -> MIMEMultipart:
