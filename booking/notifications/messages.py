@@ -17,16 +17,19 @@ templates), with one .ics holding a VEVENT per visit.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import textwrap
 from dataclasses import dataclass
 from datetime import datetime
+from email.generator import BytesGenerator
 from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.policy import Compat32
 from email.quoprimime import body_encode
 from email.utils import format_datetime, formataddr
+from io import BytesIO
 
 from flask import current_app, g
 from jinja2 import (
@@ -425,8 +428,24 @@ def _one_line(value: str) -> str:
 
 
 def as_bytes(message: Message) -> bytes:
-    """The message as the mail server receives it (CRLF line ends)."""
-    return message.as_bytes(policy=_SMTP)
+    """The message as the mail server receives it (CRLF line ends): what
+    `message.as_bytes(policy=compat32 with CRLF)` writes (tests hold the two equal)."""
+    written = BytesIO()
+    _WholeTextGenerator(written, mangle_from_=False, policy=_SMTP).flatten(message)
+    return written.getvalue()
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")  # any line end, as the generator finds them
+
+
+class _WholeTextGenerator(BytesGenerator):
+    """The standard library's generator, writing a part's text with its line ends made CRLF
+    in one piece rather than two writes a line (some 180 a message: 4% of the dispatcher's
+    instructions on one)."""
+
+    def _write_lines(self, lines: str) -> None:
+        if lines:
+            self.write(self._NL.join(_LINE_END.split(lines)))
 
 
 class _QuickFolding(Compat32):
