@@ -481,7 +481,8 @@ def _escaped(text: str) -> str:
 def _folded(line: str) -> str:
     """Fold a content line as icalendar does (`Contentline.to_ical`): pieces under 75 octets,
     never inside an escape. An ASCII line, all a mail's lines but for names in other scripts,
-    is cut by slicing: icalendar's loop looks at every character, a fifth of a mail's .ics."""
+    is cut by slicing: icalendar's loop looks at every character (0.24 M instructions of the
+    dispatcher's 7.5 M on a message)."""
     if not line.isascii():
         return Contentline(line).to_ical().decode()
     width = 74  # octets, an ASCII character each

@@ -90,9 +90,10 @@ def current_language() -> str:
 
 
 # --- Words in a language fixed for a while: a message to a patient -------------------------
-# Flask-Babel finds the context, the locale and its translations again at every gettext call
-# (about 15 microseconds each; a message makes some twenty). Inside `writing_in` they are
-# found once: the same translations Flask-Babel would use under `force_locale`.
+# Flask-Babel finds the context, the locale and its translations again at every gettext call,
+# and a message makes some sixteen, besides asking its language for dates and names: 1.3 M
+# instructions of the dispatcher's 8.8 M on a message. Inside `writing_in` they are found
+# once: the same translations Flask-Babel would use under `force_locale`.
 _written_in: ContextVar[tuple[str, NullTranslations] | None] = ContextVar(
     "written_in", default=None
 )
