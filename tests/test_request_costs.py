@@ -166,6 +166,38 @@ def test_availability_and_the_lists_on_postgresql_send_no_begin_or_rollback(clie
     assert len(in_transaction) == 3  # the busy times, the patient, the visit with the rest
 
 
+def test_a_booking_refused_for_a_taken_slot_leaves_the_statements_prepared(client, clinic):
+    """A refused booking rolls its transaction back; the next booking still runs the
+    statements PostgreSQL has prepared and planned, not parsed and planned again."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    day = next_weekday(1)
+    for hour in range(9, 16):  # psycopg prepares a statement the fifth time it runs
+        answer = client.post("/api/v1/appointments", json=booking(
+            local(day, hour), therapist="jamie-lee", email=f"pat{hour}@example.com"))
+        assert answer.status_code == 201, answer.json
+    db.session.remove()
+
+    def prepared() -> list[str]:
+        # The requests' pool holds one connection: this is theirs.
+        with db.engine.connect() as connection:
+            return connection.scalars(text("SELECT statement FROM pg_prepared_statements")).all()
+
+    before = prepared()
+    assert any("INSERT INTO patients" in statement for statement in before), before
+    answer = client.post("/api/v1/appointments", json=booking(
+        local(day, 9), therapist="jamie-lee", email="late@example.com"))
+    assert answer.status_code == 409, answer.json
+    assert answer.json["error"]["code"] == "slot_unavailable"
+    db.session.remove()
+    assert sorted(prepared()) == sorted(before)
+
+    answer = client.post("/api/v1/appointments", json=booking(
+        local(day, 16), therapist="jamie-lee", email="next@example.com"))
+    assert answer.status_code == 201, answer.json
+    assert answer.json["start"].startswith(local(day, 16).isoformat()[:16])
+
+
 def test_the_therapist_list_and_the_service_list_read_only_the_revision(client, clinic):
     client.get("/api/v1/services")
     with statements_sent() as sent:

@@ -10,7 +10,9 @@ from collections.abc import Mapping
 from functools import cache
 from typing import TypeVar
 
+import psycopg
 from flask import g, has_app_context
+from psycopg import pq
 from sqlalchemy import ColumnElement, Integer, bindparam, event, inspect
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
@@ -92,7 +94,33 @@ def init_app(app) -> None:
             event.listen(engine, "begin", _on_sqlite_begin)
         else:
             for each in db.engines.values():
+                event.listen(each, "do_connect", _connect_keeping_prepared_statements)
                 _ping_connections_left_idle(each, app.config["DATABASE_PING_AFTER_IDLE_SECONDS"])
+
+
+class KeepingPreparedStatements(psycopg.Connection):
+    """A PostgreSQL connection that keeps its prepared statements when it rolls back.
+
+    psycopg prepares a statement the fifth time a connection runs it; PostgreSQL then plans it
+    once, not at every run. At a rollback psycopg forgets them all and sends DEALLOCATE ALL, in
+    case the transaction had created a table they name. PostgreSQL keeps a prepared statement
+    through a rollback, and the app creates and drops no table on its connections (migrations
+    run in a command of their own). A booking refused because the slot was just taken rolls
+    back: under load every few seconds on each worker, so its statements were parsed and
+    planned again most of the time (docs/request-costs.md, thirteenth pass).
+
+    `rollback` is psycopg's own (`Connection.rollback`, psycopg pinned in pyproject.toml), less
+    the forgetting; a test holds that a refused booking leaves the statements prepared.
+    """
+
+    def rollback(self) -> None:
+        with self.lock:
+            if self.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+                self.wait(self._exec_command(b"ROLLBACK"))
+
+
+def _connect_keeping_prepared_statements(_dialect, _record, cargs, cparams):
+    return KeepingPreparedStatements.connect(*cargs, **cparams)
 
 
 _RETURNED_AT = "returned_to_pool_at"
