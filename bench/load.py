@@ -8,10 +8,13 @@ the client's latest look-up; 409 under contention is a normal answer), and cance
 reschedules 5% (of the client's own visits, through their manage tokens). A warm-up of 3 s of
 the same mix, not counted, comes first, then ANALYZE, as autovacuum keeps a clinic's statistics.
 
-Prints requests/s, p50/p95/p99 per endpoint and answers by status, beside the targets; then
-stops the schedulers, drains the outbox with one `send-due`, and checks the invariants: no
-overlapping live appointments, every visit has its audit entry and its confirmation, every
-due notification sent exactly once (rows `sent` against Message-IDs in the sink), no 5xx.
+Prints requests/s (and the fewest, median and most answered in a second of the run: the
+machine's own speed wanders), p50/p95/p99 per endpoint and answers by status, beside the
+targets, and the CPU a request cost gunicorn, PostgreSQL, the schedulers and the clients (from
+/proc, on Linux) with the throughput the cores allow at that cost; then stops the
+schedulers, drains the outbox with one `send-due`, and checks the invariants: no overlapping
+live appointments, every visit has its audit entry and its confirmation, every due
+notification sent exactly once (rows `sent` against Message-IDs in the sink), no 5xx.
 Exits non-zero when an invariant breaks or a 5xx was answered.
 
 Run: make bench-load (starts a throwaway PostgreSQL), or with TEST_POSTGRES_URL or
@@ -72,12 +75,16 @@ _ZONE_DAYS_AHEAD = (1, 56)  # look-ups start this many days from today
 class Results:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     statuses: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    answered_at: list[float] = field(default_factory=list)  # time.monotonic() of each answer
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, endpoint: str, status: int, seconds: float) -> None:
+        answered_at = time.monotonic()
         with self.lock:
             self.latencies[endpoint].append(seconds)
             self.statuses[endpoint][status] += 1
+            if endpoint != "setup":
+                self.answered_at.append(answered_at)
 
 
 class Server:
@@ -296,10 +303,16 @@ def quantile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def report(results: Results, elapsed: float) -> int:
+def report(results: Results, began: float, elapsed: float) -> int:
     """Print the figures; return how many 5xx answers there were."""
     total = sum(len(values) for name, values in results.latencies.items() if name != "setup")
     print(f"{total} requests in {elapsed:.1f} s: {total / elapsed:.0f} requests/s")
+    # The same load, second by second: how far the machine's own speed wandered in the run.
+    each_second = Counter(int(at - began) for at in results.answered_at)
+    whole_seconds = sorted(each_second[second] for second in range(int(elapsed)))
+    if whole_seconds:
+        print(f"answered in each second: fewest {whole_seconds[0]}, median "
+              f"{whole_seconds[len(whole_seconds) // 2]}, most {whole_seconds[-1]}")
     print(f"{'endpoint':<14}{'requests':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}  statuses")
     server_errors = 0
     for name in ("availability", "book", "cancel", "reschedule"):
@@ -318,6 +331,50 @@ def report(results: Results, elapsed: float) -> int:
               f"{dict(sorted(statuses.items()))}{verdict}")
     print(f"5xx answers: {server_errors} (target 0); status 0 = no answer at all")
     return server_errors
+
+
+def cpu_by_role(schedulers: list[subprocess.Popen]) -> Counter:
+    """CPU seconds (user and system) used so far by the run's processes on this machine, by
+    role, from /proc: gunicorn's, PostgreSQL's, the schedulers', and this one's (the clients
+    and the SMTP sink). Empty where there is no /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    scheduler_pids = {str(scheduler.pid) for scheduler in schedulers}
+    used: Counter = Counter()
+    for pid in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()  # after the command's name
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                command = cmdline.read()
+        except OSError:
+            continue  # ended meanwhile
+        if pid == str(os.getpid()):
+            role = "clients and SMTP sink"
+        elif pid in scheduler_pids:
+            role = "schedulers"
+        elif b"gunicorn" in command:
+            role = "gunicorn"
+        elif command.startswith(b"postgres:") or b"bin/postgres\0" in command:
+            role = "PostgreSQL"
+        else:
+            continue
+        used[role] += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return used
+
+
+def report_cpu(before: Counter, after: Counter, requests: int) -> None:
+    """What each role's CPU cost a request, and the throughput the two cores allow at that."""
+    if not after or not requests:
+        return
+    roles = ("gunicorn", "PostgreSQL", "schedulers", "clients and SMTP sink")
+    each = {role: (after[role] - before[role]) * 1000 / requests for role in roles}
+    total = sum(each.values())
+    print("CPU a request (ms, from /proc): "
+          + ", ".join(f"{role} {ms:.2f}" for role, ms in each.items())
+          + f"; in all {total:.2f}, so {os.cpu_count()} cores answer at most "
+          f"{os.cpu_count() * 1000 / total:.0f} requests/s at this cost")
 
 
 def run_patients(patients: list[Patient], deadline: float, think: float) -> None:
@@ -372,11 +429,13 @@ def main() -> None:
                         random.Random(options.seed * 1000 + options.clients + n))
                 for n in range(options.clients)
             ]
+            cpu_before = cpu_by_role(schedulers)
             began = time.monotonic()
             own_cpu = time.process_time()
             run_patients(patients, began + options.seconds, options.think)
             elapsed = time.monotonic() - began
             own_cpu = time.process_time() - own_cpu
+            cpu_after = cpu_by_role(schedulers)
             load = os.getloadavg()[0]
     finally:
         for scheduler in schedulers:
@@ -385,7 +444,8 @@ def main() -> None:
         codes = [scheduler.wait(timeout=60) for scheduler in schedulers]
     print(f"(load average at the end {load:.1f}; this process, the clients and the SMTP sink, "
           f"used {own_cpu / elapsed:.0%} of a core; schedulers stopped with {codes})")
-    server_errors = report(results, elapsed)
+    server_errors = report(results, began, elapsed)
+    report_cpu(cpu_before, cpu_after, len(results.answered_at))
     print(f"final send-due: {drain_outbox(url, smtp.port)}")
     time.sleep(0.5)  # the sink's last answers
     smtp.stop()
