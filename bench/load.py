@@ -365,7 +365,7 @@ def cpu_by_role(schedulers: list[subprocess.Popen]) -> Counter:
 
 
 def report_cpu(before: Counter, after: Counter, requests: int) -> None:
-    """What each role's CPU cost a request, and the throughput the two cores allow at that."""
+    """What each role's CPU cost a request, and the throughput the cores allow at that."""
     if not after or not requests:
         return
     roles = ("gunicorn", "PostgreSQL", "schedulers", "clients and SMTP sink")

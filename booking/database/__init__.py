@@ -109,8 +109,10 @@ class KeepingPreparedStatements(psycopg.Connection):
     back: under load every few seconds on each worker, so its statements were parsed and
     planned again most of the time (docs/request-costs.md, thirteenth pass).
 
-    `rollback` is psycopg's own (`Connection.rollback`, psycopg pinned in pyproject.toml), less
-    the forgetting; a test holds that a refused booking leaves the statements prepared.
+    `rollback` is psycopg's own (`Connection.rollback`, through its internal `_exec_command`;
+    psycopg is pinned in pyproject.toml), less the forgetting, and less the checks for
+    psycopg's transaction blocks and pipelines, which the app does not use on these
+    connections. A test holds that a refused booking leaves the statements prepared.
     """
 
     def rollback(self) -> None:
