@@ -46,6 +46,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 
 from bench.notifications import Sink  # noqa: E402
 from bench.plain_http import exchange  # noqa: E402
+from bench.process_cpu import processes  # noqa: E402
 from tests.servers import (  # noqa: E402
     PROJECT_ROOT,
     clinic_app,
@@ -335,32 +336,22 @@ def report(results: Results, began: float, elapsed: float) -> int:
 
 def cpu_by_role(schedulers: list[subprocess.Popen]) -> Counter:
     """CPU seconds (user and system) used so far by the run's processes on this machine, by
-    role, from /proc: gunicorn's, PostgreSQL's, the schedulers', and this one's (the clients
-    and the SMTP sink). Empty where there is no /proc."""
-    tick = os.sysconf("SC_CLK_TCK")
-    scheduler_pids = {str(scheduler.pid) for scheduler in schedulers}
+    role: gunicorn's, PostgreSQL's, the schedulers', and this one's (the clients and the SMTP
+    sink). Empty where there is no /proc."""
+    scheduler_pids = {scheduler.pid for scheduler in schedulers}
     used: Counter = Counter()
-    for pid in os.listdir("/proc") if os.path.isdir("/proc") else ():
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()  # after the command's name
-            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-                command = cmdline.read()
-        except OSError:
-            continue  # ended meanwhile
-        if pid == str(os.getpid()):
+    for each in processes():
+        if each.pid == os.getpid():
             role = "clients and SMTP sink"
-        elif pid in scheduler_pids:
+        elif each.pid in scheduler_pids:
             role = "schedulers"
-        elif b"gunicorn" in command:
+        elif b"gunicorn" in each.command:
             role = "gunicorn"
-        elif command.startswith(b"postgres:") or b"bin/postgres\0" in command:
+        elif each.command.startswith(b"postgres:") or b"bin/postgres\0" in each.command:
             role = "PostgreSQL"
         else:
             continue
-        used[role] += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        used[role] += each.seconds
     return used
 
 

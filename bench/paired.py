@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import instructions  # noqa: E402
 from bench import load as load_bench  # noqa: E402
 from bench.plain_http import exchange  # noqa: E402
+from bench.process_cpu import processes  # noqa: E402
 from tests.servers import running_gunicorn  # noqa: E402
 
 WARM_UP_SECONDS = 3
-_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -112,19 +112,9 @@ def workers_cpu(port: int) -> float:
     """CPU seconds (user and system) of the workers of the gunicorn bound to this port: the
     processes started with its address whose parent was started with it too."""
     address = f"127.0.0.1:{port}".encode()
-    started_with_it: dict[int, tuple[int, float]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            command = Path(f"/proc/{entry}/cmdline").read_bytes()
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # gone meanwhile
-        if address in command:
-            user, system = int(fields[11]), int(fields[12])
-            started_with_it[int(entry)] = (int(fields[1]), (user + system) / _TICKS)
-    return sum(cpu for parent, cpu in started_with_it.values() if parent in started_with_it)
+    started_with_it = {each.pid: each for each in processes() if address in each.command}
+    return sum(each.seconds for each in started_with_it.values()
+               if each.parent in started_with_it)
 
 
 if __name__ == "__main__":
