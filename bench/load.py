@@ -1,7 +1,8 @@
 """The whole service under load: a waiting room's worth of patients on gunicorn and PostgreSQL.
 
-gunicorn (4 workers, rate limits off) serves the demo clinic on PostgreSQL while two
-`flask scheduler run` processes send the mail to a local SMTP sink that counts Message-IDs.
+gunicorn (as `gunicorn.conf.py` sets it up: one worker a core; rate limits off) serves the
+demo clinic on PostgreSQL while two `flask scheduler run` processes send the mail to a local
+SMTP sink that counts Message-IDs.
 50 clients (threads, each on a fresh connection per request) run a patient's mix for 60 s:
 availability look-ups 80% (varied services, therapists and weeks), bookings 15% (a slot from
 the client's latest look-up; 409 under contention is a normal answer), and cancels and
@@ -355,6 +356,13 @@ def cpu_by_role(schedulers: list[subprocess.Popen]) -> Counter:
     return used
 
 
+def gunicorn_workers() -> int:
+    """How many workers gunicorn runs: the gunicorn processes whose parent is one too."""
+    running = [each for each in processes() if b"gunicorn" in each.command]
+    pids = {each.pid for each in running}
+    return sum(each.parent in pids for each in running)
+
+
 def report_cpu(before: Counter, after: Counter, requests: int) -> None:
     """What each role's CPU cost a request, and the throughput the cores allow at that."""
     if not after or not requests:
@@ -398,10 +406,11 @@ def main() -> None:
     schedulers = start_schedulers(url, smtp.port, log_folder)
     results = Results()
     try:
-        with running_gunicorn(url, workers=4, secret_key=SECRET,
+        with running_gunicorn(url, workers=None, secret_key=SECRET,
                               extra_env={"RATE_LIMITS": "off"}) as base_url:
             offers, bookable = clinic_offers(Server(base_url, results))
-            print(f"gunicorn 4 workers on PostgreSQL, {SCHEDULERS} schedulers (every "
+            print(f"gunicorn {gunicorn_workers()} workers on PostgreSQL, {SCHEDULERS} "
+                  f"schedulers (every "
                   f"{DISPATCH_SECONDS} s); {options.clients} clients for {options.seconds:.0f} s, "
                   f"think time {options.think} s; {len(offers)} services, "
                   f"{len({t for ts in offers.values() for t in ts})} therapists "

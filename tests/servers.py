@@ -25,10 +25,12 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_gunicorn(
-    database_url: str, *, workers: int = 4, secret_key: str = "test-secret-key-not-for-production",
+    database_url: str, *, workers: int | None = 4,
+    secret_key: str = "test-secret-key-not-for-production",
     extra_env: dict | None = None, gunicorn_args: tuple[str, ...] = (),
 ) -> Iterator[str]:
-    """gunicorn with `workers` processes on this database; yields its base URL."""
+    """gunicorn with `workers` processes on this database (None: as many as
+    `gunicorn.conf.py` starts, one a core); yields its base URL."""
     port = free_port()
     env = {
         **os.environ,
@@ -40,8 +42,8 @@ def running_gunicorn(
     }
     gunicorn = Path(sys.executable).with_name("gunicorn")
     server = subprocess.Popen(
-        [str(gunicorn), "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
-         "--log-level", "warning", *gunicorn_args, "wsgi:app"],
+        [str(gunicorn), *(("--workers", str(workers)) if workers else ()),
+         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", *gunicorn_args, "wsgi:app"],
         cwd=PROJECT_ROOT, env=env, start_new_session=True,
     )
     base_url = f"http://127.0.0.1:{port}"
