@@ -46,9 +46,12 @@ def running_gunicorn(
          "--bind", f"127.0.0.1:{port}", "--log-level", "warning", *gunicorn_args, "wsgi:app"],
         cwd=PROJECT_ROOT, env=env, start_new_session=True,
     )
-    base_url = f"http://127.0.0.1:{port}"
+    # gunicorn's own TLS (`--certfile`): its certificate is the one to trust.
+    certificate = (gunicorn_args[gunicorn_args.index("--certfile") + 1]
+                   if "--certfile" in gunicorn_args else None)
+    base_url = f"{'https' if certificate else 'http'}://127.0.0.1:{port}"
     try:
-        _wait_until_serving(base_url, server)
+        _wait_until_serving(base_url, server, certificate or True)
         yield base_url
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -59,13 +62,15 @@ def running_gunicorn(
             server.wait()
 
 
-def _wait_until_serving(base_url: str, server: subprocess.Popen, timeout: float = 30) -> None:
+def _wait_until_serving(
+    base_url: str, server: subprocess.Popen, verify: str | bool, timeout: float = 30
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise RuntimeError(f"gunicorn exited with {server.returncode}")
         try:
-            if requests.get(f"{base_url}/healthz", timeout=5).status_code == 200:
+            if requests.get(f"{base_url}/healthz", timeout=5, verify=verify).status_code == 200:
                 return
         except requests.RequestException:
             pass

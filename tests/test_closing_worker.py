@@ -5,7 +5,10 @@ started from the project's root, where it reads `gunicorn.conf.py`."""
 from __future__ import annotations
 
 import socket
+import ssl
+import subprocess
 import time
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -13,8 +16,8 @@ from tests.servers import running_gunicorn
 
 
 def connected(base_url: str) -> socket.socket:
-    host, port = base_url.removeprefix("http://").split(":")
-    return socket.create_connection((host, int(port)), timeout=10)
+    address = urlsplit(base_url)
+    return socket.create_connection((address.hostname, address.port), timeout=10)
 
 
 def read_to_the_close(connection: socket.socket) -> bytes:
@@ -83,3 +86,31 @@ def test_bytes_sent_after_a_whole_request_still_get_its_whole_answer_and_a_clean
     assert answer.startswith(b"HTTP/1.1 200 ")
     assert answer.count(b"HTTP/1.1 ") == 1
     assert answer.endswith(b"}\n")
+
+
+def test_over_gunicorns_own_tls_an_answer_ends_with_no_error_logged(
+    app, database_url, tmp_path
+):
+    # A TLS socket cannot be peeked at: gunicorn's own close is left to end it.
+    key, certificate, errors = tmp_path / "key.pem", tmp_path / "cert.pem", tmp_path / "errors"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(certificate), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    tls = ssl.create_default_context(cafile=str(certificate))
+    with running_gunicorn(
+        database_url, workers=1,
+        gunicorn_args=("--certfile", str(certificate), "--keyfile", str(key),
+                       "--error-logfile", str(errors)),
+    ) as base_url:
+        answers = []
+        for _ in range(2):
+            with tls.wrap_socket(connected(base_url), server_hostname="127.0.0.1") as connection:
+                connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: clinic\r\n\r\n")
+                answers.append(read_to_the_close(connection))
+
+    assert [answer.split(b"\r\n", 1)[0] for answer in answers] == [b"HTTP/1.1 200 OK"] * 2
+    assert all(b'"database":"ok"' in answer for answer in answers)
+    assert "Error handling request" not in errors.read_text()

@@ -30,8 +30,9 @@ class ClosingSyncWorker(SyncWorker):
     def handle_request(self, listener, req, client, addr) -> None:
         super().handle_request(listener, req, client, addr)
         # Still open after an answer that raised nothing: gunicorn's own close follows, and
-        # does nothing more on a socket closed here.
-        if request_read_whole(req) and nothing_waiting(client):
+        # does nothing more on a socket closed here. TLS (gunicorn's certfile; nginx ends it
+        # in production) is left to gunicorn's close.
+        if not self.cfg.is_ssl and request_read_whole(req) and nothing_waiting(client):
             client.close()
 
 
