@@ -135,6 +135,27 @@ def test_a_booking_with_its_reminders_and_audit_writes_in_six_statements(client,
     assert len(sent) <= 10, sent
 
 
+def test_a_patients_cancel_and_look_at_a_visit_name_its_service_without_reading_it(
+    client, clinic
+):
+    """The answer names the visit's service from the kept reference data: no statement reads
+    the service's row, while the visit is read with its token and changed."""
+    booked = client.post("/api/v1/appointments", json=booking(local(next_weekday(1), 10)))
+    assert booked.status_code == 201, booked.json
+    visit = f"/api/v1/appointments/{booked.json['id']}"
+    bearer = {"Authorization": f"Bearer {booked.json['manage_token']}"}
+
+    with statements_sent() as looked_at:
+        shown = client.get(visit, headers=bearer)
+    with statements_sent() as cancelling:
+        cancelled = client.post(f"{visit}/cancel", json={}, headers=bearer)
+
+    assert (shown.status_code, shown.json["service"]) == (200, "schedule-a-call")
+    assert (cancelled.status_code, cancelled.json["status"], cancelled.json["service"]) == (
+        200, "cancelled", "schedule-a-call")
+    assert not [each for each in looked_at + cancelling if "services.slug" in each]
+    assert any(each.startswith("UPDATE appointments") for each in cancelling), cancelling
+
 def test_availability_and_the_lists_on_postgresql_send_no_begin_or_rollback(client, clinic):
     """A read needs no transaction around its statements (each sees what was committed when
     it began, as in PostgreSQL's READ COMMITTED): two round trips fewer per request."""

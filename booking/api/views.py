@@ -464,10 +464,12 @@ def _therapist_out(therapist: TherapistFacts) -> TherapistOut:
 
 def _appointment_out(appointment: Appointment) -> dict:
     zone = clinic_zone()
+    # The service from the kept reference data: the visit's row need not be loaded for it.
+    service = reference_data().service_with_id(appointment.service_id) or appointment.service
     return AppointmentOut(
         id=appointment.id,
         status=appointment.status,
-        service=appointment.service.slug,
+        service=service.slug,
         therapist=appointment.therapist.slug,
         start=appointment.start_at.astimezone(zone).isoformat(),
         end=appointment.end_at.astimezone(zone).isoformat(),
