@@ -4,12 +4,13 @@ request was read whole.
 gunicorn closes each connection gracefully (RFC 9112, section 9.6): it half-closes, then
 reads until the client closes its side too, for up to 2 s. That protects an answer from being
 cut short by a reset, which the kernel sends when a socket is closed with request bytes still
-unread in it. But the worker serves no one while it waits, about a third of a millisecond a
-request under load (`docs/request-costs.md`), and a slow client can hold it for the 2 s.
+unread in it. But the worker serves no one while it waits: about a third of a millisecond a
+request in the benchmark's closed loop with one worker a core (`docs/request-costs.md`), and
+a slow client can hold it for the 2 s.
 
 A request read whole, with nothing more waiting on its socket, leaves nothing to reset: the
 socket is closed at once. Anything else (a body the app did not read to its end, a chunked
-body, bytes of a pipelined request) still gets gunicorn's graceful close. A client that sends
+body, bytes of a pipelined request, gunicorn's own TLS) still gets gunicorn's graceful close. A client that sends
 more after a complete request on a connection the answer closes (`Connection: close`) may see
 that answer reset: nginx, in front of the workers in production, never does.
 
