@@ -10,9 +10,10 @@ a slow client can hold it for the 2 s.
 
 A request read whole, with nothing more waiting on its socket, leaves nothing to reset: the
 socket is closed at once. Anything else (a body the app did not read to its end, a chunked
-body, bytes of a pipelined request, gunicorn's own TLS) still gets gunicorn's graceful close. A client that sends
-more after a complete request on a connection the answer closes (`Connection: close`) may see
-that answer reset: nginx, in front of the workers in production, never does.
+body, bytes of a pipelined request, gunicorn's own TLS) still gets gunicorn's graceful close.
+A client that sends more after a complete request on a connection the answer closes
+(`Connection: close`) may see that answer reset: nginx, in front of the workers in
+production, never does.
 
 Named in `gunicorn.conf.py`, which gunicorn reads from the directory it runs in.
 """
