@@ -468,7 +468,7 @@ def record_attendance(
         raise SchedulingError(f"attendance is one of {', '.join(ATTENDANCE)}", field="outcome")
     now = now or utc_now()
     hold_write_lock()
-    db.session.refresh(appointment)
+    db.session.refresh(appointment, with_for_update=True)  # held, as in _refresh_with_people
     if appointment.status != AppointmentStatus.CONFIRMED:
         raise AppointmentNotChangeable(f"this appointment is {appointment.status}")
     if outcome == "arrived":
@@ -508,7 +508,7 @@ def undo_attendance(
         raise SchedulingError("give a reason for undoing the attendance", field="reason")
     now = now or utc_now()
     hold_write_lock()
-    db.session.refresh(appointment)
+    db.session.refresh(appointment, with_for_update=True)  # held, as in _refresh_with_people
     if appointment.status in (AppointmentStatus.NO_SHOW, AppointmentStatus.COMPLETED):
         undone = str(appointment.status)
         appointment.status = AppointmentStatus.CONFIRMED
@@ -530,13 +530,19 @@ def undo_attendance(
 
 
 def _refresh_with_people(appointment: Appointment) -> None:
-    """The appointment as committed now, with its patient and therapist, in one statement
-    (the mail to send and the time freed need them)."""
+    """The appointment as committed now, held for this transaction, with its patient and
+    therapist, in one statement (the mail to send and the time freed need them).
+
+    Held: on PostgreSQL another transaction changing the visit (a second click, the desk at
+    the same moment) waits here until this one ends, then reads what it wrote. Without it
+    both would read the visit confirmed and both cancel or move it, each with its own mail.
+    On SQLite the writing transaction already holds the whole database."""
     db.session.execute(
         select(Appointment)
         # By its identity: reading the id of a row a commit expired would load it first.
         .where(Appointment.id == inspect(appointment).identity[0])
         .options(joinedload(Appointment.patient), joinedload(Appointment.therapist))
+        .with_for_update(of=Appointment)
         .execution_options(populate_existing=True)
     ).one()
 
