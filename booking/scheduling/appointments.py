@@ -468,7 +468,7 @@ def record_attendance(
         raise SchedulingError(f"attendance is one of {', '.join(ATTENDANCE)}", field="outcome")
     now = now or utc_now()
     hold_write_lock()
-    db.session.refresh(appointment, with_for_update=True)  # held, as in _refresh_with_people
+    refresh_held(appointment)
     if appointment.status != AppointmentStatus.CONFIRMED:
         raise AppointmentNotChangeable(f"this appointment is {appointment.status}")
     if outcome == "arrived":
@@ -508,7 +508,7 @@ def undo_attendance(
         raise SchedulingError("give a reason for undoing the attendance", field="reason")
     now = now or utc_now()
     hold_write_lock()
-    db.session.refresh(appointment, with_for_update=True)  # held, as in _refresh_with_people
+    refresh_held(appointment)
     if appointment.status in (AppointmentStatus.NO_SHOW, AppointmentStatus.COMPLETED):
         undone = str(appointment.status)
         appointment.status = AppointmentStatus.CONFIRMED
@@ -527,6 +527,13 @@ def undo_attendance(
 
 
 # --- inside the transaction ----------------------------------------------------------------
+
+
+def refresh_held(appointment: Appointment) -> None:
+    """The appointment as committed now, held for this transaction as in
+    `_refresh_with_people` (its row alone: not the patient or therapist it was loaded
+    with)."""
+    db.session.refresh(appointment, with_for_update={"of": Appointment})
 
 
 def _refresh_with_people(appointment: Appointment) -> None:

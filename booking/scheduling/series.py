@@ -56,6 +56,7 @@ from booking.scheduling.appointments import (
     _require_changeable,
     _write_unless_overlapping,
     cancel_appointment,
+    refresh_held,
     require_clinical_rules,
     therapists_offering,
 )
@@ -436,7 +437,7 @@ def cancel_following(
     """
     now = now or utc_now()
     hold_write_lock()
-    db.session.refresh(appointment, with_for_update=True)  # held until this transaction ends
+    refresh_held(appointment)
     if appointment.series_id is None or appointment.status == AppointmentStatus.CANCELLED:
         return [cancel_appointment(appointment, cancelled_by=cancelled_by, reason=reason, now=now)]
     _require_changeable(appointment, now)
@@ -477,7 +478,7 @@ def move_following(
     """
     now = now or utc_now()
     hold_write_lock()
-    db.session.refresh(appointment, with_for_update=True)  # held until this transaction ends
+    refresh_held(appointment)
     if appointment.series_id is None:
         raise SchedulingError("this visit is not part of a course", field="visit")
     _require_changeable(appointment, now)
