@@ -8,13 +8,31 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def all_at_once(
+    calls: list[Callable[[requests.Session], requests.Response]],
+) -> list[requests.Response]:
+    """Each call from a thread and a session of its own, all released at the same moment, as
+    patients or staff clicking at the same second; the answers in the calls' order."""
+    gate = threading.Barrier(len(calls))
+
+    def send(call):
+        with requests.Session() as session:
+            gate.wait()
+            return call(session)
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(send, calls))
 
 
 def free_port() -> int:

@@ -5,37 +5,22 @@ gunicorn workers against each database, as test_double_booking."""
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import requests
 from sqlalchemy import create_engine, func, select, text
 
 from booking.extensions import db
 from booking.models import AuditEntry, Notification
 from booking.patients.manage_links import manage_token_for
 from tests.conftest import local, next_weekday
-from tests.servers import running_gunicorn
+from tests.servers import all_at_once, running_gunicorn
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("clinic")]
 
 WORKERS = 4
 AT_ONCE = 8
-
-
-def all_at_once(calls) -> list[requests.Response]:
-    """Each call from its own thread, released at the same moment."""
-    gate = threading.Barrier(len(calls))
-
-    def send(call):
-        with requests.Session() as session:
-            gate.wait()
-            return call(session)
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(send, calls))
 
 
 @contextlib.contextmanager

@@ -5,8 +5,6 @@ These run real gunicorn workers against each database; nothing is mocked.
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -18,7 +16,7 @@ from booking import scheduling
 from booking.extensions import db
 from booking.models import Appointment, AuditEntry, Notification, NotificationKind
 from tests.conftest import local, next_weekday
-from tests.servers import running_gunicorn
+from tests.servers import all_at_once, running_gunicorn
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("clinic")]
 
@@ -27,15 +25,9 @@ RACERS = 50
 
 def race(url: str, bodies: list[dict]) -> list[requests.Response]:
     """Send every body at once, from as many threads, released together."""
-    gate = threading.Barrier(len(bodies))
-
-    def send(body):
-        with requests.Session() as session:
-            gate.wait()
-            return session.post(url, json=body, timeout=60)
-
-    with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
-        return list(pool.map(send, bodies))
+    return all_at_once([
+        lambda session, body=body: session.post(url, json=body, timeout=60) for body in bodies
+    ])
 
 
 def racer(number: int, start, therapist: str | None = "alex-rivera") -> dict:
@@ -98,15 +90,10 @@ def test_racing_repeats_of_one_idempotent_request_book_once(app, database_url):
     db.session.commit()
     body = racer(1, start)
     with running_gunicorn(database_url, workers=4) as base_url:
-        gate = threading.Barrier(10)
-
-        def send(_):
-            gate.wait()
-            return requests.post(f"{base_url}/api/v1/appointments", json=body,
-                                 headers={"Idempotency-Key": "same-click"}, timeout=60)
-
-        with ThreadPoolExecutor(max_workers=10) as pool:
-            answers = list(pool.map(send, range(10)))
+        answers = all_at_once([
+            lambda session: session.post(f"{base_url}/api/v1/appointments", json=body,
+                                         headers={"Idempotency-Key": "same-click"}, timeout=60)
+        ] * 10)
     assert [answer.status_code for answer in answers] == [201] * 10
     assert len({answer.json()["id"] for answer in answers}) == 1
     db.session.rollback()

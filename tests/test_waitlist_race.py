@@ -4,8 +4,6 @@ refusals, no overlap. Real gunicorn workers against each database, as test_doubl
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -17,7 +15,7 @@ from booking.extensions import db
 from booking.models import Appointment, AppointmentStatus, WaitlistEntry, WaitlistOffer, utc_now
 from booking.scheduling import waitlist
 from tests.conftest import local, next_weekday
-from tests.servers import running_gunicorn
+from tests.servers import all_at_once, running_gunicorn
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("clinic")]
 
@@ -26,15 +24,11 @@ CLAIMERS = 20
 
 def claim_all_at_once(base_url: str, tokens: list[str]) -> list[requests.Response]:
     """Each patient presses "claim" at the same moment, from their own thread."""
-    gate = threading.Barrier(len(tokens))
-
-    def claim(token):
-        with requests.Session() as session:
-            gate.wait()
-            return session.post(f"{base_url}/api/v1/offers/{token}/claim", timeout=60)
-
-    with ThreadPoolExecutor(max_workers=len(tokens)) as pool:
-        return list(pool.map(claim, tokens))
+    return all_at_once([
+        lambda session, token=token: session.post(f"{base_url}/api/v1/offers/{token}/claim",
+                                                  timeout=60)
+        for token in tokens
+    ])
 
 
 @pytest.fixture
