@@ -47,7 +47,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 
 from bench.notifications import Sink  # noqa: E402
 from bench.plain_http import exchange  # noqa: E402
-from bench.process_cpu import processes  # noqa: E402
+from bench.process_cpu import processes, workers_of  # noqa: E402
 from tests.servers import (  # noqa: E402
     PROJECT_ROOT,
     clinic_app,
@@ -356,13 +356,6 @@ def cpu_by_role(schedulers: list[subprocess.Popen]) -> Counter:
     return used
 
 
-def gunicorn_workers() -> int:
-    """How many workers gunicorn runs: the gunicorn processes whose parent is one too."""
-    running = [each for each in processes() if b"gunicorn" in each.command]
-    pids = {each.pid for each in running}
-    return sum(each.parent in pids for each in running)
-
-
 def report_cpu(before: Counter, after: Counter, requests: int) -> None:
     """What each role's CPU cost a request, and the throughput the cores allow at that."""
     if not after or not requests:
@@ -409,9 +402,9 @@ def main() -> None:
         with running_gunicorn(url, workers=None, secret_key=SECRET,
                               extra_env={"RATE_LIMITS": "off"}) as base_url:
             offers, bookable = clinic_offers(Server(base_url, results))
-            print(f"gunicorn {gunicorn_workers()} workers on PostgreSQL, {SCHEDULERS} "
-                  f"schedulers (every "
-                  f"{DISPATCH_SECONDS} s); {options.clients} clients for {options.seconds:.0f} s, "
+            print(f"gunicorn {len(workers_of(b'gunicorn'))} workers on PostgreSQL, "
+                  f"{SCHEDULERS} schedulers (every {DISPATCH_SECONDS} s); "
+                  f"{options.clients} clients for {options.seconds:.0f} s, "
                   f"think time {options.think} s; {len(offers)} services, "
                   f"{len({t for ts in offers.values() for t in ts})} therapists "
                   f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")

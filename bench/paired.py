@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import instructions  # noqa: E402
 from bench import load as load_bench  # noqa: E402
 from bench.plain_http import exchange  # noqa: E402
-from bench.process_cpu import processes  # noqa: E402
+from bench.process_cpu import workers_of  # noqa: E402
 from tests.servers import running_gunicorn  # noqa: E402
 
 WARM_UP_SECONDS = 3
@@ -111,10 +111,7 @@ def alternate(ports: list[int], paths: list[str], clients: int, seconds: float) 
 def workers_cpu(port: int) -> float:
     """CPU seconds (user and system) of the workers of the gunicorn bound to this port: the
     processes started with its address whose parent was started with it too."""
-    address = f"127.0.0.1:{port}".encode()
-    started_with_it = {each.pid: each for each in processes() if address in each.command}
-    return sum(each.seconds for each in started_with_it.values()
-               if each.parent in started_with_it)
+    return sum(each.seconds for each in workers_of(f"127.0.0.1:{port}".encode()))
 
 
 if __name__ == "__main__":

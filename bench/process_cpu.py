@@ -33,3 +33,10 @@ def processes() -> list[ProcessCpu]:
         found.append(ProcessCpu(int(entry), int(fields[1]), command,
                                 (int(fields[11]) + int(fields[12])) / _TICKS))
     return found
+
+
+def workers_of(started_with: bytes) -> list[ProcessCpu]:
+    """The processes whose command holds `started_with` and whose parent's holds it too: a
+    gunicorn's workers, under their master."""
+    matching = {each.pid: each for each in processes() if started_with in each.command}
+    return [each for each in matching.values() if each.parent in matching]
