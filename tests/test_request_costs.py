@@ -156,6 +156,39 @@ def test_a_patients_cancel_and_look_at_a_visit_name_its_service_without_reading_
     assert not [each for each in looked_at + cancelling if "services.slug" in each]
     assert any(each.startswith("UPDATE appointments") for each in cancelling), cancelling
 
+
+def test_a_patients_move_and_cancel_read_the_visit_once_held_and_not_its_service(
+    client, clinic
+):
+    """In a writing request the manage token's read holds the visit, with its patient and
+    therapist: the move or cancel takes that read as its own instead of reading the visit
+    again, and the move's mail takes the service's reminders from the kept reference data."""
+    day = next_weekday(1)
+    visits = []
+    for hour in (10, 11):
+        booked = client.post("/api/v1/appointments", json=booking(local(day, hour)))
+        assert booked.status_code == 201, booked.json
+        visits.append((f"/api/v1/appointments/{booked.json['id']}",
+                       {"Authorization": f"Bearer {booked.json['manage_token']}"}))
+
+    (moving_visit, moving_bearer), (cancelled_visit, cancelled_bearer) = visits
+    with statements_sent() as moving:
+        moved = client.post(f"{moving_visit}/reschedule",
+                            json={"start": local(day, 14).isoformat()}, headers=moving_bearer)
+    with statements_sent() as cancelling:
+        cancelled = client.post(f"{cancelled_visit}/cancel", json={},
+                                headers=cancelled_bearer)
+
+    assert (moved.status_code, moved.json["start"]) == (200, local(day, 14).isoformat())
+    assert (cancelled.status_code, cancelled.json["status"]) == (200, "cancelled")
+    for sent in (moving, cancelling):
+        reads_of_the_visit = [each for each in sent if each.startswith("SELECT appointments.id")]
+        assert len(reads_of_the_visit) == 1, reads_of_the_visit
+        if db.engine.dialect.name == "postgresql":
+            assert "FOR UPDATE OF appointments" in reads_of_the_visit[0]
+        assert not [each for each in sent if each.startswith("SELECT services.id AS")], sent
+
+
 def test_availability_and_the_lists_on_postgresql_send_no_begin_or_rollback(client, clinic):
     """A read needs no transaction around its statements (each sees what was committed when
     it began, as in PostgreSQL's READ COMMITTED): two round trips fewer per request."""

@@ -28,6 +28,8 @@ Row = TypeVar("Row")
 # Connection option read when a transaction starts on SQLite: DEFERRED or IMMEDIATE.
 SQLITE_BEGIN = "sqlite_begin"
 _WRITE_LOCK_HELD = "write_lock_held"
+# Rows `read_held` read, not yet taken by `take_held_read` (their identity keys).
+_JUST_READ_HELD = "rows_just_read_held"
 # The engine of the requests that only read, on PostgreSQL (engine_binds), and where the
 # request keeps its connection (flask.g).
 READING_BIND = "reading"
@@ -221,10 +223,45 @@ def release_reading_connection() -> None:
         connection.close()
 
 
+def holds_write_lock() -> bool:
+    """Whether this request's transaction is a writing one (`hold_write_lock`)."""
+    return bool(db.session().info.get(_WRITE_LOCK_HELD))
+
+
+def read_held(model: type[Row], ident: int, *options) -> Row | None:
+    """The row as committed now, held until this writing transaction ends (PostgreSQL:
+    `FOR UPDATE` of its row alone; SQLite's write lock already holds the whole database),
+    with what `options` load in the same statement.
+
+    The change about to be made to it takes this read as its own (`take_held_read`): one
+    statement, where reading it and then holding it would be two."""
+    session = db.session()
+    row = session.get(model, ident, options=options, populate_existing=True,
+                      with_for_update={"of": model})
+    if row is not None:
+        session.info.setdefault(_JUST_READ_HELD, set()).add(inspect(row).identity_key)
+    return row
+
+
+def take_held_read(row) -> bool:
+    """Whether `row` was read by `read_held` in this transaction and not taken since: then it
+    is as committed and held, and the caller, about to change it, needs no statement to read
+    it again. Taken once: a second change reads it for itself."""
+    held = db.session().info.get(_JUST_READ_HELD)
+    if not held:
+        return False
+    key = inspect(row).identity_key
+    if key not in held:
+        return False
+    held.discard(key)
+    return True
+
+
 @event.listens_for(Session, "after_transaction_end")
 def _forget_write_lock(session, transaction):
     if transaction.parent is None:
         session.info.pop(_WRITE_LOCK_HELD, None)
+        session.info.pop(_JUST_READ_HELD, None)
 
 
 def one_of(column, name: str, *, dialect_name: str) -> ColumnElement[bool]:

@@ -15,8 +15,14 @@ from functools import lru_cache
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from booking.database import holds_write_lock, read_held
 from booking.extensions import db
-from booking.models import Appointment, AppointmentSeries, utc_now
+from booking.models import (
+    Appointment,
+    AppointmentSeries,
+    utc_now,
+    with_patient_and_therapist,
+)
 
 _SALT = "manage-appointment"
 
@@ -43,7 +49,10 @@ def manage_url_for(appointment: Appointment) -> str:
 def appointment_for_token(
     token: str, appointment_id: int | None = None, *, now: datetime | None = None
 ) -> Appointment | None:
-    """The appointment this token opens (and only if it is `appointment_id`, when given)."""
+    """The appointment this token opens (and only if it is `appointment_id`, when given).
+
+    In a writing request, read held with its patient and therapist: what cancelling or
+    moving it reads first, so that the change needs no read of its own."""
     try:
         payload = _serializer().loads(token)
     except BadSignature:
@@ -53,7 +62,10 @@ def appointment_for_token(
     token_id, token_uid = payload
     if appointment_id is not None and token_id != appointment_id:
         return None
-    appointment = db.session.get(Appointment, token_id)
+    appointment = (
+        read_held(Appointment, token_id, *with_patient_and_therapist())
+        if holds_write_lock() else db.session.get(Appointment, token_id)
+    )
     if appointment is None or not hmac.compare_digest(
         str(token_uid).encode(), appointment.calendar_uid.encode()
     ):

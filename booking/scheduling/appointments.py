@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Boolean, TextClause, bindparam, column, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from booking.clinic.reference import (
@@ -33,6 +32,7 @@ from booking.database import (
     is_exclusion_violation,
     is_postgresql,
     row_of,
+    take_held_read,
 )
 from booking.extensions import db
 from booking.models import (
@@ -48,6 +48,7 @@ from booking.models import (
     new_calendar_uid,
     patient_identity,
     utc_now,
+    with_patient_and_therapist,
 )
 from booking.notifications import outbox
 from booking.patients.details import PatientDetails
@@ -379,7 +380,12 @@ def reschedule_appointment(
     hold_write_lock()
     _refresh_with_people(appointment)
     _require_changeable(appointment, now)
-    service = _service_facts(appointment.service)
+    # From the kept reference data, by the visit's column, and the visit's service as if
+    # loaded for the mail planned below: the service's row is not read.
+    service = reference_data().service_with_id(appointment.service_id) or _service_facts(
+        appointment.service
+    )
+    set_committed_value(appointment, "service", service_row(service))
     # A visit booked before its patient was found not cleared stays where it is (on the front
     # desk's follow-up list) until staff move it with an override or cancel it.
     if (
@@ -533,22 +539,27 @@ def refresh_held(appointment: Appointment) -> None:
     """The appointment as committed now, held for this transaction as in
     `_refresh_with_people` (its row alone: not the patient or therapist it was loaded
     with)."""
+    if take_held_read(appointment):
+        return
     db.session.refresh(appointment, with_for_update={"of": Appointment})
 
 
 def _refresh_with_people(appointment: Appointment) -> None:
     """The appointment as committed now, held for this transaction, with its patient and
-    therapist, in one statement (the mail to send and the time freed need them).
+    therapist, in one statement (the mail to send and the time freed need them); none when
+    the request read it so a moment ago (its manage link, `read_held`).
 
     Held: on PostgreSQL another transaction changing the visit (a second click, the desk at
     the same moment) waits here until this one ends, then reads what it wrote. Without it
     both would read the visit confirmed and both cancel or move it, each with its own mail.
     On SQLite the writing transaction already holds the whole database."""
+    if take_held_read(appointment):
+        return
     db.session.execute(
         select(Appointment)
         # By its identity: reading the id of a row a commit expired would load it first.
         .where(Appointment.id == inspect(appointment).identity[0])
-        .options(joinedload(Appointment.patient), joinedload(Appointment.therapist))
+        .options(*with_patient_and_therapist())
         .with_for_update(of=Appointment)
         .execution_options(populate_existing=True)
     ).one()
