@@ -11,9 +11,11 @@ gunicorn). Two runs of a commit agree within about 1%.
 
 Kinds: healthz, services (one statement: the reference revision), availability (the patient
 mix of `bench/load.py` on the demo clinic: varied services, therapists and weeks), booking
-(distinct slots on the clinic of `bench/booking.py`), mail (per message, not per request: the
-dispatcher's run, as the scheduler makes it, sending confirmations, reminders and
-cancellations, in turn, to a local SMTP sink in this process: the count is the dispatcher's).
+(distinct slots on the clinic of `bench/booking.py`), cancel and move (a patient's, through the
+visit's manage token, of visits booked beforehand on that clinic; a move to a free time of
+another day), mail (per message, not per request: the dispatcher's run, as the scheduler makes
+it, sending confirmations, reminders and cancellations, in turn, to a local SMTP sink in this
+process: the count is the dispatcher's).
 
 Run: make bench-instructions (needs Debian's valgrind; starts a throwaway PostgreSQL), or with
 TEST_POSTGRES_URL set: python bench/instructions.py [--kinds booking availability]
@@ -30,6 +32,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -41,10 +44,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import booking as booking_bench  # noqa: E402
 from bench import load as load_bench  # noqa: E402
 
-KINDS = ("healthz", "services", "availability", "booking", "mail")
+KINDS = ("healthz", "services", "availability", "booking", "cancel", "move", "mail")
 # Requests of each kind in the two runs; a warm-up of WARM_UP requests precedes both.
 COUNTS = {"healthz": (100, 400), "services": (100, 400), "availability": (100, 400),
-          "booking": (50, 250), "mail": (100, 400)}
+          "booking": (50, 250), "cancel": (50, 200), "move": (50, 200), "mail": (100, 400)}
+# The kinds that change visits booked for them beforehand (`_visits_to_change`).
+CHANGES = ("cancel", "move")
 MAIL_KINDS = ("confirmation", "reminder", "cancellation")
 WARM_UP = 30
 
@@ -66,11 +71,23 @@ def main() -> None:
         sys.exit("valgrind is needed (Debian: apt-get install valgrind)")
     databases = {"booking": booking_bench.prepare_database(server_url),
                  "demo": load_bench.prepare_database(server_url)}
+    if set(CHANGES) & set(options.kinds):
+        databases["changes"] = _clinic_of_visits_to_change(server_url)
     print("instructions per request in the app's process (valgrind cachegrind), PostgreSQL")
     for kind in options.kinds:
-        url = databases["booking" if kind == "booking" else "demo"]
+        url = databases["booking" if kind == "booking" else
+                        "changes" if kind in CHANGES else "demo"]
         fewer, more = COUNTS[kind]
-        if kind == "mail":
+        if kind in CHANGES:
+            # Each run changes visits of its own: the first run's, then the second's.
+            visits = _visits_to_change(url, 2 * WARM_UP + fewer + more)
+            try:
+                url = f"{url}#{visits}"  # where the child finds them, passed along with it
+                per_request = (counted(kind, url, more, WARM_UP + fewer)
+                               - counted(kind, url, fewer, 0)) / (more - fewer)
+            finally:
+                visits.unlink()
+        elif kind == "mail":
             _book_visits_to_write_about(url)
             with _mail_sink() as smtp_port:
                 url = f"{url}#{smtp_port}"  # the child's mail server, passed along with it
@@ -112,6 +129,59 @@ def _mail_sink() -> Iterator[int]:
         yield smtp.port
     finally:
         smtp.stop()
+
+
+def _clinic_of_visits_to_change(server_url: str) -> str:
+    """A database of its own, with the clinic of `bench/booking.py`: its calls are 15 minutes
+    at a 15-minute step, so its free times never overlap one another."""
+    from tests.servers import clinic_app, fresh_postgres_database
+
+    url = fresh_postgres_database(server_url, "instructions_changes")
+    with clinic_app(url, booking_bench.clinic_file(), secret_key=booking_bench.SECRET):
+        pass
+    return url
+
+
+def _visits_to_change(url: str, total: int) -> Path:
+    """`total` calls booked on the weekdays after tomorrow, each with its manage token and
+    a free time of the week after to move it to; written to a file, whose path is returned."""
+    from booking import create_app, scheduling
+    from booking.extensions import db
+    from booking.models import utc_now
+    from booking.patients.details import PatientDetails
+    from booking.patients.manage_links import manage_token_for
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": booking_bench.SECRET})
+    with app.app_context():
+        service = scheduling.bookable_service("schedule-a-call")
+        first_day = (utc_now() + timedelta(days=2)).date()
+        slots = scheduling.free_slots(service, first_day, first_day + timedelta(days=27))
+        # Booked on days whose free times are not the ones they move to.
+        days = sorted({slot.start.date() for slot in slots})
+        booked_days, later_days = set(days[:len(days) // 2]), set(days[len(days) // 2:])
+        later = [slot for slot in slots if slot.start.date() in later_days]
+        visits = []
+        for number, slot in enumerate(
+            [slot for slot in slots if slot.start.date() in booked_days][:total]
+        ):
+            appointment = scheduling.book_appointment(
+                service, slot.start,
+                PatientDetails(name=f"Changing Patient {number}",
+                               email=f"changing{number}@example.com", phone="+1 586 555 0100"),
+                therapist_slug=slot.therapist,
+            )
+            db.session.commit()
+            visits.append({"id": appointment.id, "token": manage_token_for(appointment),
+                           "move_to": later[number].start.isoformat(),
+                           "therapist": later[number].therapist})
+        db.session.remove()
+        for engine in db.engines.values():
+            engine.dispose()
+    if len(visits) < total:
+        sys.exit(f"the clinic had free times for {len(visits)} visits to change, not {total}")
+    path = Path(tempfile.mkstemp(prefix="visits-to-change-", suffix=".json")[1])
+    path.write_text(json.dumps(visits))
+    return path
 
 
 MAIL_VISITS_PER_SERVICE = 5
@@ -194,13 +264,16 @@ def run_requests(kind: str, url: str, count: int, first: int) -> None:
     if kind == "mail":
         send_mail(url, count)
         return
+    url, _, visits_path = url.partition("#")
 
     # Rate limits off, as in the other benchmarks: every request comes from one address.
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": booking_bench.SECRET,
                       "RATELIMIT_ENABLED": False})
     collect_less_while_serving()  # as wsgi.py does for gunicorn's workers
 
-    def call(method: str, path: str, body: dict | None = None) -> tuple[str, bytes]:
+    def call(
+        method: str, path: str, body: dict | None = None, token: str | None = None
+    ) -> tuple[str, bytes]:
         raw = json.dumps(body).encode() if body is not None else b""
         environ = {
             "REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": path.split("?")[0],
@@ -212,17 +285,33 @@ def run_requests(kind: str, url: str, count: int, first: int) -> None:
         }
         if body is not None:
             environ.update(CONTENT_TYPE="application/json", CONTENT_LENGTH=str(len(raw)))
+        if token is not None:
+            environ["HTTP_AUTHORIZATION"] = f"Bearer {token}"
         status = []
         answer = app(environ, lambda given, _headers, _info=None: status.append(given))
         data = b"".join(answer)
         answer.close()
         return status[0], data
 
-    requests = requests_of_kind(kind, call, WARM_UP + count, first)
-    for method, path, body in requests:
-        status, data = call(method, path, body)
+    if kind in CHANGES:
+        visits = json.loads(Path(visits_path).read_text())[first:first + WARM_UP + count]
+        requests = [visit_change(kind, visit) for visit in visits]
+    else:
+        requests = [(*request, None)
+                    for request in requests_of_kind(kind, call, WARM_UP + count, first)]
+    for method, path, body, token in requests:
+        status, data = call(method, path, body, token)
         if not status.startswith(("200", "201")):
             sys.exit(f"{method} {path}: {status} {data[:300]!r}")
+
+
+def visit_change(kind: str, visit: dict) -> tuple[str, str, dict, str]:
+    """The patient's cancel or move of a visit, with its manage token."""
+    path = f"/api/v1/appointments/{visit['id']}/"
+    if kind == "cancel":
+        return "POST", path + "cancel", {}, visit["token"]
+    return ("POST", path + "reschedule",
+            {"start": visit["move_to"], "therapist": visit["therapist"]}, visit["token"])
 
 
 def requests_of_kind(
