@@ -120,7 +120,7 @@ def plan_for_reschedule(appointment: Appointment, now: datetime) -> None:
 def plan_for_cancellation(appointment: Appointment, now: datetime) -> None:
     """Nothing still waiting goes out; the patient is told of the cancellation now."""
     _drop_pending(appointment, tuple(NotificationKind))
-    _add(appointment, NotificationKind.CANCELLATION, now)
+    _write_planned([(appointment, NotificationKind.CANCELLATION, now, 0)])
 
 
 def plan_for_series_booking(appointments: list[Appointment], now: datetime) -> None:
@@ -148,7 +148,7 @@ def plan_for_series_cancellation(appointments: list[Appointment], now: datetime)
     out, and one cancellation (on the first of them) tells the patient of them all."""
     _drop_pending(appointments, tuple(NotificationKind))
     if appointments:
-        _add(appointments[0], NotificationKind.CANCELLATION, now)
+        _write_planned([(appointments[0], NotificationKind.CANCELLATION, now, 0)])
 
 
 def plan_for_series_reschedule(appointments: list[Appointment], now: datetime) -> None:

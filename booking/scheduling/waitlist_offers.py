@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta
+from functools import cache
 
 from flask import current_app
-from sqlalchemy import Row, exists, or_, select, update
+from sqlalchemy import Row, bindparam, exists, or_, select, update
 
 from booking.clinic.reference import current_clinic, reference_data, service_row, zone_named
-from booking.database import hold_write_lock, is_postgresql
+from booking.database import driver_rows, hold_write_lock, is_postgresql, one_of
 from booking.extensions import db
 from booking.models import (
     OfferStatus,
@@ -294,24 +295,38 @@ def _services_waited_for(therapist: Therapist, services: list[Service] | None,
     ]
     if not candidates:
         return []
-    someone_waits = exists().where(
-        WaitlistEntry.service_id == Service.id,
-        *_waiting_for(therapist, first_day, last_day),
-    )
-    ids = set(db.session.scalars(
-        select(Service.id).where(Service.id.in_(candidates), someone_waits)
-    ))
+    connection = db.session.connection()
+    ids = {service_id for (service_id,) in driver_rows(
+        connection, _someone_waits_for(connection.dialect.name),
+        {"service_ids": candidates, "therapist_id": therapist.id, "first_day": first_day,
+         "last_day": last_day},
+    )}
     return [
         service_row(facts.service_with_id(service_id))
         for service_id in candidates if service_id in ids
     ]
 
 
-def _waiting_for(therapist: Therapist, first_day: date, last_day: date) -> list:
-    """An entry still waiting, for this therapist or anyone, on one of these days."""
+@cache
+def _someone_waits_for(dialect_name: str):
+    """Those of some services (ids) that an entry waits for, for a therapist or for anyone,
+    on some days. Built once per process and database: every cancel and move asks it."""
+    return select(Service.id).where(
+        one_of(Service.id, "service_ids", dialect_name=dialect_name),
+        exists().where(
+            WaitlistEntry.service_id == Service.id,
+            *_waiting_for(bindparam("therapist_id"), bindparam("first_day"),
+                          bindparam("last_day")),
+        ),
+    )
+
+
+def _waiting_for(therapist_id, first_day, last_day) -> list:
+    """An entry still waiting, for this therapist or anyone, on one of these days (values,
+    or the parameters of a statement built once)."""
     return [
         WaitlistEntry.status == WaitlistStatus.WAITING,
-        or_(WaitlistEntry.therapist_id.is_(None), WaitlistEntry.therapist_id == therapist.id),
+        or_(WaitlistEntry.therapist_id.is_(None), WaitlistEntry.therapist_id == therapist_id),
         WaitlistEntry.available_from <= last_day,
         WaitlistEntry.until >= first_day,
     ]
@@ -320,7 +335,7 @@ def _waiting_for(therapist: Therapist, first_day: date, last_day: date) -> list:
 def _waiting_query(therapist: Therapist, service_ids, first_day: date, last_day: date):
     return select(WaitlistEntry).where(
         WaitlistEntry.service_id.in_(service_ids),
-        *_waiting_for(therapist, first_day, last_day),
+        *_waiting_for(therapist.id, first_day, last_day),
     )
 
 
