@@ -261,6 +261,29 @@ def test_cancelling_drops_the_reminders_and_sends_a_cancellation(book, smtp_inbo
     assert smtp_inbox.take() == []
 
 
+def test_mail_rows_held_by_the_transaction_read_dropped_once_their_visit_is_cancelled(book):
+    """The rows the transaction already holds change with the statement that drops them:
+    what reads them after the cancel, before the commit, sees them dropped too."""
+    appointment = book("schedule-a-call", start=local(MONDAY, 9))
+    db.session.commit()
+    held = db.session.scalars(
+        select(Notification)
+        .where(Notification.appointment_id == appointment.id)
+        .order_by(Notification.id)
+    ).all()
+    assert [(row.kind, row.status) for row in held] == [
+        ("confirmation", "pending"), ("reminder", "pending"), ("reminder", "pending")]
+
+    scheduling.cancel_appointment(appointment)
+
+    assert [(row.kind, row.status) for row in held] == [
+        ("confirmation", "dropped"), ("reminder", "dropped"), ("reminder", "dropped")]
+    db.session.commit()
+    assert notifications_of(appointment) == [
+        ("confirmation", "dropped"), ("cancellation", "pending"),
+        ("reminder", "dropped"), ("reminder", "dropped")]
+
+
 def test_rescheduling_moves_the_reminders_and_sends_a_notice(book, smtp_inbox):
     appointment = book("schedule-a-call", start=local(MONDAY, 9))
     send_due(utc_now())
