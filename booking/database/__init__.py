@@ -28,7 +28,7 @@ Row = TypeVar("Row")
 # Connection option read when a transaction starts on SQLite: DEFERRED or IMMEDIATE.
 SQLITE_BEGIN = "sqlite_begin"
 _WRITE_LOCK_HELD = "write_lock_held"
-# Rows `read_held` read, not yet taken by `take_held_read` (their identity keys).
+# Rows read held (`mark_held`), not yet taken by `take_held_read` (their identity keys).
 _JUST_READ_HELD = "rows_just_read_held"
 # The engine of the requests that only read, on PostgreSQL (engine_binds), and where the
 # request keeps its connection (flask.g).
@@ -228,23 +228,15 @@ def holds_write_lock() -> bool:
     return bool(db.session().info.get(_WRITE_LOCK_HELD))
 
 
-def read_held(model: type[Row], ident: int, *options) -> Row | None:
-    """The row as committed now, held until this writing transaction ends (PostgreSQL:
-    `FOR UPDATE` of its row alone; SQLite's write lock already holds the whole database),
-    with what `options` load in the same statement.
-
-    The change about to be made to it takes this read as its own (`take_held_read`): one
-    statement, where reading it and then holding it would be two."""
-    session = db.session()
-    row = session.get(model, ident, options=options, populate_existing=True,
-                      with_for_update={"of": model})
-    if row is not None:
-        session.info.setdefault(_JUST_READ_HELD, set()).add(inspect(row).identity_key)
-    return row
+def mark_held(row) -> None:
+    """`row` was just read as committed and held until this writing transaction ends (its
+    lock taken by the statement that read it): the change about to be made to it may take
+    that read as its own (`take_held_read`)."""
+    db.session().info.setdefault(_JUST_READ_HELD, set()).add(inspect(row).identity_key)
 
 
 def take_held_read(row) -> bool:
-    """Whether `row` was read by `read_held` in this transaction and not taken since: then it
+    """Whether `row` was read held (`mark_held`) in this transaction and not taken since: then it
     is as committed and held, and the caller, about to change it, needs no statement to read
     it again. Taken once: a second change reads it for itself."""
     held = db.session().info.get(_JUST_READ_HELD)

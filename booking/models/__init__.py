@@ -14,7 +14,6 @@ from booking.models.appointments import (
     Patient,
     new_calendar_uid,
     patient_identity,
-    with_patient_and_therapist,
 )
 from booking.models.audit import AuditEntry
 from booking.models.clinic import (
@@ -102,7 +101,6 @@ __all__ = [
     "new_calendar_uid",
     "new_message_id",
     "patient_identity",
-    "with_patient_and_therapist",
     "record_dispatcher_run",
     "therapist_services",
     "utc_now",

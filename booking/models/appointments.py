@@ -20,7 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from booking.extensions import db
 from booking.models.clinic import (
@@ -146,12 +146,6 @@ class Appointment(db.Model):
     @property
     def is_live(self) -> bool:
         return self.status != AppointmentStatus.CANCELLED
-
-
-def with_patient_and_therapist() -> tuple:
-    """Loader options: a visit's patient and therapist, read in the statement that reads the
-    visit (a change to a visit mails the one and frees the other's time)."""
-    return (joinedload(Appointment.patient), joinedload(Appointment.therapist))
 
 
 def new_series_key() -> str:

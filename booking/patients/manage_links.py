@@ -15,14 +15,9 @@ from functools import lru_cache
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from booking.database import holds_write_lock, read_held
+from booking.database import holds_write_lock
 from booking.extensions import db
-from booking.models import (
-    Appointment,
-    AppointmentSeries,
-    utc_now,
-    with_patient_and_therapist,
-)
+from booking.models import Appointment, AppointmentSeries, utc_now
 
 _SALT = "manage-appointment"
 
@@ -62,10 +57,12 @@ def appointment_for_token(
     token_id, token_uid = payload
     if appointment_id is not None and token_id != appointment_id:
         return None
-    appointment = (
-        read_held(Appointment, token_id, *with_patient_and_therapist())
-        if holds_write_lock() else db.session.get(Appointment, token_id)
-    )
+    if holds_write_lock():
+        from booking.scheduling.appointments import visit_held
+
+        appointment = visit_held(token_id)
+    else:
+        appointment = db.session.get(Appointment, token_id)
     if appointment is None or not hmac.compare_digest(
         str(token_uid).encode(), appointment.calendar_uid.encode()
     ):

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Boolean, TextClause, bindparam, column, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from booking.clinic.reference import (
@@ -31,6 +32,7 @@ from booking.database import (
     hold_write_lock,
     is_exclusion_violation,
     is_postgresql,
+    mark_held,
     row_of,
     take_held_read,
 )
@@ -48,7 +50,6 @@ from booking.models import (
     new_calendar_uid,
     patient_identity,
     utc_now,
-    with_patient_and_therapist,
 )
 from booking.notifications import outbox
 from booking.patients.details import PatientDetails
@@ -535,6 +536,45 @@ def undo_attendance(
 # --- inside the transaction ----------------------------------------------------------------
 
 
+def visit_held(appointment_id: int) -> Appointment | None:
+    """The visit as committed now, held until this writing transaction ends (PostgreSQL:
+    `FOR UPDATE` of its row alone; SQLite's write lock already holds the whole database),
+    with its patient: one statement, read as plain rows, and its therapist from the kept
+    reference data. None when there is no such visit.
+
+    What a manage link opens when the request writes: the cancel or move about to be made
+    takes this read as its own (`take_held_read`), where reading the visit, then holding it,
+    would be two statements through the ORM's loading."""
+    rows = converted_rows(db.session.connection(), _VISIT_AND_PATIENT_HELD,
+                          {"appointment_id": appointment_id})
+    if not rows:
+        return None
+    [row] = rows
+    appointment = as_loaded(
+        Appointment, dict(zip(_APPOINTMENT_COLUMNS, row[:len(_APPOINTMENT_COLUMNS)], strict=True))
+    )
+    patient = as_loaded(
+        Patient, dict(zip(_PATIENT_COLUMNS, row[len(_APPOINTMENT_COLUMNS):], strict=True))
+    )
+    set_committed_value(appointment, "patient", patient)
+    therapist = reference_data().therapist_with_id(appointment.therapist_id)
+    if therapist is not None:
+        set_committed_value(appointment, "therapist", therapist_row(therapist))
+    mark_held(appointment)
+    return appointment
+
+
+_APPOINTMENT_COLUMNS = tuple(column.name for column in Appointment.__table__.c)
+# Core, built once: every cancel and move through a manage link reads it.
+_VISIT_AND_PATIENT_HELD = (
+    select(*Appointment.__table__.c, *Patient.__table__.c)
+    .join_from(Appointment.__table__, Patient.__table__,
+               Appointment.__table__.c.patient_id == Patient.__table__.c.id)
+    .where(Appointment.__table__.c.id == bindparam("appointment_id"))
+    .with_for_update(of=Appointment.__table__)
+)
+
+
 def refresh_held(appointment: Appointment) -> None:
     """The appointment as committed now, held for this transaction as in
     `_refresh_with_people` (its row alone: not the patient or therapist it was loaded
@@ -559,7 +599,7 @@ def _refresh_with_people(appointment: Appointment) -> None:
         select(Appointment)
         # By its identity: reading the id of a row a commit expired would load it first.
         .where(Appointment.id == inspect(appointment).identity[0])
-        .options(*with_patient_and_therapist())
+        .options(joinedload(Appointment.patient), joinedload(Appointment.therapist))
         .with_for_update(of=Appointment)
         .execution_options(populate_existing=True)
     ).one()
