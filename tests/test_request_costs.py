@@ -19,7 +19,15 @@ from booking.calendars.feed_tokens import feed_url_for
 from booking.clinic import clinic_file
 from booking.database import driver_rows
 from booking.extensions import db
-from booking.models import LONGEST_BUSY_SPAN, Clinic, Service, Therapist, TimeOff, WorkingHours
+from booking.models import (
+    LONGEST_BUSY_SPAN,
+    Appointment,
+    Clinic,
+    Service,
+    Therapist,
+    TimeOff,
+    WorkingHours,
+)
 from booking.rules import availability as rules
 from booking.scheduling import therapist_hours
 from booking.scheduling.therapist_time import _busy_spans
@@ -187,6 +195,28 @@ def test_a_patients_move_and_cancel_read_the_visit_once_held_and_not_its_service
         if db.engine.dialect.name == "postgresql":
             assert "FOR UPDATE OF appointments" in reads_of_the_visit[0]
         assert not [each for each in sent if each.startswith("SELECT services.id AS")], sent
+
+
+def test_the_desks_cancel_reads_the_visit_once_held(app, client, clinic):
+    """The desk's change reads the visit as the manage link does: once, held, with its
+    patient. (Which visits a therapist's login reaches when it writes: test_desk_access.)"""
+    booked = client.post("/api/v1/appointments", json=booking(local(next_weekday(1), 10)))
+    assert booked.status_code == 201, booked.json
+    desk = signed_in(app, staff_logins()["front_desk"])
+
+    with statements_sent() as cancelling:
+        answer = desk.post(f"/desk/appointments/{booked.json['id']}/cancel",
+                           data={"reason": "Therapist ill"})
+
+    assert answer.status_code == 303
+    reads_of_the_visit = [each for each in cancelling
+                          if each.startswith("SELECT appointments.id")]
+    assert len(reads_of_the_visit) == 1, reads_of_the_visit
+    if db.engine.dialect.name == "postgresql":
+        assert "FOR UPDATE OF appointments" in reads_of_the_visit[0]
+    db.session.remove()
+    cancelled = db.session.get(Appointment, booked.json["id"])
+    assert (cancelled.status, cancelled.cancel_reason) == ("cancelled", "Therapist ill")
 
 
 def test_availability_and_the_lists_on_postgresql_send_no_begin_or_rollback(client, clinic):

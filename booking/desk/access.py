@@ -13,8 +13,10 @@ from flask import abort
 from flask_login import current_user, login_required
 from sqlalchemy import exists, select
 
+from booking.database import holds_write_lock
 from booking.extensions import db
 from booking.models import Appointment, Patient, StaffRole, StaffUser, Therapist
+from booking.scheduling.appointments import visit_held
 
 EVERYONE = (StaffRole.ADMIN, StaffRole.FRONT_DESK, StaffRole.THERAPIST)
 DESK = (StaffRole.ADMIN, StaffRole.FRONT_DESK)
@@ -79,10 +81,18 @@ def therapist_in_reach(slug: str) -> Therapist:
 
 
 def appointment_in_reach(appointment_id: int) -> Appointment:
-    query = select(Appointment).where(Appointment.id == appointment_id)
-    if is_therapist():
-        query = query.where(Appointment.therapist_id == current_user.therapist_id)
-    appointment = db.session.scalars(query).first()
+    """The visit, if this login reaches it. In a writing request, read held with its patient
+    (`visit_held`): the change about to be made takes that read as its own."""
+    if holds_write_lock():
+        appointment = visit_held(appointment_id)
+        if appointment is not None and is_therapist() \
+                and appointment.therapist_id != current_user.therapist_id:
+            appointment = None
+    else:
+        query = select(Appointment).where(Appointment.id == appointment_id)
+        if is_therapist():
+            query = query.where(Appointment.therapist_id == current_user.therapist_id)
+        appointment = db.session.scalars(query).first()
     if appointment is None:
         abort(403 if is_therapist() else 404)
     return appointment
