@@ -4,7 +4,7 @@ of a booking made in Spanish; the clinic file's `languages` and texts per langua
 from __future__ import annotations
 
 import re
-from datetime import time, timedelta
+from datetime import time
 from email.message import EmailMessage
 from html import unescape
 from pathlib import Path
@@ -340,7 +340,7 @@ def test_a_spanish_booking_gets_its_confirmation_reminder_and_aftercare_in_spani
 ):
     book("pt-evaluation", start=local(MONDAY, 9))  # dry needling follows an evaluation
     smtp_inbox.take()
-    send_due(local(MONDAY, 8) - timedelta(days=3))
+    send_due(utc_now())  # the confirmations, due at once
     smtp_inbox.take()
     start = local(TUESDAY, 9)
     client.get("/", query_string={"lang": "es"})
@@ -390,7 +390,7 @@ def test_a_spanish_booking_gets_its_confirmation_reminder_and_aftercare_in_spani
 def test_the_ics_summary_uses_the_service_name_in_the_patients_language(book, smtp_inbox):
     book("pt-evaluation", start=local(MONDAY, 9), language="es")
     book("pt-evaluation", start=local(TUESDAY, 9), language="ar", email="sara@example.com")
-    send_due(local(MONDAY, 8) - timedelta(days=3))
+    send_due(utc_now())  # the confirmations, due at once
     spanish, arabic = smtp_inbox.take()
     assert str(event_of(spanish)["SUMMARY"]) == (
         "Evaluación de fisioterapia en Test Therapy Clinic")
@@ -413,7 +413,7 @@ def test_a_clinic_template_for_one_language_wins_over_its_general_one(
     app.config["MAIL_TEMPLATES_FOLDER"] = str(tmp_path)
     book("pt-evaluation", start=local(MONDAY, 9), language="es")
     book("pt-evaluation", start=local(TUESDAY, 9), language="en", email="sam@example.com")
-    send_due(local(MONDAY, 8) - timedelta(days=3))
+    send_due(utc_now())  # the confirmations, due at once
     spanish, english = smtp_inbox.take()
     assert words_of(spanish) == "Hola Pat Example: nuestra versión."
     assert words_of(english) == "Hello Pat Example: our own words."
