@@ -197,6 +197,23 @@ def test_a_patients_move_and_cancel_read_the_visit_once_held_and_not_its_service
         assert not [each for each in sent if each.startswith("SELECT services.id AS")], sent
 
 
+def test_a_patients_cancel_on_the_manage_page_reads_the_visit_once(client, clinic):
+    """On the manage link's pages too, and the language of the page that follows is the
+    visit's without reading it again."""
+    booked = client.post("/api/v1/appointments", json=booking(local(next_weekday(1), 10)))
+    assert booked.status_code == 201, booked.json
+
+    with statements_sent() as cancelling:
+        answer = client.post(f"/manage/{booked.json['manage_token']}/cancel")
+
+    assert answer.status_code == 303
+    reads_of_the_visit = [each for each in cancelling
+                          if each.startswith("SELECT appointments.id")]
+    assert len(reads_of_the_visit) == 1, reads_of_the_visit
+    db.session.remove()
+    assert db.session.get(Appointment, booked.json["id"]).status == "cancelled"
+
+
 def test_the_desks_cancel_reads_the_visit_once_held(app, client, clinic):
     """The desk's change reads the visit as the manage link does: once, held, with its
     patient. (Which visits a therapist's login reaches when it writes: test_desk_access.)"""

@@ -67,7 +67,7 @@ def _manage_link_language() -> str | None:
         return None
     from booking.patients.manage_links import appointment_for_token, series_for_token
 
-    appointment = appointment_for_token(token)
+    appointment = appointment_for_token(token, only_to_read=True)
     if appointment is None:  # a series' link: the language its visits were booked in
         series = series_for_token(token)
         appointment = series.appointments[0] if series is not None and series.appointments \

@@ -42,12 +42,14 @@ def manage_url_for(appointment: Appointment) -> str:
 
 
 def appointment_for_token(
-    token: str, appointment_id: int | None = None, *, now: datetime | None = None
+    token: str, appointment_id: int | None = None, *, now: datetime | None = None,
+    only_to_read: bool = False,
 ) -> Appointment | None:
     """The appointment this token opens (and only if it is `appointment_id`, when given).
 
     In a writing request, read held with its patient and therapist: what cancelling or
-    moving it reads first, so that the change needs no read of its own."""
+    moving it reads first, so that the change needs no read of its own. `only_to_read`
+    (the language of the link's pages): as the session holds it, never read again."""
     try:
         payload = _serializer().loads(token)
     except BadSignature:
@@ -57,7 +59,7 @@ def appointment_for_token(
     token_id, token_uid = payload
     if appointment_id is not None and token_id != appointment_id:
         return None
-    if holds_write_lock():
+    if holds_write_lock() and not only_to_read:
         from booking.scheduling.appointments import visit_held
 
         appointment = visit_held(token_id)
