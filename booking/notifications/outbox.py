@@ -376,9 +376,9 @@ def _drop_pending(appointments: Appointment | list[Appointment], kinds: tuple[st
     session = db.session()
     session.flush()  # as before any statement: what the session still has to write goes first
     visit_ids = {appointment.id for appointment in appointments}
-    kinds = {str(kind) for kind in kinds}
+    kind_names = {str(kind) for kind in kinds}
     session.connection().execute(
-        _DROP_PENDING, {"appointment_ids": sorted(visit_ids), "kinds": sorted(kinds)}
+        _DROP_PENDING, {"appointment_ids": sorted(visit_ids), "kinds": sorted(kind_names)}
     )
     for held in list(session.identity_map.values()):
         if not isinstance(held, Notification):
@@ -386,5 +386,5 @@ def _drop_pending(appointments: Appointment | list[Appointment], kinds: tuple[st
         if inspect(held).expired_attributes & {"appointment_id", "status", "kind"}:
             session.expire(held, ["status"])  # read again when next used
         elif (held.appointment_id in visit_ids and held.status == NotificationStatus.PENDING
-              and held.kind in kinds):
+              and held.kind in kind_names):
             set_committed_value(held, "status", NotificationStatus.DROPPED)

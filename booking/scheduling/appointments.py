@@ -542,9 +542,9 @@ def visit_held(appointment_id: int) -> Appointment | None:
     with its patient: one statement, read as plain rows, and its therapist from the kept
     reference data. None when there is no such visit.
 
-    What a manage link opens when the request writes: the cancel or move about to be made
-    takes this read as its own (`take_held_read`), where reading the visit, then holding it,
-    would be two statements through the ORM's loading."""
+    What a manage link or the desk opens when the request writes: the cancel, move or mark
+    about to be made takes this read as its own (`take_held_read`), where reading the visit,
+    then holding it, would be two statements through the ORM's loading."""
     rows = converted_rows(db.session.connection(), _VISIT_AND_PATIENT_HELD,
                           {"appointment_id": appointment_id})
     if not rows:
@@ -587,7 +587,7 @@ def refresh_held(appointment: Appointment) -> None:
 def _refresh_with_people(appointment: Appointment) -> None:
     """The appointment as committed now, held for this transaction, with its patient and
     therapist, in one statement (the mail to send and the time freed need them); none when
-    the request read it so a moment ago (its manage link, `read_held`).
+    the request read it so a moment ago (its manage link or the desk: `visit_held`).
 
     Held: on PostgreSQL another transaction changing the visit (a second click, the desk at
     the same moment) waits here until this one ends, then reads what it wrote. Without it
