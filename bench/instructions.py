@@ -143,8 +143,9 @@ def _clinic_of_visits_to_change(server_url: str) -> str:
 
 
 def _visits_to_change(url: str, total: int) -> Path:
-    """`total` calls booked on the weekdays after tomorrow, each with its manage token and
-    a free time of the week after to move it to; written to a file, whose path is returned."""
+    """`total` calls booked in the first half of the next four weeks, each with its manage
+    token and a free time of the second half to move it to; written to a file, whose path
+    is returned."""
     from booking import create_app, scheduling
     from booking.extensions import db
     from booking.models import utc_now
