@@ -49,7 +49,8 @@ def test_a_patient_books_a_weekly_follow_up_and_cancels_the_rest_from_the_mail(
 
     preview = page.locator(".series-preview")
     # The preview is below the form: the reader is taken to it.
-    page.wait_for_function("() => document.activeElement.id === 'series-preview-heading'")
+    # Asked again until true: while the preview's page loads there is no focused element yet.
+    page.wait_for_function("() => document.activeElement?.id === 'series-preview-heading'")
     assert preview.get_by_role("heading").first.inner_text() == "Your 4 visits"
     assert "1 visit cannot be booked at its weekly time" in preview.inner_text()
     assert "not free: taken" in preview.locator('[data-visit="2"]').inner_text()
