@@ -65,6 +65,11 @@ def listening(listener):
             event.remove(engine, "before_cursor_execute", listener)
 
 
+def reads_of_a_visit(sent: list[str]) -> list[str]:
+    """The statements among `sent` that read visits' rows (the ORM's or a plain one)."""
+    return [each for each in sent if each.startswith("SELECT appointments.id")]
+
+
 def availability(client, first_day, last_day, **params):
     answer = client.get(
         "/api/v1/availability",
@@ -190,7 +195,7 @@ def test_a_patients_move_and_cancel_read_the_visit_once_held_and_not_its_service
     assert (moved.status_code, moved.json["start"]) == (200, local(day, 14).isoformat())
     assert (cancelled.status_code, cancelled.json["status"]) == (200, "cancelled")
     for sent in (moving, cancelling):
-        reads_of_the_visit = [each for each in sent if each.startswith("SELECT appointments.id")]
+        reads_of_the_visit = reads_of_a_visit(sent)
         assert len(reads_of_the_visit) == 1, reads_of_the_visit
         if db.engine.dialect.name == "postgresql":
             assert "FOR UPDATE OF appointments" in reads_of_the_visit[0]
@@ -207,8 +212,7 @@ def test_a_patients_cancel_on_the_manage_page_reads_the_visit_once(client, clini
         answer = client.post(f"/manage/{booked.json['manage_token']}/cancel")
 
     assert answer.status_code == 303
-    reads_of_the_visit = [each for each in cancelling
-                          if each.startswith("SELECT appointments.id")]
+    reads_of_the_visit = reads_of_a_visit(cancelling)
     assert len(reads_of_the_visit) == 1, reads_of_the_visit
     db.session.remove()
     assert db.session.get(Appointment, booked.json["id"]).status == "cancelled"
@@ -226,8 +230,7 @@ def test_the_desks_cancel_reads_the_visit_once_held(app, client, clinic):
                            data={"reason": "Therapist ill"})
 
     assert answer.status_code == 303
-    reads_of_the_visit = [each for each in cancelling
-                          if each.startswith("SELECT appointments.id")]
+    reads_of_the_visit = reads_of_a_visit(cancelling)
     assert len(reads_of_the_visit) == 1, reads_of_the_visit
     if db.engine.dialect.name == "postgresql":
         assert "FOR UPDATE OF appointments" in reads_of_the_visit[0]
