@@ -17,8 +17,13 @@ another day), mail (per message, not per request: the dispatcher's run, as the s
 it, sending confirmations, reminders and cancellations, in turn, to a local SMTP sink in this
 process: the count is the dispatcher's).
 
+The rate limits are off, as in the other benchmarks, whose clients all come from one address;
+`--rate-limits on` counts them as production does (the limits in memory, each raised so that
+no request is refused): what they add to each request.
+
 Run: make bench-instructions (needs Debian's valgrind; starts a throwaway PostgreSQL), or with
 TEST_POSTGRES_URL set: python bench/instructions.py [--kinds booking availability]
+[--rate-limits on]
 """
 
 from __future__ import annotations
@@ -57,12 +62,15 @@ WARM_UP = 30
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
-    parser.add_argument("--child", nargs=4, metavar=("KIND", "URL", "COUNT", "FIRST"),
+    parser.add_argument("--rate-limits", choices=("off", "on"), default="off",
+                        help="on: the rate limits counted as production counts them (in memory, "
+                             "each limit raised so that one address is never refused)")
+    parser.add_argument("--child", nargs=5, metavar=("KIND", "URL", "COUNT", "FIRST", "LIMITS"),
                         help=argparse.SUPPRESS)  # one measured run, under valgrind
     options = parser.parse_args()
     if options.child:
-        kind, url, count, first = options.child
-        run_requests(kind, url, int(count), int(first))
+        kind, url, count, first, limits = options.child
+        run_requests(kind, url, int(count), int(first), rate_limits=limits == "on")
         return
     server_url = os.environ.get("TEST_POSTGRES_URL") or os.environ.get("DATABASE_URL", "")
     if not server_url.startswith("postgres"):
@@ -73,7 +81,9 @@ def main() -> None:
                  "demo": load_bench.prepare_database(server_url)}
     if set(CHANGES) & set(options.kinds):
         databases["changes"] = _clinic_of_visits_to_change(server_url)
-    print("instructions per request in the app's process (valgrind cachegrind), PostgreSQL")
+    print("instructions per request in the app's process (valgrind cachegrind), PostgreSQL, "
+          f"rate limits {options.rate_limits}")
+    limits = options.rate_limits
     for kind in options.kinds:
         url = databases["booking" if kind == "booking" else
                         "changes" if kind in CHANGES else "demo"]
@@ -83,31 +93,31 @@ def main() -> None:
             visits = _visits_to_change(url, 2 * WARM_UP + fewer + more)
             try:
                 url = f"{url}#{visits}"  # where the child finds them, passed along with it
-                per_request = (counted(kind, url, more, WARM_UP + fewer)
-                               - counted(kind, url, fewer, 0)) / (more - fewer)
+                per_request = (counted(kind, url, more, WARM_UP + fewer, limits)
+                               - counted(kind, url, fewer, 0, limits)) / (more - fewer)
             finally:
                 visits.unlink()
         elif kind == "mail":
             _book_visits_to_write_about(url)
             with _mail_sink() as smtp_port:
                 url = f"{url}#{smtp_port}"  # the child's mail server, passed along with it
-                per_request = (counted(kind, url, more, 0)
-                               - counted(kind, url, fewer, 0)) / (more - fewer)
+                per_request = (counted(kind, url, more, 0, limits)
+                               - counted(kind, url, fewer, 0, limits)) / (more - fewer)
         else:
             # The second run books other slots than the first (its bookings are still there).
-            per_request = (counted(kind, url, more, WARM_UP + fewer)
-                           - counted(kind, url, fewer, 0)) / (more - fewer)
+            per_request = (counted(kind, url, more, WARM_UP + fewer, limits)
+                           - counted(kind, url, fewer, 0, limits)) / (more - fewer)
         print(f"  {kind:<14}{per_request / 1e6:8.2f} M instructions")
 
 
-def counted(kind: str, url: str, count: int, first: int) -> int:
+def counted(kind: str, url: str, count: int, first: int, rate_limits: str = "off") -> int:
     """Instructions of one fresh process making `count` requests of this kind (a booking
     run takes the free slots from the `first`; a mail run sends `count` messages)."""
     if kind == "mail":
         _make_mail_due(url.partition("#")[0], count)
     finished = subprocess.run(
         ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-         sys.executable, __file__, "--child", kind, url, str(count), str(first)],
+         sys.executable, __file__, "--child", kind, url, str(count), str(first), rate_limits],
         capture_output=True, text=True, check=True,
     )
     found = re.search(r"I\s+refs:\s+([\d,]+)", finished.stderr)
@@ -258,7 +268,9 @@ def send_mail(url: str, count: int) -> None:
         sys.exit(f"the dispatcher was to send {count}: {report}")
 
 
-def run_requests(kind: str, url: str, count: int, first: int) -> None:
+def run_requests(
+    kind: str, url: str, count: int, first: int, *, rate_limits: bool = False
+) -> None:
     from booking import create_app
     from booking.web.garbage_collection import collect_less_while_serving
 
@@ -267,9 +279,13 @@ def run_requests(kind: str, url: str, count: int, first: int) -> None:
         return
     url, _, visits_path = url.partition("#")
 
-    # Rate limits off, as in the other benchmarks: every request comes from one address.
+    # Rate limits off, as in the other benchmarks: every request comes from one address. On,
+    # they are counted in memory (production's default store), each raised out of reach.
+    limits = ({"RATELIMIT_ENABLED": True, **{setting: "1000000 per minute" for setting in (
+        "RATE_LIMIT_READ", "RATE_LIMIT_BOOKING", "RATE_LIMIT_MANAGE")}}
+        if rate_limits else {"RATELIMIT_ENABLED": False})
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": booking_bench.SECRET,
-                      "RATELIMIT_ENABLED": False})
+                      **limits})
     collect_less_while_serving()  # as wsgi.py does for gunicorn's workers
 
     def call(
