@@ -484,6 +484,9 @@ def test_a_client_booking_too_fast_is_told_to_slow_down(app_settings):
         for hour in range(3)
     ]
     assert [answer.status_code for answer in answers] == [201, 201, 429]
+    # Each booking counted once, as the answers tell the client.
+    assert [(answer.headers["X-RateLimit-Limit"], answer.headers["X-RateLimit-Remaining"])
+            for answer in answers[:2]] == [("2", "1"), ("2", "0")]
     assert answers[2].json["error"]["code"] == "rate_limited"
     assert int(answers[2].headers["Retry-After"]) > 0
     with limited.app_context():
