@@ -1,6 +1,5 @@
 """The Flask extensions, created once here and bound to an app in create_app()."""
 
-from flask import Flask
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -25,21 +24,19 @@ class RouteLimiter(Limiter):
     """Flask-Limiter, where each limit is one a view declares (`limiter.limit`,
     `limiter.shared_limit`): the view's decorator checks it.
 
-    Flask-Limiter also checks before every request for the limits no view declares (default
-    and application limits); with none configured, that found nothing, at a third of what the
-    limits cost a request (`bench/instructions.py --rate-limits on`). It is skipped then.
-    Limits on a whole blueprint, which only that check applies, are not used here.
+    Flask-Limiter also checks before every request for the limits no view declares (default,
+    application and blueprint limits); with none of them, that found nothing, at a third of
+    what the limits cost a request (`bench/instructions.py --rate-limits on`). It is skipped
+    then.
     """
-
-    def init_app(self, app: Flask) -> None:
-        super().init_app(app)
-        manager = self.limit_manager
-        self._only_views_limit = not (manager.default_limits or manager.application_limits)
 
     def _check_request_limit(
         self, callable_name: str | None = None, in_middleware: bool = True
     ) -> None:
-        if in_middleware and self._only_views_limit:
+        manager = self.limit_manager
+        if in_middleware and not (
+            manager.default_limits or manager.application_limits or manager._blueprint_limits
+        ):
             return
         super()._check_request_limit(callable_name=callable_name, in_middleware=in_middleware)
 
