@@ -27,12 +27,15 @@ class RouteLimiter(Limiter):
     Flask-Limiter also checks before every request for the limits no view declares (default,
     application and blueprint limits); with none of them, that found nothing, at a third of
     what the limits cost a request (`bench/instructions.py --rate-limits on`). It is skipped
-    then.
+    then. With the limits off (`RATE_LIMITS=off`), the views' decorators still called the
+    check, which then found no limit to apply: it is skipped too.
     """
 
     def _check_request_limit(
         self, callable_name: str | None = None, in_middleware: bool = True
     ) -> None:
+        if not self.enabled:
+            return
         manager = self.limit_manager
         if in_middleware and not (
             manager.default_limits or manager.application_limits or manager._blueprint_limits

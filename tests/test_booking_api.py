@@ -493,3 +493,25 @@ def test_a_client_booking_too_fast_is_told_to_slow_down(app_settings):
         dispose_engines()
     db.session.rollback()  # end this session's older read snapshot
     assert appointment_count() == 2
+
+
+def test_with_the_rate_limits_off_no_client_is_slowed_down(app_settings):
+    """RATE_LIMITS=off (load tests, a clinic behind a gateway that limits): a client past a
+    limit's count is still answered, and no answer tells of a limit."""
+    from booking import create_app
+
+    unlimited = create_app(
+        {**app_settings, "RATELIMIT_ENABLED": False, "RATE_LIMIT_BOOKING": "2 per minute"}
+    )
+    client = unlimited.test_client()
+    answers = [
+        client.post("/api/v1/appointments",
+                    json=a_booking(start=local(MONDAY, 9 + hour).isoformat()))
+        for hour in range(3)
+    ]
+    assert [answer.status_code for answer in answers] == [201, 201, 201]
+    assert not any("X-RateLimit-Limit" in answer.headers for answer in answers)
+    with unlimited.app_context():
+        dispose_engines()
+    db.session.rollback()  # end this session's older read snapshot
+    assert appointment_count() == 3
