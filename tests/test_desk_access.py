@@ -453,3 +453,19 @@ def test_users_create_refuses_a_second_login_with_the_same_email(app, staff):
     assert answer.exit_code == 2
     assert "admin@clinic.example already has a login" in answer.output
 
+
+
+def test_a_visitor_without_cookies_is_given_none_and_signing_out_clears_the_session(app, staff):
+    """The session cookie is written only when there is something in it, and taken back on
+    signing out; every answer that looked at the session says it varies with the cookie."""
+    api_answer = desk_client(app).get("/api/v1/services")
+    page = desk_client(app).get("/desk/login")
+    assert "Set-Cookie" not in api_answer.headers
+    assert "Set-Cookie" not in page.headers
+    assert api_answer.headers["Vary"] == "Cookie"
+    client = signed_in(app, staff["front_desk"])
+    assert client.get("/desk/patients").status_code == 200
+    out = client.post("/desk/logout")
+    assert out.headers["Set-Cookie"].startswith("session=; Expires=Thu, 01 Jan 1970 00:00:00 GMT")
+    assert out.headers.get_all("Vary") == ["Cookie"]
+    assert client.get("/desk/patients").status_code == 302
