@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import re
 from datetime import date, datetime, timedelta
 from email import message_from_bytes, policy
@@ -584,6 +585,40 @@ def test_headers_are_written_as_the_standard_library_writes_them(value):
     message["Message-ID"] = "<a@clinic.example>"
     message.set_payload("Hello")
     assert messages.as_bytes(message) == message.as_bytes(policy=Compat32(linesep="\r\n"))
+
+
+def _long_values(count: int) -> list[str]:
+    """Header values of words one space apart, mostly too long for one line: words of every
+    length (some longer than a line), some ending in the characters compat32 prefers to cut
+    after."""
+    chosen = random.Random(13)
+    values = []
+    for _ in range(count):
+        words = []
+        for _ in range(chosen.randint(1, 30)):
+            length = chosen.choice((1, 2, 3, 5, 8, 13, 20, 40, 69, 70, 75, 90))
+            word = "".join(chosen.choice("abcdefghij") for _ in range(length))
+            if chosen.random() < 0.15:
+                word += chosen.choice(";,:.")
+            words.append(chosen.choice((";", ",")) if chosen.random() < 0.05 else word)
+        values.append(" ".join(words))
+    return values
+
+
+@pytest.mark.parametrize("name", ["Subject", "To", "S", "X-A-Rather-Long-Header-Name"])
+def test_long_headers_are_folded_as_the_standard_library_folds_them(name):
+    standard = Compat32(linesep="\r\n")
+    values = [
+        "Booked: an evaluation with Dr. Alexandra Rivera-Montgomery on Wednesday, December 9,"
+        " 2026 at 10:30 AM",
+        "Cancelled; rebooked: a call on Monday, then a call on Tuesday; then needling on Friday",
+        "x" * 100,
+        "x" * 100 + " and a few words after a word too long for its line",
+        *_long_values(3000),
+    ]
+    folded = [messages._SMTP.fold_binary(name, value) for value in values]
+    assert folded == [standard.fold_binary(name, value) for value in values]
+    assert sum(header.count(b"\r\n") > 1 for header in folded) > 2000  # most were folded
 
 
 @pytest.mark.parametrize("subtype", ["plain", "html", "calendar"])

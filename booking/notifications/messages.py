@@ -449,22 +449,65 @@ class _WholeTextGenerator(BytesGenerator):
 
 
 class _QuickFolding(Compat32):
-    """compat32, writing a header that fits on its line in printable ASCII as it is, which is
-    what compat32 writes for it, without the `Header` it builds to find that out for each
-    header (a third of turning a message into bytes). Any other header is folded as ever."""
+    """compat32, writing a header of printable ASCII as compat32 writes it, without the
+    `Header` it builds to find that out for each header (a third of turning a message into
+    bytes): as it is when it fits on its line, else folded by `_folded_words`. Any other
+    header is folded by compat32 as ever."""
 
     def fold_binary(self, name: str, value) -> bytes:
-        if (
-            isinstance(value, str)
-            and value.isascii()
-            and value.isprintable()  # no line break, tab or other control character
-            and len(name) + 2 + len(value) <= (self.max_line_length or _NO_LIMIT)
-        ):
-            return f"{name}: {value}{self.linesep}".encode("ascii")
+        if isinstance(value, str) and value.isascii() and value.isprintable():
+            # Printable: no line break, tab or other control character.
+            longest = self.max_line_length or _NO_LIMIT
+            if len(name) + 2 + len(value) <= longest:
+                return f"{name}: {value}{self.linesep}".encode("ascii")
+            if value and value[0] != " " != value[-1] and "  " not in value:  # one space apart
+                folded = self.linesep.join(_folded_words(name, value, longest))
+                return f"{name}: {folded}{self.linesep}".encode("ascii")
         return super().fold_binary(name, value)
 
 
 _NO_LIMIT = 1_000_000  # compat32's line length when max_line_length is 0 or None
+
+
+def _folded_words(name: str, value: str, longest: int) -> list[str]:
+    """The lines compat32's `Header` folds a value of ASCII words into, the words one space
+    apart (a Subject, once `_one_line` has made it one line): each line is cut when it grows
+    past `longest` (the first counting "name: "), after its last word ending in ";", else in
+    ",", else before the word that made it too long; a first word too long for the first
+    line starts the second. A long Subject took a tenth of writing a message through
+    `Header`. The tests hold the two equal for thousands of values."""
+    lines: list[str] = []
+    line: list[str] = []  # the current line's words, each after a space but the header's first
+    length = len(name) + 2
+    for word in value.split(" "):
+        first = not lines and not line
+        line.append(word)
+        length += len(word) + (0 if first else 1)
+        if length <= longest:
+            continue
+        if len(line) == 1:  # the header's first word alone is too long: it starts a new line
+            lines.append("")
+            length = 1 + len(word)
+            continue
+        cut = _cut_after(line)
+        lines.append(_joined(line[:cut], first_line=not lines))
+        line = line[cut:]
+        length = sum(len(word) + 1 for word in line)
+    lines.append(_joined(line, first_line=not lines))
+    return lines
+
+
+def _cut_after(words: list[str]) -> int:
+    # compat32 prefers its split characters in order: ";", then ",", then a space.
+    for mark in ";,":
+        for index in range(len(words) - 1, 0, -1):
+            if words[index - 1].endswith(mark):
+                return index
+    return len(words) - 1
+
+
+def _joined(words: list[str], *, first_line: bool) -> str:
+    return " ".join(words) if first_line else " " + " ".join(words)
 _SMTP = _QuickFolding(linesep="\r\n")
 
 
