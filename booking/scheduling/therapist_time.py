@@ -109,11 +109,12 @@ def therapist_calendars(
     connection = connection_for_reads()
     statement = _busy_spans(ignoring=bool(ignored), with_revision=to_check is not None,
                             dialect_name=connection.dialect.name)
+    stored = Interval.of_stored
     for therapist_id, start, end in driver_rows(connection, statement, parameters):
         if start is None:
             check_revision(therapist_id)
         else:
-            busy[therapist_id].append(Interval(start, end))
+            busy[therapist_id].append(stored(start, end))
     # Time off is wall clock; a day either side covers any zone offset.
     local_from = window_start.replace(tzinfo=None) - timedelta(days=1)
     local_to = window_end.replace(tzinfo=None) + timedelta(days=1)
