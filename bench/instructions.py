@@ -10,7 +10,9 @@ and the first requests fall out. PostgreSQL's own work is not in it; gunicorn's 
 gunicorn). Two runs of a commit agree within about 1%.
 
 Kinds: healthz, services (one statement: the reference revision), availability (the patient
-mix of `bench/load.py` on the demo clinic: varied services, therapists and weeks), booking
+mix of `bench/load.py` on the demo clinic: varied services, therapists and weeks),
+availability-full (the same mix once the clinic is full, as a closed loop of `bench/load.py`
+leaves it: its online services booked at most of their free times over eight weeks), booking
 (distinct slots on the clinic of `bench/booking.py`), cancel and move (a patient's, through the
 visit's manage token, of visits booked beforehand on that clinic; a move to a free time of
 another day), mail (per message, not per request: the dispatcher's run, as the scheduler makes
@@ -49,9 +51,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import booking as booking_bench  # noqa: E402
 from bench import load as load_bench  # noqa: E402
 
-KINDS = ("healthz", "services", "availability", "booking", "cancel", "move", "mail")
+KINDS = ("healthz", "services", "availability", "availability-full", "booking", "cancel", "move",
+         "mail")
 # Requests of each kind in the two runs; a warm-up of WARM_UP requests precedes both.
 COUNTS = {"healthz": (100, 400), "services": (100, 400), "availability": (100, 400),
+          "availability-full": (100, 400),
           "booking": (50, 250), "cancel": (50, 200), "move": (50, 200), "mail": (100, 400)}
 # The kinds that change visits booked for them beforehand (`_visits_to_change`).
 CHANGES = ("cancel", "move")
@@ -81,12 +85,15 @@ def main() -> None:
                  "demo": load_bench.prepare_database(server_url)}
     if set(CHANGES) & set(options.kinds):
         databases["changes"] = _clinic_of_visits_to_change(server_url)
+    if "availability-full" in options.kinds:
+        databases["full"] = _full_clinic(server_url)
     print("instructions per request in the app's process (valgrind cachegrind), PostgreSQL, "
           f"rate limits {options.rate_limits}")
     limits = options.rate_limits
     for kind in options.kinds:
         url = databases["booking" if kind == "booking" else
-                        "changes" if kind in CHANGES else "demo"]
+                        "changes" if kind in CHANGES else
+                        "full" if kind == "availability-full" else "demo"]
         fewer, more = COUNTS[kind]
         if kind in CHANGES:
             # Each run changes visits of its own: the first run's, then the second's.
@@ -193,6 +200,52 @@ def _visits_to_change(url: str, total: int) -> Path:
     path = Path(tempfile.mkstemp(prefix="visits-to-change-", suffix=".json")[1])
     path.write_text(json.dumps(visits))
     return path
+
+
+FULL_CLINIC_VISITS = 4000  # offered; the services' free times over eight weeks take some 2,700
+
+
+def _full_clinic(server_url: str) -> str:
+    """A database of its own, with the demo clinic full: each service a patient books online
+    booked at its free times of the next eight weeks, taken in a random order, as the closed
+    loop's patients take them."""
+    from booking import create_app, scheduling
+    from booking.clinic.reference import reference_data
+    from booking.extensions import db
+    from booking.models import utc_now
+    from booking.patients.details import PatientDetails
+    from tests.servers import clinic_app, fresh_postgres_database
+
+    url = fresh_postgres_database(server_url, "instructions_full")
+    with clinic_app(url, load_bench.CLINIC_FILE.read_text(), secret_key=booking_bench.SECRET):
+        pass
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": booking_bench.SECRET})
+    chosen = random.Random(3)
+    with app.app_context():
+        services = [scheduling.bookable_service(service.slug)
+                    for service in reference_data().services
+                    if service.active and not service.requires_evaluation]
+        first_day = (utc_now() + timedelta(days=2)).date()
+        for service in services:
+            slots = scheduling.free_slots(service, first_day, first_day + timedelta(days=55))
+            chosen.shuffle(slots)
+            for number, slot in enumerate(slots[:FULL_CLINIC_VISITS // len(services)]):
+                try:
+                    scheduling.book_appointment(
+                        service, slot.start,
+                        PatientDetails(name=f"Full Patient {number}",
+                                       email=f"full{number}@example.com",
+                                       phone="+1 586 555 0100"),
+                        therapist_slug=slot.therapist,
+                    )
+                except scheduling.SlotUnavailable:  # taken since, by a visit of another service
+                    db.session.rollback()
+                    continue
+                db.session.commit()
+        db.session.remove()
+        for engine in db.engines.values():
+            engine.dispose()
+    return url
 
 
 MAIL_VISITS_PER_SERVICE = 5
@@ -314,8 +367,9 @@ def run_requests(
         visits = json.loads(Path(visits_path).read_text())[first:first + WARM_UP + count]
         requests = [visit_change(kind, visit) for visit in visits]
     else:
+        asked = "availability" if kind == "availability-full" else kind
         requests = [(*request, None)
-                    for request in requests_of_kind(kind, call, WARM_UP + count, first)]
+                    for request in requests_of_kind(asked, call, WARM_UP + count, first)]
     for method, path, body, token in requests:
         status, data = call(method, path, body, token)
         if not status.startswith(("200", "201")):
