@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 
@@ -42,33 +43,26 @@ class TimeOff:
             raise ValueError(f"time off must end after it starts: {self.start}-{self.end}")
 
 
-@dataclass(frozen=True, slots=True)
-class Interval:
-    """A span of real time [start, end) between two aware instants."""
-
+class _Span(NamedTuple):
     start: datetime
     end: datetime
 
-    def __post_init__(self) -> None:
-        if self.start.utcoffset() is None or self.end.utcoffset() is None:
+
+class Interval(_Span):
+    """A span of real time [start, end) between two aware instants, checked.
+
+    A busy span is any (start, end) pair of aware instants in order: an Interval, or the
+    database's rows as they are read (an appointment's CHECK constraints and a calendar's
+    import keep them in order), which on a full clinic are hundreds a request."""
+
+    __slots__ = ()
+
+    def __new__(cls, start: datetime, end: datetime) -> Interval:
+        if start.utcoffset() is None or end.utcoffset() is None:
             raise ValueError("an interval needs timezone-aware instants")
-        if self.end < self.start:
-            raise ValueError(f"an interval cannot end before it starts: {self.start}-{self.end}")
-
-    @classmethod
-    def of_stored(cls, start: datetime, end: datetime) -> Interval:
-        """A busy span as the database keeps it: aware (UTCDateTime) and in order (an
-        appointment's CHECK constraints; a calendar's import keeps only spans that end after
-        they start), so made without checking again. On a clinic whose weeks are full, the
-        checks of its hundreds of busy spans were a tenth of an availability request."""
-        interval = _new_object(cls)
-        _set_attribute(interval, "start", start)
-        _set_attribute(interval, "end", end)
-        return interval
-
-
-_new_object = object.__new__
-_set_attribute = object.__setattr__  # a frozen dataclass's own way of setting its fields
+        if end < start:
+            raise ValueError(f"an interval cannot end before it starts: {start}-{end}")
+        return super().__new__(cls, start, end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +72,9 @@ class TherapistCalendar:
     therapist: str  # the therapist's slug
     hours: Sequence[WorkingHours]
     time_off: Sequence[TimeOff] = ()
-    # Live appointments (visit plus the buffer after it) and external calendars' busy times.
-    busy: Sequence[Interval] = ()
+    # Live appointments (visit plus the buffer after it) and external calendars' busy times:
+    # (start, end) pairs of aware instants, in order (Interval makes one, checked).
+    busy: Sequence[tuple[datetime, datetime]] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,8 +356,8 @@ def why_not_free(
     # What is left is a start the wall-clock grid offers on paper but the day does not (the
     # repeated hour of a fall-back night is offered once), or a busy span in the way.
     reach = ends + rules.buffer_after.total_seconds()
-    if any(busy.start.timestamp() < reach and begins < busy.end.timestamp()
-           for busy in calendar.busy):
+    if any(start.timestamp() < reach and begins < end.timestamp()
+           for start, end in calendar.busy):
         return SlotRefusal.TAKEN
     return SlotRefusal.OFF_GRID
 
@@ -496,9 +491,9 @@ def _blocked_starts(
     busy_from = datetime.fromtimestamp(first_start, UTC) - margin
     busy_until = datetime.fromtimestamp(last_start + reach, UTC) + margin
     spans = [
-        (busy.start.timestamp() - reach, busy.end.timestamp())
-        for busy in calendar.busy
-        if busy.start < busy_until and busy.end > busy_from
+        (start.timestamp() - reach, end.timestamp())
+        for start, end in calendar.busy
+        if start < busy_until and end > busy_from
     ]
     for period in calendar.time_off:
         blocked_from = _local_instant(period.start, zone) - visit
