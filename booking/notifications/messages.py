@@ -492,7 +492,7 @@ def _folded_words(name: str, value: str, longest: int) -> list[str]:
         cut = _cut_after(line)
         lines.append(_joined(line[:cut], first_line=not lines))
         line = line[cut:]
-        length = sum(len(word) + 1 for word in line)
+        length = sum(len(each) + 1 for each in line)
     lines.append(_joined(line, first_line=not lines))
     return lines
 
@@ -508,6 +508,8 @@ def _cut_after(words: list[str]) -> int:
 
 def _joined(words: list[str], *, first_line: bool) -> str:
     return " ".join(words) if first_line else " " + " ".join(words)
+
+
 _SMTP = _QuickFolding(linesep="\r\n")
 
 
