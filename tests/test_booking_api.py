@@ -471,47 +471,39 @@ def test_a_manage_token_stops_working_a_month_after_the_visit(client):
     assert appointment_for_token(token + "x", booked["id"]) is None
 
 
-def test_a_client_booking_too_fast_is_told_to_slow_down(app_settings):
+def _three_bookings_under_a_limit_of_two(app_settings, *, limits_on: bool) -> list:
+    """Three bookings in a row by one client, under RATE_LIMIT_BOOKING of 2 a minute."""
     from booking import create_app
 
-    limited = create_app(
-        {**app_settings, "RATELIMIT_ENABLED": True, "RATE_LIMIT_BOOKING": "2 per minute"}
-    )
-    client = limited.test_client()
+    app = create_app({**app_settings, "RATELIMIT_ENABLED": limits_on,
+                      "RATE_LIMIT_BOOKING": "2 per minute"})
+    client = app.test_client()
     answers = [
         client.post("/api/v1/appointments",
                     json=a_booking(start=local(MONDAY, 9 + hour).isoformat()))
         for hour in range(3)
     ]
+    with app.app_context():
+        dispose_engines()
+    db.session.rollback()  # end this session's older read snapshot
+    return answers
+
+
+def test_a_client_booking_too_fast_is_told_to_slow_down(app_settings):
+    answers = _three_bookings_under_a_limit_of_two(app_settings, limits_on=True)
     assert [answer.status_code for answer in answers] == [201, 201, 429]
     # Each booking counted once, as the answers tell the client.
     assert [(answer.headers["X-RateLimit-Limit"], answer.headers["X-RateLimit-Remaining"])
             for answer in answers[:2]] == [("2", "1"), ("2", "0")]
     assert answers[2].json["error"]["code"] == "rate_limited"
     assert int(answers[2].headers["Retry-After"]) > 0
-    with limited.app_context():
-        dispose_engines()
-    db.session.rollback()  # end this session's older read snapshot
     assert appointment_count() == 2
 
 
 def test_with_the_rate_limits_off_no_client_is_slowed_down(app_settings):
     """RATE_LIMITS=off (load tests, a clinic behind a gateway that limits): a client past a
     limit's count is still answered, and no answer tells of a limit."""
-    from booking import create_app
-
-    unlimited = create_app(
-        {**app_settings, "RATELIMIT_ENABLED": False, "RATE_LIMIT_BOOKING": "2 per minute"}
-    )
-    client = unlimited.test_client()
-    answers = [
-        client.post("/api/v1/appointments",
-                    json=a_booking(start=local(MONDAY, 9 + hour).isoformat()))
-        for hour in range(3)
-    ]
+    answers = _three_bookings_under_a_limit_of_two(app_settings, limits_on=False)
     assert [answer.status_code for answer in answers] == [201, 201, 201]
     assert not any("X-RateLimit-Limit" in answer.headers for answer in answers)
-    with unlimited.app_context():
-        dispose_engines()
-    db.session.rollback()  # end this session's older read snapshot
     assert appointment_count() == 3
