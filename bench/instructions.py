@@ -213,7 +213,6 @@ def _full_clinic(server_url: str) -> str:
     from booking.clinic.reference import reference_data
     from booking.extensions import db
     from booking.models import utc_now
-    from booking.patients.details import PatientDetails
     from tests.servers import clinic_app, fresh_postgres_database
 
     url = fresh_postgres_database(server_url, "instructions_full")
@@ -230,18 +229,8 @@ def _full_clinic(server_url: str) -> str:
             slots = scheduling.free_slots(service, first_day, first_day + timedelta(days=55))
             chosen.shuffle(slots)
             for number, slot in enumerate(slots[:FULL_CLINIC_VISITS // len(services)]):
-                try:
-                    scheduling.book_appointment(
-                        service, slot.start,
-                        PatientDetails(name=f"Full Patient {number}",
-                                       email=f"full{number}@example.com",
-                                       phone="+1 586 555 0100"),
-                        therapist_slug=slot.therapist,
-                    )
-                except scheduling.SlotUnavailable:  # taken since, by a visit of another service
-                    db.session.rollback()
-                    continue
-                db.session.commit()
+                _booked_if_free(service, slot, f"Full Patient {number}",
+                                f"full{number}@example.com")
         db.session.remove()
         for engine in db.engines.values():
             engine.dispose()
@@ -257,7 +246,6 @@ def _book_visits_to_write_about(url: str) -> None:
     from booking import create_app, scheduling
     from booking.extensions import db
     from booking.models import utc_now
-    from booking.patients.details import PatientDetails
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": booking_bench.SECRET})
     with app.app_context():
@@ -267,24 +255,35 @@ def _book_visits_to_write_about(url: str) -> None:
             slots = scheduling.free_slots(service, first_day, first_day + timedelta(days=30))
             booked = 0
             for number, slot in enumerate(slots):
-                try:
-                    scheduling.book_appointment(
-                        service, slot.start,
-                        PatientDetails(name=f"Mail Patient {number}",
-                                       email=f"mail{number}@example.com",
-                                       phone="+1 586 555 0100"),
-                        therapist_slug=slot.therapist,
-                    )
-                except scheduling.SlotUnavailable:  # taken by a visit of another service
-                    db.session.rollback()
+                if not _booked_if_free(service, slot, f"Mail Patient {number}",
+                                       f"mail{number}@example.com"):
                     continue
-                db.session.commit()
                 booked += 1
                 if booked == MAIL_VISITS_PER_SERVICE:
                     break
         db.session.remove()
         for engine in db.engines.values():
             engine.dispose()
+
+
+def _booked_if_free(service, slot, name: str, email: str) -> bool:
+    """A visit of this service at this free slot for this patient, or False when a visit of
+    another service has taken the time since (in an app context)."""
+    from booking import scheduling
+    from booking.extensions import db
+    from booking.patients.details import PatientDetails
+
+    try:
+        scheduling.book_appointment(
+            service, slot.start,
+            PatientDetails(name=name, email=email, phone="+1 586 555 0100"),
+            therapist_slug=slot.therapist,
+        )
+    except scheduling.SlotUnavailable:
+        db.session.rollback()
+        return False
+    db.session.commit()
+    return True
 
 
 def _make_mail_due(url: str, count: int) -> None:
