@@ -202,7 +202,7 @@ def _visits_to_change(url: str, total: int) -> Path:
     return path
 
 
-FULL_CLINIC_VISITS = 4000  # offered; the services' free times over eight weeks take some 2,700
+FULL_CLINIC_VISITS = 4000  # offered, 1,000 a service; some 1,500 fit (evaluations run out first)
 
 
 def _full_clinic(server_url: str) -> str:

@@ -454,7 +454,6 @@ def test_users_create_refuses_a_second_login_with_the_same_email(app, staff):
     assert "admin@clinic.example already has a login" in answer.output
 
 
-
 def test_a_visitor_without_cookies_is_given_none_and_signing_out_clears_the_session(app, staff):
     """The session cookie is written only when there is something in it, and taken back on
     signing out; every answer that looked at the session says it varies with the cookie."""

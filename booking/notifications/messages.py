@@ -478,11 +478,10 @@ def _folded_words(name: str, value: str, longest: int) -> list[str]:
     `Header`. The tests hold the two equal for thousands of values."""
     lines: list[str] = []
     line: list[str] = []  # the current line's words, each after a space but the header's first
-    length = len(name) + 2
+    length = len(name) + 1  # "name:", and each word counts the space before it
     for word in value.split(" "):
-        first = not lines and not line
         line.append(word)
-        length += len(word) + (0 if first else 1)
+        length += 1 + len(word)
         if length <= longest:
             continue
         if len(line) == 1:  # the header's first word alone is too long: it starts a new line
